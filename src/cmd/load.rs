@@ -1,0 +1,202 @@
+//! `logctl load`: turn the arguments into a load plan, run the pipeline, report.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cli::{LoadArgs, SummaryFormat};
+use crate::db::{Database, DbError, migrate};
+use crate::exit::{ExitError, Outcome};
+use crate::ingest::copy::NulPolicy;
+use crate::ingest::parse::ParseOptions;
+use crate::ingest::rejects::RejectSink;
+use crate::ingest::shape::Shape;
+use crate::ingest::source::{self, Input};
+use crate::ingest::{self, LoadPlan, LoadReport, Stop};
+
+/// The longest line accepted at all: jsonb cannot hold a document much larger.
+const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
+
+pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let inputs = source::expand(&args.inputs).map_err(|e| ExitError::usage(e.to_string()))?;
+    if inputs
+        .iter()
+        .filter(|input| **input == Input::Stdin)
+        .count()
+        > 1
+    {
+        return Err(ExitError::usage("`-` (stdin) can be given only once").into());
+    }
+    if args.max_line_bytes > LINE_LIMIT_CEILING {
+        return Err(ExitError::usage(format!(
+            "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
+        ))
+        .into());
+    }
+    let zone = args.timezone.parse().map_err(ExitError::usage)?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores.max(2)).max(1);
+    let plan = LoadPlan {
+        inputs,
+        stdin_name: args.source.clone(),
+        parse: ParseOptions {
+            shape: Shape::generic(),
+            zone,
+            nul: if args.strip_nul {
+                NulPolicy::Strip
+            } else {
+                NulPolicy::Reject
+            },
+            max_line_bytes: args.max_line_bytes,
+        },
+        jobs,
+        parse_threads: cores.max(1),
+        chunk_bytes: args.batch_bytes,
+        max_errors: args.max_errors,
+        dry_run: args.dry_run,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let rejects = match &args.rejects {
+        Some(path) => RejectSink::file(path).map_err(|e| {
+            ExitError::usage(format!(
+                "cannot open the reject file {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => RejectSink::Stderr,
+    };
+    let database = if args.dry_run {
+        None
+    } else {
+        let database = Database::open(database_url, jobs as u32 + 1).await?;
+        require_schema(&database).await?;
+        Some(database)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(stop.clone());
+    let mut report = ingest::run(plan, database, rejects, stop).await?;
+    print_summary(&report, &args);
+    if let Some(failure) = report.failure.take() {
+        return Err(failure);
+    }
+    Ok(outcome_of(&report))
+}
+
+async fn require_schema(database: &Database) -> anyhow::Result<()> {
+    let client = database.get().await?;
+    let newest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
+    match migrate::current_version(&client).await? {
+        Some(version) if version >= newest => Ok(()),
+        Some(version) => Err(DbError::NoSchema(format!(
+            "schema version {version}, this logctl needs {newest}"
+        ))
+        .into()),
+        None => Err(DbError::NoSchema("no logctl tables in this database".into()).into()),
+    }
+}
+
+/// The first SIGINT/SIGTERM stops reading and lets batches in flight commit; a second one
+/// exits at once, and the server rolls back whatever was not committed.
+fn watch_signals(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("logctl: stopping now; uncommitted batches are rolled back");
+                std::process::exit(Outcome::Interrupted.code().into());
+            }
+            eprintln!(
+                "logctl: stopping: committing the batches in flight (signal again to stop at once)"
+            );
+        }
+    });
+}
+
+fn outcome_of(report: &LoadReport) -> Outcome {
+    match report.stopped {
+        Some(Stop::Interrupted) => Outcome::Interrupted,
+        Some(Stop::TooManyRejects) => Outcome::TooManyRejects,
+        Some(Stop::Failed) => Outcome::Failure,
+        None if !report.source_errors.is_empty() => Outcome::Failure,
+        None if report.rejected > 0 => Outcome::Rejected,
+        None => Outcome::Success,
+    }
+}
+
+fn print_summary(report: &LoadReport, args: &LoadArgs) {
+    if args.format == SummaryFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("the report serialises")
+        );
+    }
+    for error in &report.source_errors {
+        eprintln!("logctl: error: {error}");
+    }
+    if args.quiet || args.format == SummaryFormat::Json {
+        return;
+    }
+    eprintln!("logctl: {}", summary_line(report));
+    match report.stopped {
+        Some(Stop::Interrupted) => {
+            eprintln!("logctl: interrupted; run the same command again to continue")
+        }
+        Some(Stop::TooManyRejects) => eprintln!(
+            "logctl: stopped after more than {} rejected lines; the batches before that are committed",
+            args.max_errors.unwrap_or_default()
+        ),
+        _ => {}
+    }
+}
+
+fn summary_line(report: &LoadReport) -> String {
+    let verb = if report.dry_run {
+        "would load"
+    } else {
+        "loaded"
+    };
+    let mut line = format!(
+        "{verb} {} of {} lines from {} {} ({} rejected, {} blank)",
+        report.loaded,
+        report.lines_read,
+        report.files,
+        if report.files == 1 { "input" } else { "inputs" },
+        report.rejected,
+        report.blank
+    );
+    if report.files_already_loaded > 0 {
+        line.push_str(&format!(
+            "; {} already loaded, nothing new",
+            report.files_already_loaded
+        ));
+    }
+    if report.pending_bytes > 0 {
+        line.push_str(&format!(
+            "; {} bytes of unterminated last lines wait for the next run",
+            report.pending_bytes
+        ));
+    }
+    if !report.services_created.is_empty() {
+        let verb = if report.dry_run { "would add" } else { "added" };
+        line.push_str(&format!(
+            "; {verb} {} services",
+            report.services_created.len()
+        ));
+    }
+    let rate = report.lines_read as f64 / report.seconds.max(1e-3);
+    line.push_str(&format!(" in {:.2} s ({rate:.0} lines/s)", report.seconds));
+    if report.dry_run {
+        line.push_str("; dry run, nothing was written");
+    }
+    line
+}

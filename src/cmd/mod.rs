@@ -1,0 +1,23 @@
+//! One module per subcommand, each with a single `run` entry point.
+
+pub mod generate;
+pub mod load;
+pub mod local;
+pub mod schema;
+pub mod slow;
+pub mod status;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Outcome;
+
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let url = cli.database_url.as_deref();
+    match cli.command {
+        Command::Schema(args) => schema::run(args, url).await,
+        Command::Load(args) => load::run(args, url).await,
+        Command::Slow(args) => slow::run(args, url).await,
+        Command::Status(args) => status::run(args, url).await,
+        Command::Local(args) => local::run(args).await,
+        Command::Gen(args) => generate::run(args),
+    }
+}

@@ -1,0 +1,374 @@
+//! The managed local instance: a private PostgreSQL cluster under the user's data
+//! directory, created with the installed initdb and run with pg_ctl. As root, the
+//! server runs as the unprivileged `postgres` user (PostgreSQL refuses to run as root).
+
+use std::fs::{self, File};
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::DbError;
+use super::settings::{Origin, SslMode, Target};
+
+/// The database and role the local instance is created with.
+pub const DATABASE: &str = "logctl";
+pub const USER: &str = "logctl";
+
+/// Where the local instance lives, and who runs it.
+#[derive(Debug, Clone)]
+pub struct LocalInstance {
+    root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    NotCreated,
+    Stopped,
+    Running,
+}
+
+impl LocalInstance {
+    /// The instance for the current user: `$LOGCTL_LOCAL_DIR`, else the user's data
+    /// directory; root's home is closed to the server user, so root's lives in /var/lib.
+    pub fn for_current_user() -> Result<LocalInstance, DbError> {
+        let root = match std::env::var_os("LOGCTL_LOCAL_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None if is_root() => PathBuf::from("/var/lib/logctl/local"),
+            None => dirs::data_dir()
+                .ok_or_else(|| {
+                    DbError::LocalInstance(
+                        "cannot find your data directory; set LOGCTL_LOCAL_DIR".into(),
+                    )
+                })?
+                .join("logctl/local"),
+        };
+        Ok(LocalInstance::at(root))
+    }
+
+    /// An instance rooted at an explicit directory (the test harness uses a temporary one).
+    pub fn at(root: impl Into<PathBuf>) -> LocalInstance {
+        LocalInstance { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.root.join("server.log")
+    }
+
+    /// The connection target of this instance (a Unix socket, trust authentication).
+    pub fn target(&self) -> Target {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(self.socket_dir())
+            .user(USER)
+            .dbname(DATABASE)
+            .application_name("logctl")
+            .ssl_mode(tokio_postgres::config::SslMode::Disable)
+            .connect_timeout(std::time::Duration::from_secs(10));
+        Target {
+            config,
+            ssl_mode: SslMode::Disable,
+            ssl_root_cert: None,
+            origin: Origin::Local,
+        }
+    }
+
+    /// A URL for psql and other libpq clients.
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://{USER}@{}/{DATABASE}",
+            percent_encode(&self.socket_dir().to_string_lossy())
+        )
+    }
+
+    pub fn status(&self) -> Result<Status, DbError> {
+        if !self.data_dir().join("PG_VERSION").exists() {
+            return Ok(Status::NotCreated);
+        }
+        let output = self.pg_ctl(&["status"])?;
+        Ok(if output.status.success() {
+            Status::Running
+        } else {
+            Status::Stopped
+        })
+    }
+
+    /// Creates the cluster if needed and starts it; returns whether it was started now.
+    /// A file lock keeps two logctl processes from initialising or starting it at once.
+    pub fn start(&self) -> Result<bool, DbError> {
+        let bindir = postgres_bindir()?;
+        fs::create_dir_all(&self.root).map_err(|e| self.io_error("create", &self.root, e))?;
+        let _lock = self.lock()?;
+        let owner = server_user()?;
+        if !self.data_dir().join("PG_VERSION").exists() {
+            self.initialise(&bindir, owner)?;
+        }
+        if self.status()? == Status::Running {
+            return Ok(false);
+        }
+        let data = self.data_dir();
+        let output = self.run(
+            Command::new(bindir.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(self.log_file())
+                .args(["-w", "-t", "120", "start"]),
+        )?;
+        if !output.status.success() {
+            return Err(DbError::LocalInstance(format!(
+                "the local PostgreSQL instance at {} did not start: {}\n{}",
+                self.root.display(),
+                String::from_utf8_lossy(&output.stderr).trim(),
+                self.log_tail()
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Stops the server if it runs (fast shutdown: sessions are cut, nothing committed is lost).
+    pub fn stop(&self) -> Result<bool, DbError> {
+        if self.status()? != Status::Running {
+            return Ok(false);
+        }
+        let _lock = self.lock()?;
+        let output = self.pg_ctl(&["-m", "fast", "-w", "stop"])?;
+        if !output.status.success() {
+            return Err(DbError::LocalInstance(format!(
+                "could not stop the local instance: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Stops the server at once and deletes the cluster; for throwaway test clusters.
+    pub fn destroy(&self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+        let _ = fs::remove_dir_all(&self.root);
+    }
+
+    /// Starts the instance if needed, says so on stderr, and makes sure the
+    /// `logctl` database exists. Used when no connection settings were given.
+    pub async fn ensure_running_and_announce(&self) -> anyhow::Result<Target> {
+        let instance = self.clone();
+        let started = tokio::task::spawn_blocking(move || instance.start()).await??;
+        if started {
+            eprintln!(
+                "logctl: started the local PostgreSQL instance in {} (stop it with `logctl local stop`)",
+                self.root.display()
+            );
+        }
+        self.ensure_database().await?;
+        Ok(self.target())
+    }
+
+    /// Creates the `logctl` database on first use; idempotent and safe against a racing creator.
+    pub async fn ensure_database(&self) -> anyhow::Result<()> {
+        let mut maintenance = self.target();
+        maintenance.config.dbname("postgres");
+        let database = super::Database::connect(maintenance, 1).await?;
+        let client = database.dedicated().await?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE])
+            .await?
+            .is_some();
+        if !exists
+            && let Err(error) = client
+                .execute(&format!("CREATE DATABASE {DATABASE}"), &[])
+                .await
+            && error.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+        {
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    fn initialise(&self, bindir: &Path, owner: Option<(u32, u32)>) -> Result<(), DbError> {
+        let data = self.data_dir();
+        let sockets = self.socket_dir();
+        for dir in [&self.root, &sockets] {
+            fs::create_dir_all(dir).map_err(|e| self.io_error("create", dir, e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| self.io_error("set permissions on", dir, e))?;
+            if let Some((uid, gid)) = owner {
+                chown(dir, Some(uid), Some(gid)).map_err(|e| self.io_error("chown", dir, e))?;
+            }
+        }
+        let _ = fs::remove_dir_all(&data);
+        let output = self.run(
+            Command::new(bindir.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", USER, "--auth=trust", "--encoding=UTF8", "--no-locale"]),
+        )?;
+        if !output.status.success() {
+            return Err(DbError::LocalInstance(format!(
+                "initdb failed for the local instance in {}: {}",
+                self.root.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let settings = format!(
+            "\n# logctl local instance: reachable only through its own Unix socket\n\
+             listen_addresses = ''\n\
+             unix_socket_directories = '{}'\n\
+             unix_socket_permissions = 0700\n",
+            sockets.display().to_string().replace('\'', "''")
+        );
+        let conf = data.join("postgresql.conf");
+        let mut contents =
+            fs::read_to_string(&conf).map_err(|e| self.io_error("read", &conf, e))?;
+        contents.push_str(&settings);
+        fs::write(&conf, contents).map_err(|e| self.io_error("write", &conf, e))?;
+        Ok(())
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<Output, DbError> {
+        let bindir = postgres_bindir()?;
+        self.run(
+            Command::new(bindir.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(args),
+        )
+    }
+
+    /// Runs a PostgreSQL program as the server user, from a directory it can read.
+    fn run(&self, command: &mut Command) -> Result<Output, DbError> {
+        if let Some((uid, gid)) = server_user()? {
+            command.uid(uid).gid(gid);
+        }
+        command
+            .current_dir(&self.root)
+            .env_remove("PGDATA")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null());
+        command.output().map_err(|e| {
+            DbError::LocalInstance(format!("cannot run {:?}: {e}", command.get_program()))
+        })
+    }
+
+    fn lock(&self) -> Result<File, DbError> {
+        let path = self.root.join(".logctl.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.io_error("open", &path, e))?;
+        file.lock().map_err(|e| self.io_error("lock", &path, e))?;
+        Ok(file)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+        format!("last lines of {}:\n{tail}", self.log_file().display())
+    }
+
+    fn io_error(&self, action: &str, path: &Path, error: std::io::Error) -> DbError {
+        DbError::LocalInstance(format!(
+            "cannot {action} {} for the local instance: {error}",
+            path.display()
+        ))
+    }
+}
+
+/// The directory holding initdb and pg_ctl: PATH first, then `pg_config --bindir`,
+/// then the versioned directories distributions install into (newest first).
+pub fn postgres_bindir() -> Result<PathBuf, DbError> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_tools(&dir) {
+                return Ok(dir);
+            }
+        }
+    }
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if output.status.success() && has_tools(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = Vec::new();
+    for pattern in [
+        "/usr/lib/postgresql/*/bin",
+        "/usr/pgsql-*/bin",
+        "/usr/local/pgsql/bin",
+    ] {
+        for dir in glob::glob(pattern).into_iter().flatten().flatten() {
+            if has_tools(&dir) {
+                let version = dir
+                    .to_string_lossy()
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find_map(|part| part.parse().ok())
+                    .unwrap_or(0);
+                candidates.push((version, dir));
+            }
+        }
+    }
+    candidates.sort();
+    candidates.pop().map(|(_, dir)| dir).ok_or_else(|| {
+        DbError::LocalInstance(
+            "PostgreSQL is not installed: no initdb/pg_ctl in PATH, `pg_config --bindir` or \
+             /usr/lib/postgresql/*/bin\n\
+             hint: install it (Debian/Ubuntu: `sudo apt-get install postgresql`; Fedora: \
+             `sudo dnf install postgresql-server`; macOS: `brew install postgresql`), \
+             or point logctl at a server with --database-url"
+                .into(),
+        )
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// As root, the uid/gid of the unprivileged user the server runs as.
+fn server_user() -> Result<Option<(u32, u32)>, DbError> {
+    if !is_root() {
+        return Ok(None);
+    }
+    for name in [c"postgres", c"nobody"] {
+        // SAFETY: getpwnam returns null or a pointer to static storage read at once.
+        unsafe {
+            let entry = libc::getpwnam(name.as_ptr());
+            if !entry.is_null() {
+                return Ok(Some(((*entry).pw_uid, (*entry).pw_gid)));
+            }
+        }
+    }
+    Err(DbError::LocalInstance(
+        "running as root, but there is no `postgres` user to run the server as; \
+         create one (`useradd --system postgres`) or run logctl as an ordinary user"
+            .into(),
+    ))
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}

@@ -1,0 +1,94 @@
+//! The connection pool (bb8) shared by the commands, and how a target is chosen.
+
+use std::time::Duration;
+
+use bb8::{Pool, PooledConnection};
+use bb8_postgres::PostgresConnectionManager;
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::settings::{Origin, Target, configured_target};
+use super::{DbError, error_text, local, tls};
+
+pub type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+pub type Connection<'a> = PooledConnection<'a, Manager>;
+
+/// A connected database: the pool plus what is needed to open dedicated connections.
+#[derive(Clone)]
+pub struct Database {
+    pub target: Target,
+    pool: Pool<Manager>,
+    tls: MakeRustlsConnect,
+}
+
+impl Database {
+    /// Resolves the target (flag, DATABASE_URL, PG*, local instance) and opens a pool.
+    pub async fn open(database_url: Option<&str>, pool_size: u32) -> anyhow::Result<Database> {
+        let target = match configured_target(database_url)? {
+            Some(target) => target,
+            None => {
+                local::LocalInstance::for_current_user()?
+                    .ensure_running_and_announce()
+                    .await?
+            }
+        };
+        Database::connect(target, pool_size).await
+    }
+
+    /// Opens a pool on an explicit target, failing at once with the server's reason
+    /// if the first connection cannot be made.
+    pub async fn connect(target: Target, pool_size: u32) -> anyhow::Result<Database> {
+        let tls = tls::connector(&target)?;
+        let probe = connect_client(&target, tls.clone()).await?;
+        drop(probe);
+        let manager = PostgresConnectionManager::new(target.config.clone(), tls.clone());
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(60))
+            .test_on_check_out(false)
+            .build_unchecked(manager);
+        Ok(Database { target, pool, tls })
+    }
+
+    /// A pooled connection.
+    pub async fn get(&self) -> anyhow::Result<Connection<'_>> {
+        self.pool.get().await.map_err(|e| match e {
+            bb8::RunError::User(error) => DbError::Connect {
+                target: self.target.describe(),
+                reason: error_text(&error),
+            }
+            .into(),
+            bb8::RunError::TimedOut => DbError::Connect {
+                target: self.target.describe(),
+                reason: "timed out waiting for a connection".into(),
+            }
+            .into(),
+        })
+    }
+
+    /// A connection outside the pool, for session state such as advisory locks
+    /// that must not leak to other users of a pooled connection.
+    pub async fn dedicated(&self) -> anyhow::Result<Client> {
+        Ok(connect_client(&self.target, self.tls.clone()).await?)
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.target.origin
+    }
+}
+
+async fn connect_client(target: &Target, tls: MakeRustlsConnect) -> Result<Client, DbError> {
+    let (client, connection) = target
+        .config
+        .connect(tls)
+        .await
+        .map_err(|e| DbError::Connect {
+            target: target.describe(),
+            reason: error_text(&e),
+        })?;
+    tokio::spawn(async move {
+        // The error, if any, also surfaces on the next statement sent through the client.
+        let _ = connection.await;
+    });
+    Ok(client)
+}

@@ -1,0 +1,239 @@
+//! PostgreSQL's binary COPY format, written straight into a batch buffer: one
+//! tuple per event, no intermediate row objects.
+
+use uuid::Uuid;
+
+/// The columns of `log_events` in the order every tuple carries them.
+pub const COLUMNS: &str = "event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata";
+const FIELD_COUNT: i16 = 11;
+
+/// Signature, flags and header-extension length that open a binary COPY stream.
+pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The field count -1 that closes it.
+pub const TRAILER: &[u8] = &[0xff, 0xff];
+
+/// What to do with U+0000, which neither `text` nor `jsonb` can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NulPolicy {
+    Reject,
+    Strip,
+}
+
+/// A string held U+0000 and the policy is to reject the line.
+#[derive(Debug)]
+pub struct NulFound;
+
+/// Appends one tuple's fields to a buffer.
+pub struct TupleWriter<'a> {
+    out: &'a mut Vec<u8>,
+    nul: NulPolicy,
+}
+
+impl<'a> TupleWriter<'a> {
+    pub fn begin(out: &'a mut Vec<u8>, nul: NulPolicy) -> TupleWriter<'a> {
+        out.extend_from_slice(&FIELD_COUNT.to_be_bytes());
+        TupleWriter { out, nul }
+    }
+
+    pub fn uuid(&mut self, value: Option<&Uuid>) {
+        match value {
+            Some(uuid) => {
+                self.out.extend_from_slice(&16i32.to_be_bytes());
+                self.out.extend_from_slice(uuid.as_bytes());
+            }
+            None => self.null(),
+        }
+    }
+
+    pub fn int4(&mut self, value: Option<i32>) {
+        match value {
+            Some(v) => {
+                self.out.extend_from_slice(&4i32.to_be_bytes());
+                self.out.extend_from_slice(&v.to_be_bytes());
+            }
+            None => self.null(),
+        }
+    }
+
+    pub fn int2(&mut self, value: Option<i16>) {
+        match value {
+            Some(v) => {
+                self.out.extend_from_slice(&2i32.to_be_bytes());
+                self.out.extend_from_slice(&v.to_be_bytes());
+            }
+            None => self.null(),
+        }
+    }
+
+    /// timestamptz: microseconds since 2000-01-01 UTC.
+    pub fn timestamptz(&mut self, micros: i64) {
+        self.out.extend_from_slice(&8i32.to_be_bytes());
+        self.out.extend_from_slice(&micros.to_be_bytes());
+    }
+
+    /// text, optionally case-folded (ASCII only, as log levels and HTTP methods are).
+    pub fn text(&mut self, value: Option<&str>, case: Case) -> Result<(), NulFound> {
+        let Some(text) = value else {
+            self.null();
+            return Ok(());
+        };
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&0i32.to_be_bytes());
+        let start = self.out.len();
+        push_without_nul(self.out, text.as_bytes(), self.nul)?;
+        match case {
+            Case::AsIs => {}
+            Case::Lower => self.out[start..].make_ascii_lowercase(),
+            Case::Upper => self.out[start..].make_ascii_uppercase(),
+        }
+        self.patch_length(length_at);
+        Ok(())
+    }
+
+    /// jsonb: a version byte then JSON text, written by the closure.
+    pub fn jsonb(
+        &mut self,
+        write: impl FnOnce(&mut JsonWriter<'_>) -> Result<(), NulFound>,
+    ) -> Result<(), NulFound> {
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&0i32.to_be_bytes());
+        self.out.push(1);
+        write(&mut JsonWriter {
+            out: self.out,
+            nul: self.nul,
+        })?;
+        self.patch_length(length_at);
+        Ok(())
+    }
+
+    fn null(&mut self) {
+        self.out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn patch_length(&mut self, length_at: usize) {
+        let length = (self.out.len() - length_at - 4) as i32;
+        self.out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    AsIs,
+    Lower,
+    Upper,
+}
+
+/// Writes JSON text; strings are escaped here, so values can come unescaped from the parser.
+pub struct JsonWriter<'a> {
+    out: &'a mut Vec<u8>,
+    nul: NulPolicy,
+}
+
+impl JsonWriter<'_> {
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    pub fn string(&mut self, text: &str) -> Result<(), NulFound> {
+        self.out.push(b'"');
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (index, &byte) in bytes.iter().enumerate() {
+            let escape: &[u8] = match byte {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0 => {
+                    if self.nul == NulPolicy::Reject {
+                        return Err(NulFound);
+                    }
+                    b""
+                }
+                0x01..=0x1f => {
+                    self.out.extend_from_slice(&bytes[start..index]);
+                    self.out
+                        .extend_from_slice(format!("\\u{byte:04x}").as_bytes());
+                    start = index + 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            self.out.extend_from_slice(&bytes[start..index]);
+            self.out.extend_from_slice(escape);
+            start = index + 1;
+        }
+        self.out.extend_from_slice(&bytes[start..]);
+        self.out.push(b'"');
+        Ok(())
+    }
+
+    pub fn integer(&mut self, value: impl itoa::Integer) {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    pub fn float(&mut self, value: f64) {
+        if value.is_finite() {
+            self.out
+                .extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+    }
+}
+
+fn push_without_nul(out: &mut Vec<u8>, bytes: &[u8], nul: NulPolicy) -> Result<(), NulFound> {
+    if memchr::memchr(0, bytes).is_none() {
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    if nul == NulPolicy::Reject {
+        return Err(NulFound);
+    }
+    out.extend(bytes.iter().copied().filter(|&b| b != 0));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuple_layout_matches_the_binary_copy_format() {
+        let mut out = Vec::new();
+        let mut tuple = TupleWriter::begin(&mut out, NulPolicy::Reject);
+        tuple.int4(Some(7));
+        tuple.text(None, Case::AsIs).unwrap();
+        tuple.text(Some("GeT"), Case::Upper).unwrap();
+        assert_eq!(
+            out,
+            [
+                &[0, 11][..],
+                &[0, 0, 0, 4, 0, 0, 0, 7],
+                &[0xff, 0xff, 0xff, 0xff],
+                &[0, 0, 0, 3],
+                b"GET"
+            ]
+            .concat()
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped_and_nul_follows_the_policy() {
+        let mut out = Vec::new();
+        let mut json = JsonWriter {
+            out: &mut out,
+            nul: NulPolicy::Strip,
+        };
+        json.string("a\"b\\c\n\u{1}\0d").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\n\u0001d""#);
+        let mut out = Vec::new();
+        let mut json = JsonWriter {
+            out: &mut out,
+            nul: NulPolicy::Reject,
+        };
+        assert!(json.string("x\0").is_err());
+    }
+}

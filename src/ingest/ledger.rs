@@ -1,0 +1,196 @@
+//! The load ledger: which byte ranges of which source are committed. A loader
+//! claims a source with a session advisory lock (others skip it and come back),
+//! and every batch records its range in its own transaction.
+
+use tokio_postgres::{Client, GenericClient};
+
+use super::batch::Batch;
+use super::reader::Gap;
+
+/// Advisory lock class held by the session loading a source ("logc").
+const CLAIM_LOCK_CLASS: i32 = 0x6c6f_6763;
+
+/// A committed stretch of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedRange {
+    pub start: u64,
+    pub end: u64,
+    pub start_line: u64,
+    pub end_line: u64,
+}
+
+/// The second half of a source's advisory lock keys.
+pub fn lock_id(key: &[u8; 32]) -> i32 {
+    i32::from_be_bytes([key[0], key[1], key[2], key[3]])
+}
+
+/// Takes the source for this session if nobody else holds it, and returns what is
+/// already committed of it; None when another loader holds it now.
+pub async fn try_claim(
+    client: &Client,
+    key: &[u8; 32],
+    name: &str,
+) -> Result<Option<Vec<CommittedRange>>, tokio_postgres::Error> {
+    let locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&CLAIM_LOCK_CLASS, &lock_id(key)],
+        )
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(None);
+    }
+    let key = key.as_slice();
+    client
+        .execute(
+            "INSERT INTO logctl_sources (source_key, source_name) VALUES ($1, $2) \
+             ON CONFLICT (source_key) DO UPDATE SET source_name = EXCLUDED.source_name, last_seen_at = now()",
+            &[&key, &name],
+        )
+        .await?;
+    let rows = client
+        .query(
+            "SELECT start_offset, end_offset, start_line, end_line FROM logctl_ranges \
+             WHERE source_key = $1 ORDER BY start_offset",
+            &[&key],
+        )
+        .await?;
+    Ok(Some(
+        rows.iter()
+            .map(|row| CommittedRange {
+                start: row.get::<_, i64>(0) as u64,
+                end: row.get::<_, i64>(1) as u64,
+                start_line: row.get::<_, i64>(2) as u64,
+                end_line: row.get::<_, i64>(3) as u64,
+            })
+            .collect(),
+    ))
+}
+
+/// Merges the source's ranges and lets other loaders have it.
+pub async fn release(client: &Client, key: &[u8; 32]) -> Result<(), tokio_postgres::Error> {
+    let lock = lock_id(key);
+    client
+        .execute(
+            "SELECT logctl_compact_ranges($1, $2)",
+            &[&key.as_slice(), &lock],
+        )
+        .await?;
+    client
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&CLAIM_LOCK_CLASS, &lock],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Lets go of a source without compacting (after an error).
+pub async fn abandon(client: &Client, key: &[u8; 32]) {
+    let _ = client
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&CLAIM_LOCK_CLASS, &lock_id(key)],
+        )
+        .await;
+}
+
+/// Records the batch's range in the current transaction; false when some of it was
+/// committed by someone else meanwhile, and the transaction must be rolled back.
+pub async fn commit_range(
+    transaction: &impl GenericClient,
+    batch: &Batch,
+) -> Result<bool, tokio_postgres::Error> {
+    let key = batch.source.key.as_slice();
+    let row = transaction
+        .query_one(
+            "SELECT logctl_commit_range($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &key,
+                &lock_id(&batch.source.key),
+                &(batch.start_offset as i64),
+                &(batch.end_offset as i64),
+                &(batch.start_line as i64),
+                &(batch.end_line as i64),
+                &(batch.rows.len() as i64),
+                &(batch.rejects.len() as i64),
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The stretches not yet committed, in order; the last one runs to the end of the source.
+pub fn gaps(committed: &[CommittedRange]) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    let mut offset = 0;
+    let mut line = 1;
+    for range in committed {
+        if range.start > offset {
+            gaps.push(Gap {
+                start: offset,
+                end: Some(range.start),
+                start_line: line,
+            });
+        }
+        offset = offset.max(range.end);
+        line = line.max(range.end_line);
+    }
+    gaps.push(Gap {
+        start: offset,
+        end: None,
+        start_line: line,
+    });
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: u64, end: u64, start_line: u64, end_line: u64) -> CommittedRange {
+        CommittedRange {
+            start,
+            end,
+            start_line,
+            end_line,
+        }
+    }
+
+    #[test]
+    fn gaps_are_the_complement_of_committed_ranges() {
+        assert_eq!(
+            gaps(&[]),
+            vec![Gap {
+                start: 0,
+                end: None,
+                start_line: 1
+            }]
+        );
+        let committed = [range(0, 100, 1, 11), range(200, 300, 21, 31)];
+        assert_eq!(
+            gaps(&committed),
+            vec![
+                Gap {
+                    start: 100,
+                    end: Some(200),
+                    start_line: 11
+                },
+                Gap {
+                    start: 300,
+                    end: None,
+                    start_line: 31
+                },
+            ]
+        );
+        assert_eq!(
+            gaps(&[range(50, 60, 5, 6)])[0],
+            Gap {
+                start: 0,
+                end: Some(50),
+                start_line: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! Splits a source into chunks of whole lines, each knowing its byte offset and
+//! first line number, with memory bounded by the chunk size and --max-line-bytes.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::source::Opened;
+
+const READ_SIZE: usize = 256 * 1024;
+/// How much of an oversized line is kept for the reject report.
+const OVERSIZED_PREFIX: usize = 1024;
+
+/// A stretch of a source not yet committed: from `start` to `end` (None: to the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub start: u64,
+    pub end: Option<u64>,
+    pub start_line: u64,
+}
+
+/// Whole lines from one source.
+#[derive(Debug)]
+pub struct Chunk {
+    pub start_offset: u64,
+    pub end_offset: u64,
+    pub start_line: u64,
+    pub end_line: u64,
+    /// Complete lines; the last one lacks its newline only when the stream ended there.
+    pub data: Vec<u8>,
+    /// Set for a line over --max-line-bytes, which was skipped without being kept in memory.
+    pub oversized: Option<Oversized>,
+}
+
+#[derive(Debug)]
+pub struct Oversized {
+    pub length: u64,
+    pub prefix: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    pub chunk_bytes: usize,
+    pub max_line_bytes: usize,
+}
+
+/// How reading a gap ended.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GapEnd {
+    /// Bytes of an unterminated last line left for the next run.
+    pub pending_bytes: u64,
+    /// Reading stopped early (interrupted, or the consumer went away).
+    pub stopped: bool,
+}
+
+/// Reads one gap, handing each chunk to `emit`, which returns false to stop.
+pub fn read_gap(
+    stream: &mut Opened,
+    gap: Gap,
+    limits: ReadLimits,
+    stop: &AtomicBool,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> io::Result<GapEnd> {
+    stream.seek_to(gap.start)?;
+    let ends_complete = stream.ends_complete;
+    let mut offset = gap.start;
+    let mut line = gap.start_line;
+    let mut buf: Vec<u8> = Vec::with_capacity(limits.chunk_bytes + READ_SIZE);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(GapEnd {
+                pending_bytes: 0,
+                stopped: true,
+            });
+        }
+        let wanted = match gap.end {
+            Some(end) => (end - offset - buf.len() as u64).min(READ_SIZE as u64) as usize,
+            None => READ_SIZE,
+        };
+        let at_end = if wanted == 0 {
+            true
+        } else {
+            let filled = buf.len();
+            buf.resize(filled + wanted, 0);
+            let n = read_retrying(stream, &mut buf[filled..])?;
+            buf.truncate(filled + n);
+            n == 0
+        };
+        while buf.len() >= limits.chunk_bytes || (at_end && !buf.is_empty()) {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(newline) => {
+                    let rest = buf.split_off(newline + 1);
+                    let data = std::mem::replace(&mut buf, reserve(rest, limits.chunk_bytes));
+                    let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+                    let chunk = Chunk {
+                        start_offset: offset,
+                        end_offset: offset + data.len() as u64,
+                        start_line: line,
+                        end_line: line + lines,
+                        data,
+                        oversized: None,
+                    };
+                    offset = chunk.end_offset;
+                    line = chunk.end_line;
+                    if !emit(chunk) {
+                        return Ok(GapEnd {
+                            pending_bytes: 0,
+                            stopped: true,
+                        });
+                    }
+                }
+                None if buf.len() > limits.max_line_bytes => {
+                    let Some(chunk) =
+                        skip_oversized(stream, &mut buf, offset, line, ends_complete)?
+                    else {
+                        return Ok(GapEnd {
+                            pending_bytes: 0,
+                            stopped: false,
+                        });
+                    };
+                    offset = chunk.end_offset;
+                    line = chunk.end_line;
+                    if !emit(chunk) {
+                        return Ok(GapEnd {
+                            pending_bytes: 0,
+                            stopped: true,
+                        });
+                    }
+                }
+                None if at_end && ends_complete => {
+                    let data = std::mem::take(&mut buf);
+                    let chunk = Chunk {
+                        start_offset: offset,
+                        end_offset: offset + data.len() as u64,
+                        start_line: line,
+                        end_line: line + 1,
+                        data,
+                        oversized: None,
+                    };
+                    return Ok(GapEnd {
+                        pending_bytes: 0,
+                        stopped: !emit(chunk),
+                    });
+                }
+                None if at_end => {
+                    return Ok(GapEnd {
+                        pending_bytes: buf.len() as u64,
+                        stopped: false,
+                    });
+                }
+                None => break,
+            }
+        }
+        if at_end {
+            return Ok(GapEnd::default());
+        }
+    }
+}
+
+/// Skips the rest of a line that is already over the limit, keeping only its start.
+/// Returns None when the stream ends before the line does in a file still being written.
+fn skip_oversized(
+    stream: &mut Opened,
+    buf: &mut Vec<u8>,
+    offset: u64,
+    line: u64,
+    ends_complete: bool,
+) -> io::Result<Option<Chunk>> {
+    let prefix = buf[..OVERSIZED_PREFIX.min(buf.len())].to_vec();
+    let mut length = buf.len() as u64;
+    buf.clear();
+    let mut scratch = vec![0u8; READ_SIZE];
+    loop {
+        let n = read_retrying(stream, &mut scratch)?;
+        if n == 0 {
+            if !ends_complete {
+                return Ok(None);
+            }
+            break;
+        }
+        if let Some(newline) = memchr::memchr(b'\n', &scratch[..n]) {
+            length += newline as u64 + 1;
+            buf.extend_from_slice(&scratch[newline + 1..n]);
+            break;
+        }
+        length += n as u64;
+    }
+    Ok(Some(Chunk {
+        start_offset: offset,
+        end_offset: offset + length,
+        start_line: line,
+        end_line: line + 1,
+        data: Vec::new(),
+        oversized: Some(Oversized { length, prefix }),
+    }))
+}
+
+fn reserve(mut rest: Vec<u8>, chunk_bytes: usize) -> Vec<u8> {
+    rest.reserve(chunk_bytes + READ_SIZE);
+    rest
+}
+
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::source::Input;
+    use std::sync::Arc;
+
+    fn chunks_of(content: &[u8], gap: Gap, limits: ReadLimits) -> (Vec<Chunk>, GapEnd) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.ndjson");
+        std::fs::write(&path, content).unwrap();
+        let mut opened = Opened::open(&Input::File(path), Arc::default()).unwrap();
+        let mut chunks = Vec::new();
+        let end = read_gap(
+            &mut opened,
+            gap,
+            limits,
+            &AtomicBool::new(false),
+            &mut |c| {
+                chunks.push(c);
+                true
+            },
+        )
+        .unwrap();
+        (chunks, end)
+    }
+
+    const ALL: Gap = Gap {
+        start: 0,
+        end: None,
+        start_line: 1,
+    };
+
+    #[test]
+    fn chunks_hold_whole_lines_and_a_partial_tail_waits() {
+        let content = b"aaaa\nbbbb\ncccc\ndd";
+        let (chunks, end) = chunks_of(
+            content,
+            ALL,
+            ReadLimits {
+                chunk_bytes: 6,
+                max_line_bytes: 100,
+            },
+        );
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(joined, b"aaaa\nbbbb\ncccc\n");
+        assert_eq!(end.pending_bytes, 2);
+        assert_eq!(chunks[0].start_line, 1);
+        assert_eq!(chunks.last().unwrap().end_line, 4);
+        assert_eq!(chunks.last().unwrap().end_offset, 15);
+        for pair in chunks.windows(2) {
+            assert_eq!(pair[0].end_offset, pair[1].start_offset);
+            assert_eq!(pair[0].end_line, pair[1].start_line);
+        }
+    }
+
+    #[test]
+    fn a_gap_is_read_exactly() {
+        let content = b"l1\nl2\nl3\nl4\n";
+        let gap = Gap {
+            start: 3,
+            end: Some(9),
+            start_line: 2,
+        };
+        let (chunks, _) = chunks_of(
+            content,
+            gap,
+            ReadLimits {
+                chunk_bytes: 1024,
+                max_line_bytes: 100,
+            },
+        );
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].data, b"l2\nl3\n");
+        assert_eq!((chunks[0].start_line, chunks[0].end_line), (2, 4));
+    }
+
+    #[test]
+    fn oversized_lines_are_skipped_not_buffered() {
+        let mut content = b"ok\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 600_000));
+        content.extend_from_slice(b"\nafter\n");
+        let (chunks, _) = chunks_of(
+            &content,
+            ALL,
+            ReadLimits {
+                chunk_bytes: 64,
+                max_line_bytes: 100,
+            },
+        );
+        let oversized: Vec<&Chunk> = chunks.iter().filter(|c| c.oversized.is_some()).collect();
+        assert_eq!(oversized.len(), 1);
+        assert_eq!(oversized[0].start_line, 2);
+        assert_eq!(oversized[0].oversized.as_ref().unwrap().length, 600_001);
+        let last = chunks.last().unwrap();
+        assert_eq!(last.data, b"after\n");
+        assert_eq!(last.start_line, 3);
+    }
+}

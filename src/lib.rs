@@ -1,0 +1,11 @@
+//! logctl: load NDJSON application logs into PostgreSQL and answer questions about them.
+//! The binary (`main.rs`) only parses arguments and maps errors to exit codes; everything
+//! else lives here so tests and benchmarks can reach it.
+
+pub mod cli;
+pub mod cmd;
+pub mod db;
+pub mod exit;
+pub mod ingest;
+pub mod report;
+pub mod synth;

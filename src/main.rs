@@ -1,0 +1,39 @@
+//! The logctl binary: parse the arguments, run the command, map the outcome or the
+//! error to a documented exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use logctl::cli::Cli;
+use logctl::exit::{Outcome, outcome_of};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                Outcome::Usage.into()
+            } else {
+                Outcome::Success.into()
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("logctl: error: cannot start the async runtime: {error}");
+            return Outcome::Failure.into();
+        }
+    };
+    match runtime.block_on(logctl::cmd::run(cli)) {
+        Ok(outcome) => outcome.into(),
+        Err(error) => {
+            eprintln!("logctl: error: {error:#}");
+            outcome_of(&error).into()
+        }
+    }
+}
