@@ -87,8 +87,13 @@ impl LocalInstance {
 
     /// A URL for psql and other libpq clients.
     pub fn url(&self) -> String {
+        self.url_for(DATABASE)
+    }
+
+    /// The URL of another database in this instance (the test harness makes one per test).
+    pub fn url_for(&self, database: &str) -> String {
         format!(
-            "postgresql://{USER}@{}/{DATABASE}",
+            "postgresql://{USER}@{}/{database}",
             percent_encode(&self.socket_dir().to_string_lossy())
         )
     }
@@ -290,8 +295,16 @@ impl LocalInstance {
 
 /// The directory holding initdb and pg_ctl: PATH first, then `pg_config --bindir`,
 /// then the versioned directories distributions install into (newest first).
+/// `LOGCTL_PG_BINDIR` overrides the search (and is the only place looked at when set).
 pub fn postgres_bindir() -> Result<PathBuf, DbError> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("LOGCTL_PG_BINDIR").map(PathBuf::from) {
+        return if has_tools(&dir) {
+            Ok(dir)
+        } else {
+            Err(not_installed())
+        };
+    }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if has_tools(&dir) {
@@ -323,16 +336,21 @@ pub fn postgres_bindir() -> Result<PathBuf, DbError> {
         }
     }
     candidates.sort();
-    candidates.pop().map(|(_, dir)| dir).ok_or_else(|| {
-        DbError::LocalInstance(
-            "PostgreSQL is not installed: no initdb/pg_ctl in PATH, `pg_config --bindir` or \
+    candidates
+        .pop()
+        .map(|(_, dir)| dir)
+        .ok_or_else(not_installed)
+}
+
+fn not_installed() -> DbError {
+    DbError::LocalInstance(
+        "PostgreSQL is not installed: no initdb/pg_ctl in PATH, `pg_config --bindir` or \
              /usr/lib/postgresql/*/bin\n\
              hint: install it (Debian/Ubuntu: `sudo apt-get install postgresql`; Fedora: \
              `sudo dnf install postgresql-server`; macOS: `brew install postgresql`), \
              or point logctl at a server with --database-url"
-                .into(),
-        )
-    })
+            .into(),
+    )
 }
 
 fn is_root() -> bool {

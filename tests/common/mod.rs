@@ -1,0 +1,276 @@
+//! The integration-test harness: one throwaway PostgreSQL cluster per test binary,
+//! started with the same code as `logctl local` (initdb into a temporary directory,
+//! its own Unix socket; as root the server runs as `postgres`), a fresh database per
+//! test, and helpers to run the built binary against it and read the rows back.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use logctl::db::local::LocalInstance;
+
+static CLUSTER: OnceLock<LocalInstance> = OnceLock::new();
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn destroy_cluster() {
+    if let Some(cluster) = CLUSTER.get() {
+        cluster.destroy();
+    }
+    let _ = std::fs::remove_dir_all(process_dir());
+}
+
+/// Everything this test process creates lives here, and is removed at exit.
+fn process_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("logctl-test-{}", std::process::id()))
+}
+
+/// The cluster of this test binary, started on first use and destroyed at exit.
+pub fn cluster() -> &'static LocalInstance {
+    CLUSTER.get_or_init(|| {
+        let cluster = LocalInstance::at(scratch_dir("pg"));
+        cluster
+            .start()
+            .expect("the test cluster starts (is PostgreSQL installed?)");
+        // SAFETY: registering a plain function to run at process exit.
+        unsafe {
+            libc::atexit(destroy_cluster);
+        }
+        cluster
+    })
+}
+
+/// A fresh directory under this process's temp dir that the server user can enter.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = process_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    for path in [process_dir(), dir.clone()] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod scratch dir");
+    }
+    dir
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// An empty database (no logctl schema).
+    pub fn empty(tag: &str) -> TestDb {
+        let cluster = cluster();
+        let name = format!("t_{}_{}", tag, NEXT_DATABASE.fetch_add(1, Ordering::SeqCst));
+        let mut admin = postgres::Client::connect(&cluster.url_for("postgres"), postgres::NoTls)
+            .expect("connect to the test cluster");
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        TestDb {
+            url: cluster.url_for(&name),
+            name,
+        }
+    }
+
+    /// A database with the logctl schema applied by `logctl schema`.
+    pub fn with_schema(tag: &str) -> TestDb {
+        let db = TestDb::empty(tag);
+        let output = db.logctl(&["schema"]).output().unwrap();
+        assert_success(&output);
+        db
+    }
+
+    /// The logctl binary, pointed at this database and at nothing else.
+    pub fn logctl(&self, args: &[&str]) -> Command {
+        let mut command = logctl_bare(args);
+        command.env("DATABASE_URL", &self.url);
+        command
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test database")
+    }
+
+    pub fn query(&self, sql: &str) -> Vec<postgres::Row> {
+        self.client()
+            .query(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.client()
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+}
+
+/// The logctl binary with no connection settings from the environment.
+pub fn logctl_bare(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logctl"));
+    command.args(args).stdin(Stdio::null());
+    for variable in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSERVICE",
+        "PGAPPNAME",
+        "PGCONNECT_TIMEOUT",
+        "PGSSLROOTCERT",
+        "LOGCTL_LOCAL_DIR",
+        "LOGCTL_PG_BINDIR",
+        "NO_COLOR",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Writes generated logs (`logctl gen`) to a file and returns its path.
+pub fn generated_file(dir: &Path, name: &str, lines: u64, seed: u64) -> PathBuf {
+    let path = dir.join(name);
+    let output = logctl_bare(&[
+        "gen",
+        "--lines",
+        &lines.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--output",
+        path.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_success(&output);
+    path
+}
+
+/// One event as the tests expect it, computed from the input line independently of logctl.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Event {
+    pub created_at_micros: i64,
+    pub service: String,
+    pub level: Option<String>,
+    pub message: Option<String>,
+    pub endpoint: Option<String>,
+    pub method: Option<String>,
+    pub status: Option<i32>,
+    pub latency_ms: Option<i32>,
+    pub request_id: Option<String>,
+}
+
+/// The expected event of a line in logctl's generic shape (what `logctl gen` writes).
+pub fn expected_event(line: &str) -> Event {
+    let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    let field = |name: &str| {
+        value
+            .get(name)
+            .or_else(|| value.get("metadata").and_then(|m| m.get(name)))
+    };
+    let text = |name: &str| field(name).and_then(|v| v.as_str()).map(str::to_string);
+    let ts = ["ts", "timestamp", "time", "@timestamp"]
+        .iter()
+        .find_map(|key| value.get(*key).and_then(|v| v.as_str()))
+        .expect("a timestamp");
+    Event {
+        created_at_micros: chrono::DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .timestamp_micros(),
+        service: value
+            .get("service")
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .to_string(),
+        level: value
+            .get("level")
+            .and_then(|v| v.as_str())
+            .map(str::to_lowercase),
+        message: value
+            .get("message")
+            .or_else(|| value.get("msg"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        endpoint: text("endpoint"),
+        method: text("method"),
+        status: field("status").and_then(|v| v.as_i64()).map(|v| v as i32),
+        latency_ms: field("latency_ms")
+            .and_then(|v| v.as_i64())
+            .map(|v| v as i32),
+        request_id: text("request_id"),
+    }
+}
+
+/// Every event in the database, in a comparable order.
+pub fn loaded_events(db: &TestDb) -> Vec<Event> {
+    let mut events: Vec<Event> = db
+        .query(
+            "SELECT (extract(epoch FROM l.created_at) * 1000000)::bigint, s.service_name, l.level, l.message, \
+             l.endpoint, l.method, l.status::int, l.latency_ms, l.request_id::text \
+             FROM log_events l JOIN services s ON s.service_id = l.service_id",
+        )
+        .iter()
+        .map(|row| Event {
+            created_at_micros: row.get(0),
+            service: row.get(1),
+            level: row.get(2),
+            message: row.get(3),
+            endpoint: row.get(4),
+            method: row.get(5),
+            status: row.get(6),
+            latency_ms: row.get(7),
+            request_id: row.get(8),
+        })
+        .collect();
+    events.sort();
+    events
+}
+
+/// The expected events of every non-blank line of a file.
+pub fn expected_events(path: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut events: Vec<Event> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(expected_event)
+        .collect();
+    events.sort();
+    events
+}
