@@ -101,13 +101,13 @@ impl TestDb {
     pub fn query(&self, sql: &str) -> Vec<postgres::Row> {
         self.client()
             .query(sql, &[])
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
     }
 
     pub fn count(&self, sql: &str) -> i64 {
         self.client()
             .query_one(sql, &[])
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
             .get(0)
     }
 }

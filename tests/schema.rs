@@ -1,0 +1,111 @@
+//! `logctl schema`: creates the tables and indexes once, records its version,
+//! changes nothing when run again, and prints its SQL with --print.
+
+mod common;
+
+use common::*;
+
+fn catalog(db: &TestDb) -> Vec<String> {
+    db.query(
+        "SELECT c.relname::text || ':' || c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' ORDER BY 1",
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[test]
+fn schema_creates_the_tables_indexes_and_version_once() {
+    let db = TestDb::empty("schema");
+    let first = db.logctl(&["schema"]).output().unwrap();
+    assert_success(&first);
+    assert!(
+        stderr(&first).contains("applied 001_events.sql, 002_ledger.sql"),
+        "{}",
+        stderr(&first)
+    );
+    let tables = catalog(&db);
+    for expected in [
+        "services:r",
+        "log_events:r",
+        "log_events_pkey:i",
+        "log_events_latency_ms_idx:i",
+        "log_events_created_at_brin:i",
+        "logctl_schema_version:r",
+        "logctl_sources:r",
+        "logctl_ranges:r",
+    ] {
+        assert!(
+            tables.contains(&expected.to_string()),
+            "{expected} missing from {tables:?}"
+        );
+    }
+    let columns: Vec<(String, String)> = db
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_name = 'log_events' ORDER BY ordinal_position",
+        )
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let types: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|(c, t)| (c.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("event_id", "uuid"),
+            ("service_id", "integer"),
+            ("created_at", "timestamp with time zone"),
+            ("level", "text"),
+            ("message", "text"),
+            ("endpoint", "text"),
+            ("method", "text"),
+            ("status", "smallint"),
+            ("latency_ms", "integer"),
+            ("request_id", "uuid"),
+            ("metadata", "jsonb"),
+        ]
+    );
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 2);
+
+    let second = db.logctl(&["schema"]).output().unwrap();
+    assert_success(&second);
+    assert!(
+        stderr(&second).contains("up to date"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(catalog(&db), tables);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 2);
+}
+
+#[test]
+fn schema_print_shows_the_sql_without_connecting() {
+    let output = logctl_bare(&[
+        "schema",
+        "--print",
+        "--database-url",
+        "postgresql://nobody@127.0.0.1:1/none",
+    ])
+    .output()
+    .unwrap();
+    assert_success(&output);
+    let sql = stdout(&output);
+    assert!(sql.contains("CREATE TABLE log_events"));
+    assert!(sql.contains("CREATE INDEX log_events_latency_ms_idx"));
+    assert!(sql.contains("logctl_schema_version"));
+}
+
+#[test]
+fn the_sql_printed_builds_the_same_schema_as_running_it() {
+    let printed = TestDb::empty("printed");
+    let sql = stdout(&logctl_bare(&["schema", "--print"]).output().unwrap());
+    printed.client().batch_execute(&sql).unwrap();
+    let applied = TestDb::with_schema("applied");
+    assert_eq!(catalog(&printed), catalog(&applied));
+    let after = printed.logctl(&["schema"]).output().unwrap();
+    assert!(stderr(&after).contains("up to date"), "{}", stderr(&after));
+}
