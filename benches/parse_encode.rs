@@ -24,14 +24,22 @@ impl ServiceIds for Ids {
 
 fn generated_lines() -> Vec<u8> {
     let mut out = Vec::new();
-    let options = GenOptions { lines: 20_000, seed: 42, services: 20, start_unix_micros: 1_795_478_400_000_000 };
+    let options = GenOptions {
+        lines: 20_000,
+        seed: 42,
+        services: 20,
+        start_unix_micros: 1_795_478_400_000_000,
+    };
     write(&options, &mut out).expect("generate");
     out
 }
 
 fn benches(c: &mut Criterion) {
     let data = generated_lines();
-    let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut group = c.benchmark_group("lines");
     group.throughput(Throughput::Bytes(data.len() as u64));
     group.sample_size(20);
@@ -44,7 +52,8 @@ fn benches(c: &mut Criterion) {
             for line in &lines {
                 scratch.clear();
                 scratch.extend_from_slice(line);
-                let tape = simd_json::to_tape_with_buffers(&mut scratch, &mut buffers).expect("valid");
+                let tape =
+                    simd_json::to_tape_with_buffers(&mut scratch, &mut buffers).expect("valid");
                 nodes += tape.0.len();
             }
             black_box(nodes)

@@ -3,12 +3,14 @@
 -- loaders never load a line twice or skip one.
 
 CREATE TABLE logctl_sources (
-    -- SHA-256 of the source's first line: it stays the same while the file grows and
+    -- SHA-256 of the source's first fingerprint_bytes of content (1 KiB, or all its
+    -- complete lines while it was shorter): it stays the same while the file grows and
     -- when logrotate renames or compresses it, and changes when a new file takes the name.
-    source_key     bytea PRIMARY KEY,
-    source_name    text NOT NULL,
-    first_seen_at  timestamptz NOT NULL DEFAULT now(),
-    last_seen_at   timestamptz NOT NULL DEFAULT now()
+    source_key        bytea PRIMARY KEY,
+    fingerprint_bytes integer NOT NULL,
+    source_name       text NOT NULL,
+    first_seen_at     timestamptz NOT NULL DEFAULT now(),
+    last_seen_at      timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE logctl_ranges (
@@ -35,6 +37,11 @@ CREATE FUNCTION logctl_commit_range(
     p_end_line bigint, p_rows bigint, p_rejected bigint
 ) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+    -- Under REPEATABLE READ the check below would not see ranges committed while
+    -- this transaction waited for the lock.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'logctl_commit_range must run under READ COMMITTED';
+    END IF;
     PERFORM pg_advisory_xact_lock(1819240292, p_lock);
     IF EXISTS (SELECT 1 FROM logctl_ranges
                WHERE source_key = p_key AND start_offset < p_end AND end_offset > p_start) THEN

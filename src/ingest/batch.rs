@@ -11,7 +11,10 @@ use super::reader::Chunk;
 pub struct SourceSlot {
     pub index: usize,
     pub name: Arc<str>,
+    /// The ledger key.
     pub key: [u8; 32],
+    /// The advisory lock this loader holds while the source is in flight.
+    pub claim_lock: i32,
 }
 
 /// One encoded tuple and the line it came from.

@@ -6,6 +6,7 @@ use tokio_postgres::{Client, GenericClient};
 
 use super::batch::Batch;
 use super::reader::Gap;
+use super::source::Identity;
 
 /// Advisory lock class held by the session loading a source ("logc").
 const CLAIM_LOCK_CLASS: i32 = 0x6c6f_6763;
@@ -19,81 +20,110 @@ pub struct CommittedRange {
     pub end_line: u64,
 }
 
-/// The second half of a source's advisory lock keys.
+/// The second half of the advisory lock key that serialises commits of one source.
 pub fn lock_id(key: &[u8; 32]) -> i32 {
     i32::from_be_bytes([key[0], key[1], key[2], key[3]])
 }
 
-/// Takes the source for this session if nobody else holds it, and returns what is
-/// already committed of it; None when another loader holds it now.
+/// A source claimed by this session: the ledger key it is recorded under, and what
+/// of it is committed.
+#[derive(Debug)]
+pub struct Claimed {
+    pub key: [u8; 32],
+    pub committed: Vec<CommittedRange>,
+}
+
+/// Takes the source for this session if no other session holds a source with the same
+/// first line, finds it in the ledger by any of its prefixes (or records it under its
+/// own key), and returns what is committed of it; None when another loader holds it.
 pub async fn try_claim(
     client: &Client,
-    key: &[u8; 32],
+    identity: &Identity,
     name: &str,
-) -> Result<Option<Vec<CommittedRange>>, tokio_postgres::Error> {
+) -> Result<Option<Claimed>, tokio_postgres::Error> {
     let locked: bool = client
         .query_one(
             "SELECT pg_try_advisory_lock($1, $2)",
-            &[&CLAIM_LOCK_CLASS, &lock_id(key)],
+            &[&CLAIM_LOCK_CLASS, &identity.claim_lock()],
         )
         .await?
         .get(0);
     if !locked {
         return Ok(None);
     }
-    let key = key.as_slice();
-    client
-        .execute(
-            "INSERT INTO logctl_sources (source_key, source_name) VALUES ($1, $2) \
-             ON CONFLICT (source_key) DO UPDATE SET source_name = EXCLUDED.source_name, last_seen_at = now()",
-            &[&key, &name],
+    let candidates: Vec<&[u8]> = identity
+        .prefixes
+        .iter()
+        .map(|(_, hash)| hash.as_slice())
+        .collect();
+    let known = client
+        .query_opt(
+            "UPDATE logctl_sources SET source_name = $2, last_seen_at = now() \
+             WHERE source_key = (SELECT source_key FROM logctl_sources WHERE source_key = ANY($1) \
+                                 ORDER BY fingerprint_bytes DESC LIMIT 1) \
+             RETURNING source_key",
+            &[&candidates, &name],
         )
         .await?;
+    let key: [u8; 32] = match known {
+        Some(row) => row
+            .get::<_, Vec<u8>>(0)
+            .try_into()
+            .expect("keys are SHA-256 digests"),
+        None => {
+            let (length, key) = identity.own_key();
+            client
+                .execute(
+                    "INSERT INTO logctl_sources (source_key, fingerprint_bytes, source_name) VALUES ($1, $2, $3)",
+                    &[&key.as_slice(), &(length as i32), &name],
+                )
+                .await?;
+            key
+        }
+    };
     let rows = client
         .query(
             "SELECT start_offset, end_offset, start_line, end_line FROM logctl_ranges \
              WHERE source_key = $1 ORDER BY start_offset",
-            &[&key],
+            &[&key.as_slice()],
         )
         .await?;
-    Ok(Some(
-        rows.iter()
-            .map(|row| CommittedRange {
-                start: row.get::<_, i64>(0) as u64,
-                end: row.get::<_, i64>(1) as u64,
-                start_line: row.get::<_, i64>(2) as u64,
-                end_line: row.get::<_, i64>(3) as u64,
-            })
-            .collect(),
-    ))
+    let committed = rows
+        .iter()
+        .map(|row| CommittedRange {
+            start: row.get::<_, i64>(0) as u64,
+            end: row.get::<_, i64>(1) as u64,
+            start_line: row.get::<_, i64>(2) as u64,
+            end_line: row.get::<_, i64>(3) as u64,
+        })
+        .collect();
+    Ok(Some(Claimed { key, committed }))
 }
 
 /// Merges the source's ranges and lets other loaders have it.
-pub async fn release(client: &Client, key: &[u8; 32]) -> Result<(), tokio_postgres::Error> {
-    let lock = lock_id(key);
+pub async fn release(
+    client: &Client,
+    claim_lock: i32,
+    key: &[u8; 32],
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "SELECT logctl_compact_ranges($1, $2)",
-            &[&key.as_slice(), &lock],
+            &[&key.as_slice(), &lock_id(key)],
         )
         .await?;
+    abandon(client, claim_lock).await
+}
+
+/// Lets other loaders have the source, without tidying its ranges.
+pub async fn abandon(client: &Client, claim_lock: i32) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "SELECT pg_advisory_unlock($1, $2)",
-            &[&CLAIM_LOCK_CLASS, &lock],
+            &[&CLAIM_LOCK_CLASS, &claim_lock],
         )
         .await?;
     Ok(())
-}
-
-/// Lets go of a source without compacting (after an error).
-pub async fn abandon(client: &Client, key: &[u8; 32]) {
-    let _ = client
-        .execute(
-            "SELECT pg_advisory_unlock($1, $2)",
-            &[&CLAIM_LOCK_CLASS, &lock_id(key)],
-        )
-        .await;
 }
 
 /// Records the batch's range in the current transaction; false when some of it was

@@ -13,5 +13,6 @@ pub mod services;
 pub mod shape;
 pub mod source;
 pub mod timestamp;
+pub mod writer;
 
 pub use pipeline::{LoadPlan, LoadReport, Stop, run};

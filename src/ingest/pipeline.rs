@@ -8,21 +8,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::SinkExt;
+use std::collections::HashSet;
+
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::Client;
-use tokio_postgres::error::SqlState;
 
 use super::batch::{Batch, SourceSlot, encode_chunk};
-use super::copy;
 use super::ledger;
 use super::parse::{LineEncoder, ParseOptions};
 use super::reader::{Chunk, Gap, ReadLimits, read_gap};
 use super::rejects::RejectSink;
 use super::services::{ServiceCache, ServiceRegistry};
 use super::source::{Input, Opened};
+use super::writer::write_batch;
 use crate::db::{self, Database};
 
 /// Everything a load needs to know, already validated.
@@ -55,6 +54,8 @@ pub struct LoadReport {
     pub files: usize,
     pub files_with_new_lines: usize,
     pub files_already_loaded: usize,
+    /// Files without a complete line yet.
+    pub files_waiting: usize,
     pub lines_read: u64,
     pub loaded: u64,
     pub rejected: u64,
@@ -81,10 +82,15 @@ enum Event {
         batches: u64,
         pending_bytes: u64,
     },
-    /// Nothing to load: no complete line yet, or nothing new.
-    Skipped,
+    /// A source without a complete line yet.
+    NoCompleteLine,
+    /// A source that could not be read, or not to the end.
     SourceError(String),
-    Committed(BatchStats),
+    /// Lines committed; `chunk_done` when this was the last part of a chunk.
+    Committed {
+        stats: BatchStats,
+        chunk_done: bool,
+    },
     Fatal(anyhow::Error),
 }
 
@@ -94,6 +100,18 @@ struct BatchStats {
     loaded: u64,
     rejected: u64,
     blank: u64,
+}
+
+impl BatchStats {
+    fn of(source: usize, batches: &[Batch]) -> BatchStats {
+        BatchStats {
+            source,
+            lines: batches.iter().map(Batch::line_count).sum(),
+            loaded: batches.iter().map(|b| b.rows.len() as u64).sum(),
+            rejected: batches.iter().map(|b| b.rejects.len() as u64).sum(),
+            blank: batches.iter().map(|b| b.blank_lines).sum(),
+        }
+    }
 }
 
 /// Runs a load to the end (or to a stop), and reports what was committed.
@@ -120,6 +138,7 @@ pub async fn run(
         crossbeam_channel::bounded::<(Arc<SourceSlot>, Chunk)>(plan.parse_threads * 2);
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(plan.jobs * 2);
     let (event_tx, event_rx) = mpsc::unbounded_channel::<Event>();
+    let claimed = Arc::new(std::sync::Mutex::new(HashSet::new()));
 
     let reader = {
         let reader = SourceReader {
@@ -135,6 +154,7 @@ pub async fn run(
             events: event_tx.clone(),
             chunks: chunk_tx,
             disk_bytes: disk_bytes.clone(),
+            claimed: claimed.clone(),
         };
         std::thread::Builder::new()
             .name("logctl-reader".into())
@@ -189,41 +209,42 @@ pub async fn run(
             loop {
                 let next = batches.lock().await.recv().await;
                 let Some(batch) = next else { break };
-                let result = match &database {
-                    Some(database) => write_batch(database, batch).await,
-                    None => Ok(vec![batch]),
+                let source = batch.source.index;
+                let written = match &database {
+                    Some(database) => write_batch(database, batch, &rejects).await,
+                    None => match rejects.write(&batch.rejects) {
+                        Ok(()) => super::writer::Written {
+                            committed: vec![batch],
+                            error: None,
+                        },
+                        Err(e) => super::writer::Written {
+                            committed: Vec::new(),
+                            error: Some(anyhow::anyhow!("cannot write the rejected lines: {e}")),
+                        },
+                    },
                 };
-                match result {
-                    Ok(committed) => {
-                        for batch in committed {
-                            if let Err(error) = rejects.write(&batch.rejects) {
-                                let _ = events.send(Event::Fatal(anyhow::anyhow!(
-                                    "cannot write rejected lines: {error}"
-                                )));
-                            }
-                            let _ = events.send(Event::Committed(BatchStats {
-                                source: batch.source.index,
-                                lines: batch.line_count(),
-                                loaded: batch.rows.len() as u64,
-                                rejected: batch.rejects.len() as u64,
-                                blank: batch.blank_lines,
-                            }));
-                        }
-                    }
-                    Err(error) => {
-                        stop.store(true, Ordering::Relaxed);
-                        let _ = events.send(Event::Fatal(error));
-                        break;
-                    }
+                let stats = BatchStats::of(source, &written.committed);
+                let _ = events.send(Event::Committed {
+                    stats,
+                    chunk_done: written.error.is_none(),
+                });
+                if let Some(error) = written.error {
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = events.send(Event::Fatal(error));
+                    break;
                 }
             }
         }));
     }
+    // Only the writers hold the receiver now: if they all stop, the parse threads'
+    // sends fail and the pipeline winds down instead of waiting on a full channel.
+    drop(batch_rx);
     drop(event_tx);
 
     let mut report = track(
         event_rx,
         control.clone(),
+        claimed,
         stop.clone(),
         plan.max_errors,
         plan.inputs.len(),
@@ -252,37 +273,43 @@ pub async fn run(
 }
 
 /// Collects the pipeline's events into the report; releases each source once all its
-/// batches are committed, and raises the stop flag on --max-errors or a failure.
+/// chunks are committed, and raises the stop flag on --max-errors or a failure.
 async fn track(
     mut events: mpsc::UnboundedReceiver<Event>,
     control: Option<Arc<Mutex<Client>>>,
+    claimed: Arc<std::sync::Mutex<HashSet<i32>>>,
     stop: Arc<AtomicBool>,
     max_errors: Option<u64>,
     files: usize,
 ) -> LoadReport {
     struct Pending {
         slot: Arc<SourceSlot>,
-        expected: Option<u64>,
-        committed: u64,
+        chunks: Option<u64>,
+        committed_chunks: u64,
         new_lines: bool,
     }
     let mut report = LoadReport {
         files,
         ..LoadReport::default()
     };
+    let fail = |report: &mut LoadReport, error: anyhow::Error| {
+        if report.failure.is_none() {
+            report.failure = Some(error);
+            report.stopped = Some(Stop::Failed);
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
     let mut pending: HashMap<usize, Pending> = HashMap::new();
     while let Some(event) = events.recv().await {
-        let finished_source = match event {
+        let touched = match event {
             Event::Claimed(slot) => {
-                pending.insert(
-                    slot.index,
-                    Pending {
-                        slot,
-                        expected: None,
-                        committed: 0,
-                        new_lines: false,
-                    },
-                );
+                let pending_source = Pending {
+                    slot,
+                    chunks: None,
+                    committed_chunks: 0,
+                    new_lines: false,
+                };
+                pending.insert(pending_source.slot.index, pending_source);
                 None
             }
             Event::Read {
@@ -291,19 +318,20 @@ async fn track(
                 pending_bytes,
             } => {
                 report.pending_bytes += pending_bytes;
-                let entry = pending.get_mut(&slot.index).expect("claimed before read");
-                entry.expected = Some(batches);
+                if let Some(entry) = pending.get_mut(&slot.index) {
+                    entry.chunks = Some(batches);
+                }
                 Some(slot.index)
             }
-            Event::Skipped => {
-                report.files_already_loaded += 1;
+            Event::NoCompleteLine => {
+                report.files_waiting += 1;
                 None
             }
             Event::SourceError(message) => {
                 report.source_errors.push(message);
                 None
             }
-            Event::Committed(stats) => {
+            Event::Committed { stats, chunk_done } => {
                 report.lines_read += stats.lines;
                 report.loaded += stats.loaded;
                 report.rejected += stats.rejected;
@@ -312,28 +340,22 @@ async fn track(
                     report.stopped = Some(Stop::TooManyRejects);
                     stop.store(true, Ordering::Relaxed);
                 }
-                let entry = pending
-                    .get_mut(&stats.source)
-                    .expect("claimed before commit");
-                entry.committed += 1;
-                entry.new_lines |= stats.lines > 0;
+                if let Some(entry) = pending.get_mut(&stats.source) {
+                    entry.committed_chunks += u64::from(chunk_done);
+                    entry.new_lines |= stats.lines > 0;
+                }
                 Some(stats.source)
             }
             Event::Fatal(error) => {
-                if report.failure.is_none() {
-                    report.failure = Some(error);
-                    report.stopped = Some(Stop::Failed);
-                }
+                fail(&mut report, error);
                 None
             }
         };
-        let Some(index) = finished_source else {
-            continue;
-        };
-        let done = pending
+        let Some(index) = touched else { continue };
+        if pending
             .get(&index)
-            .is_some_and(|p| p.expected == Some(p.committed));
-        if !done {
+            .is_none_or(|p| p.chunks != Some(p.committed_chunks))
+        {
             continue;
         }
         let finished = pending.remove(&index).expect("checked above");
@@ -342,113 +364,33 @@ async fn track(
         } else {
             report.files_already_loaded += 1;
         }
-        if let Some(control) = &control
-            && let Err(error) = ledger::release(&*control.lock().await, &finished.slot.key).await
-        {
-            if report.failure.is_none() {
-                report.failure = Some(db::explain(error));
-                report.stopped = Some(Stop::Failed);
+        if let Some(control) = &control {
+            let released = ledger::release(
+                &*control.lock().await,
+                finished.slot.claim_lock,
+                &finished.slot.key,
+            )
+            .await;
+            if let Err(error) = released {
+                fail(&mut report, db::explain(error));
             }
-            stop.store(true, Ordering::Relaxed);
         }
+        claimed
+            .lock()
+            .expect("not poisoned")
+            .remove(&finished.slot.claim_lock);
     }
     if let Some(control) = &control {
         for unfinished in pending.values() {
-            ledger::abandon(&*control.lock().await, &unfinished.slot.key).await;
+            let _ = ledger::abandon(&*control.lock().await, unfinished.slot.claim_lock).await;
         }
     }
     report
 }
 
-/// Sends a batch, isolating rows the server refuses: the row COPY names is rejected
-/// with the server's message, and without a name the batch is halved until it is found.
-/// Returns the batches as committed (a batch whose range another loader committed
-/// meanwhile comes back with no rows and no rejects).
-async fn write_batch(database: &Database, batch: Batch) -> anyhow::Result<Vec<Batch>> {
-    let mut work = vec![batch];
-    let mut done = Vec::new();
-    while let Some(mut batch) = work.pop() {
-        match copy_and_commit(database, &mut batch).await {
-            Ok(true) => done.push(batch),
-            Ok(false) => {
-                batch.rows.clear();
-                batch.rejects.clear();
-                batch.blank_lines = 0;
-                batch.start_line = batch.end_line;
-                done.push(batch);
-            }
-            Err(error) if row_error(&error).is_some() && !batch.rows.is_empty() => {
-                let error = row_error(&error).expect("checked by the guard");
-                let reason = format!("refused by PostgreSQL: {}", db::error_text(error));
-                match refused_row(error).filter(|&row| row < batch.rows.len()) {
-                    Some(row) => batch.reject_row(row, reason),
-                    None if batch.rows.len() == 1 => batch.reject_row(0, reason),
-                    None => {
-                        let tail = batch.split_off(batch.rows.len() / 2);
-                        work.push(tail);
-                    }
-                }
-                work.push(batch);
-            }
-            Err(error) => {
-                return Err(match error.downcast::<tokio_postgres::Error>() {
-                    Ok(error) => db::explain(error),
-                    Err(other) => other,
-                });
-            }
-        }
-    }
-    Ok(done)
-}
-
-const COPY_STATEMENT: &str = "COPY log_events (event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata) FROM STDIN (FORMAT binary)";
-
-/// One transaction: the batch's tuples and its ledger range. Ok(false) when the range
-/// was committed by someone else, in which case nothing was written.
-async fn copy_and_commit(database: &Database, batch: &mut Batch) -> anyhow::Result<bool> {
-    let mut connection = database.get().await?;
-    let transaction = connection.transaction().await?;
-    if !batch.rows.is_empty() {
-        let data = Bytes::from(std::mem::take(&mut batch.copy));
-        let sent = async {
-            let sink = transaction.copy_in(COPY_STATEMENT).await?;
-            futures_util::pin_mut!(sink);
-            sink.feed(Bytes::from_static(copy::HEADER)).await?;
-            sink.feed(data.clone()).await?;
-            sink.feed(Bytes::from_static(copy::TRAILER)).await?;
-            sink.finish().await
-        }
-        .await;
-        batch.copy = Vec::from(data);
-        sent?;
-    }
-    if !ledger::commit_range(&transaction, batch).await? {
-        transaction.rollback().await?;
-        return Ok(false);
-    }
-    transaction.commit().await?;
-    Ok(true)
-}
-
-/// The server's error when a row's content caused it, as opposed to the connection
-/// or the server's state.
-fn row_error(error: &anyhow::Error) -> Option<&tokio_postgres::Error> {
-    let error = error.downcast_ref::<tokio_postgres::Error>()?;
-    let code = error.code()?;
-    let class = &code.code()[..2];
-    (matches!(class, "22" | "23" | "54") && *code != SqlState::OUT_OF_MEMORY).then_some(error)
-}
-
-/// The tuple COPY was at when it failed ("COPY log_events, line 7, column ..."), 0-based.
-fn refused_row(error: &tokio_postgres::Error) -> Option<usize> {
-    let context = error.as_db_error()?.where_()?;
-    let after = context.split("line ").nth(1)?;
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse::<usize>().ok()?.checked_sub(1)
-}
-
 /// The reader thread: opens each source, claims it in the ledger, and reads what is
-/// not committed yet. Sources another loader holds are retried until it lets go.
+/// not committed yet. Sources another loader holds, or that share a first line with a
+/// source this loader has in flight, are retried until they are free.
 struct SourceReader {
     inputs: Vec<Input>,
     stdin_name: String,
@@ -459,16 +401,29 @@ struct SourceReader {
     events: mpsc::UnboundedSender<Event>,
     chunks: crossbeam_channel::Sender<(Arc<SourceSlot>, Chunk)>,
     disk_bytes: Arc<AtomicU64>,
+    /// Claim locks this process holds (session advisory locks are re-entrant, so
+    /// the ledger alone would let one process claim a source twice).
+    claimed: Arc<std::sync::Mutex<HashSet<i32>>>,
+}
+
+/// A source opened and waiting for its claim.
+struct Waiting {
+    index: usize,
+    name: Arc<str>,
+    opened: Opened,
 }
 
 enum Claim {
-    Gaps(Vec<Gap>),
+    Claimed {
+        slot: Arc<SourceSlot>,
+        gaps: Vec<Gap>,
+    },
     Busy,
 }
 
 impl SourceReader {
     fn run(self) {
-        let mut waiting: Vec<(Arc<SourceSlot>, Opened)> = Vec::new();
+        let mut waiting = Vec::new();
         for (index, input) in self.inputs.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -477,65 +432,110 @@ impl SourceReader {
                 Input::Stdin => self.stdin_name.as_str().into(),
                 Input::File(_) => input.display_name().into(),
             };
-            let opened = match Opened::open(input, self.disk_bytes.clone()) {
-                Ok(opened) => opened,
+            match Opened::open(input, self.disk_bytes.clone()) {
+                Ok(opened) if opened.identity.is_none() => {
+                    let _ = self.events.send(Event::NoCompleteLine);
+                }
+                Ok(opened) => waiting.push(Waiting {
+                    index,
+                    name,
+                    opened,
+                }),
                 Err(error) => {
                     let _ = self
                         .events
                         .send(Event::SourceError(format!("cannot read {name}: {error}")));
-                    continue;
-                }
-            };
-            let Some(key) = opened.fingerprint else {
-                let _ = self.events.send(Event::Skipped);
-                continue;
-            };
-            let slot = Arc::new(SourceSlot { index, name, key });
-            match self.claim(&slot) {
-                Ok(Claim::Gaps(gaps)) => {
-                    if !self.read_source(&slot, opened, gaps) {
-                        return;
-                    }
-                }
-                Ok(Claim::Busy) => waiting.push((slot, opened)),
-                Err(error) => {
-                    let _ = self.events.send(Event::Fatal(error));
-                    return;
                 }
             }
+            // Claim and read in argument order; only busy sources wait for a second round.
+            let mut still_waiting = Vec::new();
+            for source in waiting {
+                match self.try_read(source) {
+                    Ok(Some(busy)) => still_waiting.push(busy),
+                    Ok(None) => {}
+                    Err(()) => return,
+                }
+            }
+            waiting = still_waiting;
         }
         while !waiting.is_empty() && !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
             let mut still_waiting = Vec::new();
-            for (slot, opened) in waiting {
-                match self.claim(&slot) {
-                    Ok(Claim::Gaps(gaps)) => {
-                        if !self.read_source(&slot, opened, gaps) {
-                            return;
-                        }
-                    }
-                    Ok(Claim::Busy) => still_waiting.push((slot, opened)),
-                    Err(error) => {
-                        let _ = self.events.send(Event::Fatal(error));
-                        return;
-                    }
+            for source in waiting {
+                match self.try_read(source) {
+                    Ok(Some(busy)) => still_waiting.push(busy),
+                    Ok(None) => {}
+                    Err(()) => return,
                 }
             }
             waiting = still_waiting;
         }
     }
 
-    fn claim(&self, slot: &Arc<SourceSlot>) -> anyhow::Result<Claim> {
-        let Some(control) = &self.control else {
-            return Ok(Claim::Gaps(ledger::gaps(&[])));
+    /// Claims and reads a source; gives it back when it is busy, Err(()) when the
+    /// pipeline is shutting down.
+    fn try_read(&self, source: Waiting) -> Result<Option<Waiting>, ()> {
+        match self.claim(&source) {
+            Ok(Claim::Claimed { slot, gaps }) => {
+                if self.read_source(&slot, source.opened, gaps) {
+                    Ok(None)
+                } else {
+                    Err(())
+                }
+            }
+            Ok(Claim::Busy) => Ok(Some(source)),
+            Err(error) => {
+                let _ = self.events.send(Event::Fatal(error));
+                Err(())
+            }
+        }
+    }
+
+    fn claim(&self, source: &Waiting) -> anyhow::Result<Claim> {
+        let identity = source
+            .opened
+            .identity
+            .as_ref()
+            .expect("only sources with an identity wait");
+        let claim_lock = identity.claim_lock();
+        let slot = |key| {
+            Arc::new(SourceSlot {
+                index: source.index,
+                name: source.name.clone(),
+                key,
+                claim_lock,
+            })
         };
+        let Some(control) = &self.control else {
+            return Ok(Claim::Claimed {
+                slot: slot(identity.own_key().1),
+                gaps: ledger::gaps(&[]),
+            });
+        };
+        if !self
+            .claimed
+            .lock()
+            .expect("not poisoned")
+            .insert(claim_lock)
+        {
+            return Ok(Claim::Busy);
+        }
         let claimed = self.runtime.block_on(async {
             let client = control.lock().await;
-            ledger::try_claim(&client, &slot.key, &slot.name).await
+            ledger::try_claim(&client, identity, &source.name).await
         });
         match claimed.map_err(db::explain)? {
-            Some(committed) => Ok(Claim::Gaps(ledger::gaps(&committed))),
-            None => Ok(Claim::Busy),
+            Some(claimed) => Ok(Claim::Claimed {
+                slot: slot(claimed.key),
+                gaps: ledger::gaps(&claimed.committed),
+            }),
+            None => {
+                self.claimed
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&claim_lock);
+                Ok(Claim::Busy)
+            }
         }
     }
 
@@ -545,6 +545,19 @@ impl SourceReader {
         let mut batches = 0;
         let mut pending_bytes = 0;
         let mut keep_going = true;
+        let committed_end = gaps.last().map_or(0, |gap| gap.start);
+        if let Err(problem) = opened.check_committed_end(committed_end) {
+            let _ = self.events.send(Event::SourceError(format!(
+                "{} does not match what was loaded from it before ({problem}); skipped",
+                slot.name
+            )));
+            let _ = self.events.send(Event::Read {
+                slot: slot.clone(),
+                batches: 0,
+                pending_bytes: 0,
+            });
+            return true;
+        }
         for gap in gaps {
             let result = read_gap(&mut opened, gap, self.limits, &self.stop, &mut |chunk| {
                 batches += 1;

@@ -73,7 +73,10 @@ pub fn read_gap(
             });
         }
         let wanted = match gap.end {
-            Some(end) => (end - offset - buf.len() as u64).min(READ_SIZE as u64) as usize,
+            Some(end) => end
+                .checked_sub(offset + buf.len() as u64)
+                .expect("never read past the end of a gap")
+                .min(READ_SIZE as u64) as usize,
             None => READ_SIZE,
         };
         let at_end = if wanted == 0 {
@@ -109,13 +112,23 @@ pub fn read_gap(
                     }
                 }
                 None if buf.len() > limits.max_line_bytes => {
-                    let Some(chunk) =
-                        skip_oversized(stream, &mut buf, offset, line, ends_complete)?
-                    else {
-                        return Ok(GapEnd {
-                            pending_bytes: 0,
-                            stopped: false,
-                        });
+                    let unread_in_gap = gap.end.map(|end| end - offset - buf.len() as u64);
+                    let skipped = skip_oversized(
+                        stream,
+                        &mut buf,
+                        offset,
+                        line,
+                        ends_complete,
+                        unread_in_gap,
+                    )?;
+                    let chunk = match skipped {
+                        Skipped::Line(chunk) => chunk,
+                        Skipped::Unterminated(length) => {
+                            return Ok(GapEnd {
+                                pending_bytes: length,
+                                stopped: false,
+                            });
+                        }
                     };
                     offset = chunk.end_offset;
                     line = chunk.end_line;
@@ -156,24 +169,40 @@ pub fn read_gap(
     }
 }
 
-/// Skips the rest of a line that is already over the limit, keeping only its start.
-/// Returns None when the stream ends before the line does in a file still being written.
+enum Skipped {
+    Line(Chunk),
+    /// The data ended inside the line, in a file that may still be written to.
+    Unterminated(u64),
+}
+
+/// Skips the rest of a line that is already over the limit, keeping only its start,
+/// and never reading past `unread_in_gap` (the end of the gap being read).
 fn skip_oversized(
     stream: &mut Opened,
     buf: &mut Vec<u8>,
     offset: u64,
     line: u64,
     ends_complete: bool,
-) -> io::Result<Option<Chunk>> {
+    mut unread_in_gap: Option<u64>,
+) -> io::Result<Skipped> {
     let prefix = buf[..OVERSIZED_PREFIX.min(buf.len())].to_vec();
     let mut length = buf.len() as u64;
     buf.clear();
     let mut scratch = vec![0u8; READ_SIZE];
     loop {
-        let n = read_retrying(stream, &mut scratch)?;
+        let wanted =
+            unread_in_gap.map_or(READ_SIZE, |unread| unread.min(READ_SIZE as u64) as usize);
+        let n = if wanted == 0 {
+            0
+        } else {
+            read_retrying(stream, &mut scratch[..wanted])?
+        };
+        if let Some(unread) = &mut unread_in_gap {
+            *unread -= n as u64;
+        }
         if n == 0 {
             if !ends_complete {
-                return Ok(None);
+                return Ok(Skipped::Unterminated(length));
             }
             break;
         }
@@ -184,7 +213,7 @@ fn skip_oversized(
         }
         length += n as u64;
     }
-    Ok(Some(Chunk {
+    Ok(Skipped::Line(Chunk {
         start_offset: offset,
         end_offset: offset + length,
         start_line: line,
@@ -282,6 +311,30 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].data, b"l2\nl3\n");
         assert_eq!((chunks[0].start_line, chunks[0].end_line), (2, 4));
+    }
+
+    #[test]
+    fn an_oversized_line_inside_a_bounded_gap_stops_at_the_gap_end() {
+        let mut content = b"ok\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 600_000));
+        content.extend_from_slice(b"\nnext\ncommitted already\n");
+        let gap_end = 3 + 600_001 + 5;
+        let gap = Gap {
+            start: 3,
+            end: Some(gap_end),
+            start_line: 2,
+        };
+        let (chunks, end) = chunks_of(
+            &content,
+            gap,
+            ReadLimits {
+                chunk_bytes: 64,
+                max_line_bytes: 100,
+            },
+        );
+        assert_eq!(end, GapEnd::default());
+        assert_eq!(chunks.last().unwrap().end_offset, gap_end);
+        assert_eq!(chunks.last().unwrap().data, b"next\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Inputs: files, shell-style globs, directories and stdin, opened with gzip or
-//! zstd decompression detected from their first bytes, and identified by a
-//! fingerprint of their first line so renames and rotation are recognised.
+//! zstd decompression detected from their first bytes, and identified by their
+//! first kilobyte of content, so renames and rotation are recognised.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-/// Bytes of the first line that identify a source (a longer first line is cut here).
-pub const FINGERPRINT_BYTES: usize = 4096;
+/// The leading bytes of content that identify a source.
+pub const FINGERPRINT_BYTES: usize = 1024;
 
 /// One input to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,8 +136,8 @@ impl Compression {
 /// An opened source, positioned at its first decompressed byte.
 pub struct Opened {
     pub compression: Compression,
-    /// The first line's fingerprint; None when there is no complete line yet.
-    pub fingerprint: Option<[u8; 32]>,
+    /// What identifies the source; None when it has no complete line yet.
+    pub identity: Option<Identity>,
     /// Whether the end of the stream is the end of the data (stdin, compressed files),
     /// so a last line without a newline is complete; a plain file may still be written to.
     pub ends_complete: bool,
@@ -180,11 +180,11 @@ impl Opened {
                 let n = read_up_to(&mut file, &mut magic)?;
                 file.seek(SeekFrom::Start(0))?;
                 if Compression::detect(&magic[..n]) == Compression::None {
-                    let fingerprint = fingerprint(&mut file, false)?;
+                    let identity = Identity::read(&mut file, false)?;
                     file.seek(SeekFrom::Start(0))?;
                     return Ok(Opened {
                         compression: Compression::None,
-                        fingerprint,
+                        identity,
                         ends_complete: false,
                         stream: Stream::Plain { file, disk_bytes },
                     });
@@ -209,16 +209,39 @@ impl Opened {
         let mut head = vec![0u8; FINGERPRINT_BYTES];
         let n = read_up_to(&mut decoded, &mut head)?;
         head.truncate(n);
-        let fingerprint = fingerprint(&mut Cursor::new(&head), true)?;
+        let identity = Identity::read(&mut Cursor::new(&head), true)?;
         Ok(Opened {
             compression,
-            fingerprint,
+            identity,
             ends_complete: true,
             stream: Stream::Sequential {
                 reader: Box::new(Cursor::new(head).chain(decoded)),
                 position: 0,
             },
         })
+    }
+
+    /// Checks that a plain file still holds what the ledger says was committed from it:
+    /// at least `end` bytes, the last of them a newline. (Other streams are checked while
+    /// skipping to `end`.)
+    pub fn check_committed_end(&self, end: u64) -> Result<(), String> {
+        let Stream::Plain { file, .. } = &self.stream else {
+            return Ok(());
+        };
+        if end == 0 {
+            return Ok(());
+        }
+        let length = file.metadata().map_err(|e| e.to_string())?.len();
+        if length < end {
+            return Err(format!("it has {length} bytes, {end} were committed"));
+        }
+        let mut last = [0u8; 1];
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut last, end - 1)
+            .map_err(|e| e.to_string())?;
+        if last[0] != b'\n' {
+            return Err(format!("byte {end} is not the end of a line"));
+        }
+        Ok(())
     }
 
     /// Moves forwards to a decompressed offset: plain files seek (the skipped bytes
@@ -271,18 +294,50 @@ impl Read for Opened {
     }
 }
 
-/// SHA-256 of the first line including its newline (at most FINGERPRINT_BYTES).
-/// A first line still being written has no fingerprint yet, unless the stream is complete.
-fn fingerprint(reader: &mut impl Read, ends_complete: bool) -> io::Result<Option<[u8; 32]>> {
-    let mut head = vec![0u8; FINGERPRINT_BYTES];
-    let n = read_up_to(reader, &mut head)?;
-    let head = &head[..n];
-    let identifying = match memchr::memchr(b'\n', head) {
-        Some(newline) => &head[..=newline],
-        None if n == FINGERPRINT_BYTES || (ends_complete && n > 0) => head,
-        None => return Ok(None),
-    };
-    Ok(Some(Sha256::digest(identifying).into()))
+/// A source's identity: SHA-256 of its first FINGERPRINT_BYTES of content, or of all its
+/// complete lines while it is shorter than that. A short file that grows is found again
+/// through the hashes of its shorter prefixes (one per line end), so the ledger matches
+/// it to the key it was first loaded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// (length, SHA-256) of each prefix ending at a line end within the first
+    /// FINGERPRINT_BYTES, and of the whole FINGERPRINT_BYTES; shortest first.
+    pub prefixes: Vec<(u32, [u8; 32])>,
+}
+
+impl Identity {
+    fn read(reader: &mut impl Read, ends_complete: bool) -> io::Result<Option<Identity>> {
+        let mut head = vec![0u8; FINGERPRINT_BYTES];
+        let n = read_up_to(reader, &mut head)?;
+        let head = &head[..n];
+        let mut ends: Vec<usize> = memchr::memchr_iter(b'\n', head).map(|i| i + 1).collect();
+        if (n == FINGERPRINT_BYTES || (ends_complete && n > 0)) && ends.last() != Some(&n) {
+            ends.push(n);
+        }
+        if ends.is_empty() {
+            return Ok(None);
+        }
+        let prefixes = ends
+            .into_iter()
+            .map(|end| (end as u32, Sha256::digest(&head[..end]).into()))
+            .collect();
+        Ok(Some(Identity { prefixes }))
+    }
+
+    /// The key a source is recorded under the first time it is loaded: its longest prefix.
+    pub fn own_key(&self) -> (u32, [u8; 32]) {
+        *self
+            .prefixes
+            .last()
+            .expect("an identity has at least one prefix")
+    }
+
+    /// All sources that share a first line take turns on one lock, so loaders racing on
+    /// the same file agree on whether it is new before either records it.
+    pub fn claim_lock(&self) -> i32 {
+        let (_, first_line) = self.prefixes[0];
+        i32::from_be_bytes([first_line[0], first_line[1], first_line[2], first_line[3]])
+    }
 }
 
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -303,23 +358,38 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn fingerprint_of(bytes: &[u8]) -> Option<[u8; 32]> {
+    fn identity_of(bytes: &[u8]) -> Option<Identity> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, bytes).unwrap();
         Opened::open(&Input::File(path), Arc::default())
             .unwrap()
-            .fingerprint
+            .identity
     }
 
     #[test]
-    fn the_first_line_identifies_a_file_as_it_grows() {
-        assert_eq!(fingerprint_of(b""), None);
-        assert_eq!(fingerprint_of(b"{\"partial"), None);
-        let one = fingerprint_of(b"{\"a\":1}\n");
-        assert!(one.is_some());
-        assert_eq!(one, fingerprint_of(b"{\"a\":1}\n{\"b\":2}\n{\"c\""));
-        assert_ne!(one, fingerprint_of(b"{\"a\":2}\n"));
+    fn a_growing_file_keeps_the_prefix_it_was_first_seen_with() {
+        assert_eq!(identity_of(b""), None);
+        assert_eq!(identity_of(b"{\"partial"), None);
+        let small = identity_of(b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        assert_eq!(small.prefixes.len(), 2);
+        let grown = identity_of(b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\"").unwrap();
+        assert!(grown.prefixes.contains(&small.own_key()));
+        assert_eq!(small.claim_lock(), grown.claim_lock());
+        let other = identity_of(b"{\"a\":1}\n{\"x\":9}\n").unwrap();
+        assert!(
+            !other.prefixes.contains(&small.own_key()),
+            "same first line, different file"
+        );
+        assert_eq!(other.claim_lock(), small.claim_lock());
+        let mut long = Vec::new();
+        for i in 0..200 {
+            long.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
+        }
+        let long_id = identity_of(&long).unwrap();
+        assert_eq!(long_id.own_key().0 as usize, FINGERPRINT_BYTES);
+        long.extend_from_slice(b"{\"more\":1}\n");
+        assert_eq!(identity_of(&long).unwrap().own_key(), long_id.own_key());
     }
 
     #[test]
@@ -338,7 +408,7 @@ mod tests {
             std::fs::write(&path, &bytes).unwrap();
             let mut opened = Opened::open(&Input::File(path), Arc::default()).unwrap();
             assert_eq!(opened.compression, compression);
-            assert_eq!(opened.fingerprint, fingerprint_of(plain));
+            assert_eq!(opened.identity, identity_of(plain));
             let mut content = Vec::new();
             opened.read_to_end(&mut content).unwrap();
             assert_eq!(content, plain);

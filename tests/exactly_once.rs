@@ -1,0 +1,294 @@
+//! Exactly once: re-runs, growing files, partial last lines, rotation, SIGKILL at
+//! random moments, SIGINT, a terminated backend and racing loaders all end with
+//! every valid line in log_events once.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn load(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    db.logctl(&all).output().unwrap()
+}
+
+fn assert_loaded_exactly(db: &TestDb, files: &[&Path]) {
+    let mut expected: Vec<Event> = files.iter().flat_map(|f| expected_events(f)).collect();
+    expected.sort();
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events"),
+        expected.len() as i64,
+        "row count"
+    );
+    assert_eq!(
+        db.count("SELECT count(DISTINCT event_id) FROM log_events"),
+        expected.len() as i64
+    );
+    assert_eq!(
+        loaded_events(db),
+        expected,
+        "rows equal the input, line for line"
+    );
+}
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+#[test]
+fn loading_the_same_file_twice_loads_nothing_new_and_says_so() {
+    let db = TestDb::with_schema("twice");
+    let dir = scratch_dir("twice");
+    let file = generated_file(&dir, "a.ndjson", 2000, 1);
+    assert_success(&load(&db, &[file.to_str().unwrap()]));
+    let again = load(&db, &[file.to_str().unwrap(), "--format", "json"]);
+    assert_success(&again);
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["loaded"], 0);
+    assert_eq!(summary["files_already_loaded"], 1);
+    let text = load(&db, &[file.to_str().unwrap()]);
+    assert!(
+        stderr(&text).contains("already loaded"),
+        "{}",
+        stderr(&text)
+    );
+    assert_loaded_exactly(&db, &[&file]);
+}
+
+#[test]
+fn a_grown_file_loads_only_its_new_lines_and_a_partial_line_waits() {
+    let db = TestDb::with_schema("grow");
+    let dir = scratch_dir("grow");
+    let file = generated_file(&dir, "a.ndjson", 1000, 2);
+    let more = std::fs::read_to_string(generated_file(&dir, "more.ndjson", 300, 3)).unwrap();
+    assert_success(&load(&db, &[file.to_str().unwrap()]));
+    let (first, rest) = more.split_at(more.len() / 2);
+    append(&file, first);
+    let output = load(&db, &[file.to_str().unwrap(), "--format", "json"]);
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        summary["pending_bytes"].as_u64().unwrap() > 0,
+        "the half line waits: {summary}"
+    );
+    assert_eq!(
+        summary["rejected"], 0,
+        "a partial last line is not a reject"
+    );
+    let complete_lines = first.matches('\n').count() as i64;
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events"),
+        1000 + complete_lines
+    );
+    append(&file, rest);
+    assert_success(&load(&db, &[file.to_str().unwrap()]));
+    assert_loaded_exactly(&db, &[&file]);
+    // The ledger reports the file as one complete stretch.
+    let status: serde_json::Value = serde_json::from_slice(
+        &db.logctl(&["status", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let source = &status["sources"][0];
+    assert_eq!(source["lines"], 1300);
+    assert_eq!(source["loaded"], 1300);
+    assert_eq!(source["complete"], true);
+}
+
+#[test]
+fn renamed_and_compressed_rotations_are_not_loaded_again_but_a_new_file_is() {
+    let db = TestDb::with_schema("rotate");
+    let dir = scratch_dir("rotate");
+    let live = generated_file(&dir, "app.log", 500, 4);
+    assert_success(&load(&db, &[live.to_str().unwrap()]));
+    // logrotate: app.log -> app.log.1.gz, and a new app.log starts.
+    let rotated = dir.join("app.log.1.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&rotated).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&std::fs::read(&live).unwrap()).unwrap();
+    encoder.finish().unwrap();
+    let old = dir.join("old.ndjson");
+    std::fs::rename(&live, &old).unwrap();
+    let fresh = generated_file(&dir, "app.log", 200, 5);
+    let pattern = format!("{}/app.log*", dir.display());
+    let output = load(&db, &[&pattern, "--format", "json"]);
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["loaded"], 200, "{summary}");
+    assert_loaded_exactly(&db, &[&old, &fresh]);
+}
+
+fn spawn_load(db: &TestDb, args: &[&str]) -> Child {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    db.logctl(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the ledger shows at least `ranges` committed batches (or the child ended).
+fn wait_for_commits(db: &TestDb, child: &mut Child, ranges: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.count("SELECT count(*) FROM logctl_ranges") < ranges {
+        assert!(Instant::now() < deadline, "no commits within a minute");
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
+    let db = TestDb::with_schema("sigkill");
+    let dir = scratch_dir("sigkill");
+    let file = generated_file(&dir, "big.ndjson", 40_000, 6);
+    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB", "--quiet"];
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kills = 0;
+    for _ in 0..5 {
+        let mut child = spawn_load(&db, &args);
+        let before = db.count("SELECT count(*) FROM logctl_ranges");
+        wait_for_commits(&db, &mut child, before + 1);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(seed % 400));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 3, "most kills landed mid-load ({kills})");
+    let partial = db.count("SELECT count(*) FROM log_events");
+    assert!(
+        partial > 0 && partial < 40_000,
+        "killed runs committed part of the file: {partial}"
+    );
+    assert_success(&load(&db, &args));
+    assert_loaded_exactly(&db, &[&file]);
+}
+
+#[test]
+fn sigint_commits_what_is_in_flight_and_exits_130() {
+    let db = TestDb::with_schema("sigint");
+    let dir = scratch_dir("sigint");
+    let file = generated_file(&dir, "big.ndjson", 40_000, 7);
+    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    let mut child = spawn_load(&db, &args);
+    wait_for_commits(&db, &mut child, 3);
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 130);
+    let err = stderr(&output);
+    assert!(err.contains("interrupted"), "{err}");
+    let committed = db.count("SELECT count(*) FROM log_events");
+    assert!(committed < 40_000, "stopped early");
+    assert!(
+        err.contains(&format!("loaded {committed} of")),
+        "the summary tells what was committed: {err}"
+    );
+    assert_eq!(
+        db.count("SELECT coalesce(sum(loaded_rows), 0)::bigint FROM logctl_ranges"),
+        committed
+    );
+    assert_success(&load(&db, &args));
+    assert_loaded_exactly(&db, &[&file]);
+}
+
+#[test]
+fn a_terminated_backend_is_reported_and_a_re_run_completes() {
+    let db = TestDb::with_schema("terminate");
+    let dir = scratch_dir("terminate");
+    let file = generated_file(&dir, "big.ndjson", 40_000, 8);
+    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    let mut child = spawn_load(&db, &args);
+    wait_for_commits(&db, &mut child, 3);
+    db.query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{}' AND application_name = 'logctl' AND pid <> pg_backend_pid()",
+        db.name
+    ));
+    let output = child.wait_with_output().unwrap();
+    if output.status.success() {
+        // The load finished before the terminations landed: nothing to check mid-load.
+        assert_loaded_exactly(&db, &[&file]);
+        return;
+    }
+    assert_exit(&output, 3);
+    assert!(
+        stderr(&output).contains("connection"),
+        "{}",
+        stderr(&output)
+    );
+    assert_success(&load(&db, &args));
+    assert_loaded_exactly(&db, &[&file]);
+}
+
+#[test]
+fn four_loaders_on_the_same_three_files_load_every_line_once() {
+    let db = TestDb::with_schema("race");
+    let dir = scratch_dir("race");
+    let files: Vec<_> = (0..3)
+        .map(|i| generated_file(&dir, &format!("f{i}.ndjson"), 8000, 20 + i))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1]];
+    let children: Vec<Child> = orders
+        .iter()
+        .map(|order| {
+            let mut args: Vec<&str> = order.iter().map(|&i| names[i]).collect();
+            args.extend(["--batch-bytes", "64KiB", "--quiet"]);
+            spawn_load(&db, &args)
+        })
+        .collect();
+    for child in children {
+        assert_success(&child.wait_with_output().unwrap());
+    }
+    let paths: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+    assert_loaded_exactly(&db, &paths);
+}
+
+#[test]
+fn dry_run_validates_and_touches_nothing() {
+    let db = TestDb::with_schema("dry");
+    let dir = scratch_dir("dry");
+    let file = generated_file(&dir, "a.ndjson", 300, 9);
+    append(&file, "not json\n");
+    let output = logctl_bare(&[
+        "load",
+        "--dry-run",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ])
+    .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
+    .output()
+    .unwrap();
+    assert_exit(&output, 4);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["loaded"], 300);
+    assert_eq!(summary["rejected"], 1);
+    assert_eq!(summary["dry_run"], true);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+}
