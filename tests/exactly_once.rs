@@ -188,15 +188,24 @@ fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
 
 #[test]
 fn sigint_commits_what_is_in_flight_and_exits_130() {
-    let db = TestDb::with_schema("sigint");
-    let dir = scratch_dir("sigint");
+    stop_with_signal(libc::SIGINT, "sigint");
+}
+
+#[test]
+fn sigterm_stops_the_same_way() {
+    stop_with_signal(libc::SIGTERM, "sigterm");
+}
+
+fn stop_with_signal(signal: i32, tag: &str) {
+    let db = TestDb::with_schema(tag);
+    let dir = scratch_dir(tag);
     let file = generated_file(&dir, "big.ndjson", 40_000, 7);
     let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
     let mut child = spawn_load(&db, &args);
     wait_for_commits(&db, &mut child, 3);
     // SAFETY: sending a signal to our own child process.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
     let output = child.wait_with_output().unwrap();
     assert_exit(&output, 130);

@@ -27,11 +27,14 @@ pub fn connector(target: &Target) -> Result<MakeRustlsConnect, DbError> {
     let config = match target.ssl_mode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly { provider }))
+            .with_custom_certificate_verifier(Arc::new(PartialVerifier {
+                provider,
+                chain: None,
+            }))
             .with_no_client_auth(),
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = Arc::new(root_store(target.ssl_root_cert.as_deref())?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| DbError::Settings(format!("TLS setup failed: {e}")))?;
             if target.ssl_mode == SslMode::VerifyFull {
@@ -39,7 +42,10 @@ pub fn connector(target: &Target) -> Result<MakeRustlsConnect, DbError> {
             } else {
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly { webpki }))
+                    .with_custom_certificate_verifier(Arc::new(PartialVerifier {
+                        provider,
+                        chain: Some(webpki),
+                    }))
                     .with_no_client_auth()
             }
         }
@@ -87,22 +93,32 @@ fn root_store(explicit: Option<&Path>) -> Result<RootCertStore, DbError> {
     Ok(store)
 }
 
-/// `require` semantics: the channel is encrypted, the peer is not authenticated.
+/// libpq's weaker modes: `require` (no `chain`: encrypted, peer not authenticated) and
+/// `verify-ca` (the chain must lead to a trusted root, any host name will do).
 #[derive(Debug)]
-struct EncryptOnly {
+struct PartialVerifier {
     provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-impl ServerCertVerifier for EncryptOnly {
+impl ServerCertVerifier for PartialVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -137,57 +153,5 @@ impl ServerCertVerifier for EncryptOnly {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `verify-ca` semantics: the chain must lead to a trusted root, any host name will do.
-#[derive(Debug)]
-struct ChainOnly {
-    webpki: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
     }
 }

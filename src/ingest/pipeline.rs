@@ -447,29 +447,31 @@ impl SourceReader {
                         .send(Event::SourceError(format!("cannot read {name}: {error}")));
                 }
             }
-            // Claim and read in argument order; only busy sources wait for a second round.
-            let mut still_waiting = Vec::new();
-            for source in waiting {
-                match self.try_read(source) {
-                    Ok(Some(busy)) => still_waiting.push(busy),
-                    Ok(None) => {}
-                    Err(()) => return,
-                }
-            }
-            waiting = still_waiting;
+            // Claim and read in argument order; only busy sources wait for another round.
+            let Ok(busy) = self.read_claimable(waiting) else {
+                return;
+            };
+            waiting = busy;
         }
         while !waiting.is_empty() && !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
-            let mut still_waiting = Vec::new();
-            for source in waiting {
-                match self.try_read(source) {
-                    Ok(Some(busy)) => still_waiting.push(busy),
-                    Ok(None) => {}
-                    Err(()) => return,
-                }
-            }
-            waiting = still_waiting;
+            let Ok(busy) = self.read_claimable(waiting) else {
+                return;
+            };
+            waiting = busy;
         }
+    }
+
+    /// Reads every source it can claim now; returns the busy ones, or Err(()) when the
+    /// pipeline is shutting down.
+    fn read_claimable(&self, sources: Vec<Waiting>) -> Result<Vec<Waiting>, ()> {
+        let mut busy = Vec::new();
+        for source in sources {
+            if let Some(source) = self.try_read(source)? {
+                busy.push(source);
+            }
+        }
+        Ok(busy)
     }
 
     /// Claims and reads a source; gives it back when it is busy, Err(()) when the

@@ -31,6 +31,23 @@ pub struct Chunk {
     pub oversized: Option<Oversized>,
 }
 
+impl Chunk {
+    /// A chunk of whole lines starting at `offset`, line number `line`; a last line
+    /// without its newline (the end of a complete stream) counts as a line.
+    fn of_lines(offset: u64, line: u64, data: Vec<u8>) -> Chunk {
+        let newlines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let unterminated = u64::from(!data.is_empty() && !data.ends_with(b"\n"));
+        Chunk {
+            start_offset: offset,
+            end_offset: offset + data.len() as u64,
+            start_line: line,
+            end_line: line + newlines + unterminated,
+            data,
+            oversized: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Oversized {
     pub length: u64,
@@ -52,6 +69,11 @@ pub struct GapEnd {
     pub stopped: bool,
 }
 
+const STOPPED: GapEnd = GapEnd {
+    pending_bytes: 0,
+    stopped: true,
+};
+
 /// Reads one gap, handing each chunk to `emit`, which returns false to stop.
 pub fn read_gap(
     stream: &mut Opened,
@@ -67,10 +89,7 @@ pub fn read_gap(
     let mut buf: Vec<u8> = Vec::with_capacity(limits.chunk_bytes + READ_SIZE);
     loop {
         if stop.load(Ordering::Relaxed) {
-            return Ok(GapEnd {
-                pending_bytes: 0,
-                stopped: true,
-            });
+            return Ok(STOPPED);
         }
         let wanted = match gap.end {
             Some(end) => end
@@ -84,7 +103,18 @@ pub fn read_gap(
         } else {
             let filled = buf.len();
             buf.resize(filled + wanted, 0);
-            let n = read_retrying(stream, &mut buf[filled..])?;
+            let n = match read_retrying(stream, &mut buf[filled..]) {
+                Ok(n) => n,
+                Err(error) => {
+                    // A corrupt or truncated stream: the complete lines before the damage still count.
+                    buf.truncate(filled);
+                    if let Some(newline) = memchr::memrchr(b'\n', &buf) {
+                        buf.truncate(newline + 1);
+                        emit(Chunk::of_lines(offset, line, buf));
+                    }
+                    return Err(error);
+                }
+            };
             buf.truncate(filled + n);
             n == 0
         };
@@ -93,22 +123,11 @@ pub fn read_gap(
                 Some(newline) => {
                     let rest = buf.split_off(newline + 1);
                     let data = std::mem::replace(&mut buf, reserve(rest, limits.chunk_bytes));
-                    let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-                    let chunk = Chunk {
-                        start_offset: offset,
-                        end_offset: offset + data.len() as u64,
-                        start_line: line,
-                        end_line: line + lines,
-                        data,
-                        oversized: None,
-                    };
+                    let chunk = Chunk::of_lines(offset, line, data);
                     offset = chunk.end_offset;
                     line = chunk.end_line;
                     if !emit(chunk) {
-                        return Ok(GapEnd {
-                            pending_bytes: 0,
-                            stopped: true,
-                        });
+                        return Ok(STOPPED);
                     }
                 }
                 None if buf.len() > limits.max_line_bytes => {
@@ -133,22 +152,11 @@ pub fn read_gap(
                     offset = chunk.end_offset;
                     line = chunk.end_line;
                     if !emit(chunk) {
-                        return Ok(GapEnd {
-                            pending_bytes: 0,
-                            stopped: true,
-                        });
+                        return Ok(STOPPED);
                     }
                 }
                 None if at_end && ends_complete => {
-                    let data = std::mem::take(&mut buf);
-                    let chunk = Chunk {
-                        start_offset: offset,
-                        end_offset: offset + data.len() as u64,
-                        start_line: line,
-                        end_line: line + 1,
-                        data,
-                        oversized: None,
-                    };
+                    let chunk = Chunk::of_lines(offset, line, std::mem::take(&mut buf));
                     return Ok(GapEnd {
                         pending_bytes: 0,
                         stopped: !emit(chunk),

@@ -1,0 +1,166 @@
+//! Inputs: gzip and zstd detected by content, globs, directories, stdin under a
+//! source name, and a truncated compressed file.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::*;
+
+fn gzip(from: &Path, to: &Path) {
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&std::fs::read(from).unwrap()).unwrap();
+    encoder.finish().unwrap();
+}
+
+fn zstd(from: &Path, to: &Path) {
+    std::fs::write(
+        to,
+        zstd::encode_all(&std::fs::read(from).unwrap()[..], 3).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn compressed_files_are_detected_by_content_whatever_their_names() {
+    let db = TestDb::with_schema("compressed");
+    let dir = scratch_dir("compressed");
+    let a = generated_file(&dir, "a.plain", 700, 31);
+    let b = generated_file(&dir, "b.plain", 600, 32);
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    gzip(&a, &logs.join("a.log"));
+    zstd(&b, &logs.join("b.log"));
+    let output = db
+        .logctl(&[
+            "load",
+            "--format",
+            "json",
+            logs.join("a.log").to_str().unwrap(),
+            logs.join("b.log").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["loaded"], 1300);
+    let mut expected = expected_events(&a);
+    expected.extend(expected_events(&b));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+}
+
+#[test]
+fn globs_and_directories_expand_to_their_files() {
+    let db = TestDb::with_schema("globs");
+    let dir = scratch_dir("globs");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(logs.join("nested")).unwrap();
+    let files = [
+        generated_file(&logs, "app-1.ndjson", 100, 41),
+        generated_file(&logs, "app-2.ndjson", 100, 42),
+        generated_file(&logs.join("nested"), "deep.ndjson", 100, 43),
+    ];
+    generated_file(&logs, "other.txt", 100, 44);
+    std::fs::write(logs.join(".hidden"), "not json\n").unwrap();
+    let pattern = format!("{}/app-*.ndjson", logs.display());
+    assert_success(&db.logctl(&["load", &pattern]).output().unwrap());
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 200);
+    // The directory adds the nested file and other.txt; the hidden file is skipped.
+    let output = db
+        .logctl(&["load", "--format", "json", logs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["files"], 4);
+    assert_eq!(summary["files_already_loaded"], 2);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 400);
+    let mut expected: Vec<Event> = files.iter().flat_map(|f| expected_events(f)).collect();
+    expected.extend(expected_events(&logs.join("other.txt")));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+}
+
+fn pipe_into(db: &TestDb, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = db
+        .logctl(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn stdin_is_recorded_under_its_source_name_and_not_loaded_twice() {
+    let db = TestDb::with_schema("stdin_source");
+    let dir = scratch_dir("stdin_source");
+    let file = generated_file(&dir, "a.ndjson", 500, 51);
+    let content = std::fs::read(&file).unwrap();
+    assert_success(&pipe_into(
+        &db,
+        &["load", "-", "--source", "app-stream"],
+        &content,
+    ));
+    let names: Vec<String> = db
+        .query("SELECT source_name FROM logctl_sources")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, ["app-stream"]);
+    // Compressed stdin, same content: nothing new.
+    let gz = dir.join("a.gz");
+    gzip(&file, &gz);
+    let output = pipe_into(
+        &db,
+        &["load", "-", "--format", "json"],
+        &std::fs::read(&gz).unwrap(),
+    );
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["loaded"], 0);
+    assert_eq!(loaded_events(&db), expected_events(&file));
+}
+
+#[test]
+fn a_truncated_gzip_file_is_an_error_and_its_complete_lines_are_loaded() {
+    let db = TestDb::with_schema("truncated");
+    let dir = scratch_dir("truncated");
+    let file = generated_file(&dir, "a.ndjson", 3000, 61);
+    let gz = dir.join("a.ndjson.gz");
+    gzip(&file, &gz);
+    let bytes = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
+    let output = db.logctl(&["load", gz.to_str().unwrap()]).output().unwrap();
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("cannot read"),
+        "{}",
+        stderr(&output)
+    );
+    let loaded = db.count("SELECT count(*) FROM log_events");
+    assert!(
+        loaded > 500 && loaded < 3000,
+        "{loaded} lines before the cut"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut expected: Vec<Event> = text
+        .lines()
+        .take(loaded as usize)
+        .map(expected_event)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        loaded_events(&db),
+        expected,
+        "exactly the first lines, none of them damaged"
+    );
+}
