@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logctl::ingest::copy::NulPolicy;
 use logctl::ingest::parse::{LineEncoder, ParseOptions, ServiceIds};
-use logctl::ingest::shape::Shape;
+use logctl::ingest::shape::ShapeChoice;
 use logctl::ingest::timestamp::Zone;
 use logctl::synth::{GenOptions, write};
 
@@ -62,7 +62,7 @@ fn benches(c: &mut Criterion) {
 
     group.bench_function("parse_and_encode_copy", |b| {
         let mut encoder = LineEncoder::new(ParseOptions {
-            shape: Shape::generic(),
+            shape: ShapeChoice::new(None, &[], None).expect("built-in shapes"),
             zone: Zone::Utc,
             nul: NulPolicy::Reject,
             max_line_bytes: 1 << 20,

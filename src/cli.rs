@@ -90,21 +90,39 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// Target size of one COPY batch (one transaction), e.g. 4MiB
-    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
-    pub batch_bytes: usize,
+    /// Target size of one COPY batch (one transaction), e.g. 4MiB [default: 4MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub batch_bytes: Option<usize>,
 
-    /// Lines longer than this are rejected without being read into memory
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
-    pub max_line_bytes: usize,
+    /// Lines longer than this are rejected without being read into memory [default: 1MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_line_bytes: Option<usize>,
 
-    /// Zone for timestamps without an offset: an IANA name (Europe/Berlin) or +HH:MM
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub timezone: String,
+    /// Zone for timestamps without an offset: an IANA name (Europe/Berlin) or +HH:MM [default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
 
     /// Drop U+0000 characters instead of rejecting the lines that hold them
     #[arg(long)]
     pub strip_nul: bool,
+
+    /// Read every line with this shape instead of detecting each line's own:
+    /// generic, ecs, pino (also bunyan), zap, slog, nginx, docker
+    #[arg(long, value_name = "NAME")]
+    pub shape: Option<String>,
+
+    /// Take a column from a dotted path, with a unit for latency_ms (ns, us, ms, s);
+    /// repeatable, e.g. --map created_at=event.created --map latency_ms=timings.total:s
+    #[arg(long = "map", value_name = "COLUMN=PATH[:UNIT]")]
+    pub mappings: Vec<String>,
+
+    /// The service of lines that name none
+    #[arg(long, value_name = "NAME")]
+    pub default_service: Option<String>,
+
+    /// Read load options from a TOML file (command-line flags win); see the README
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

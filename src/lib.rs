@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod db;
 pub mod exit;
 pub mod ingest;

@@ -4,13 +4,14 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{LoadArgs, SummaryFormat};
+use crate::cli::{LoadArgs, SummaryFormat, parse_size};
+use crate::config::LoadConfig;
 use crate::db::{Database, DbError, migrate};
 use crate::exit::{ExitError, Outcome};
 use crate::ingest::copy::NulPolicy;
 use crate::ingest::parse::ParseOptions;
 use crate::ingest::rejects::RejectSink;
-use crate::ingest::shape::Shape;
+use crate::ingest::shape::{Mapping, ShapeChoice};
 use crate::ingest::source::{self, Input};
 use crate::ingest::{self, LoadPlan, LoadReport, Stop};
 
@@ -18,6 +19,10 @@ use crate::ingest::{self, LoadPlan, LoadReport, Stop};
 const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
 
 pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let config = match &args.config {
+        Some(path) => LoadConfig::read(path).map_err(ExitError::usage)?,
+        None => LoadConfig::default(),
+    };
     let inputs = source::expand(&args.inputs).map_err(|e| ExitError::usage(e.to_string()))?;
     if inputs
         .iter()
@@ -27,36 +32,71 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     {
         return Err(ExitError::usage("`-` (stdin) can be given only once").into());
     }
-    if args.max_line_bytes > LINE_LIMIT_CEILING {
+    let size = |flag: Option<usize>,
+                configured: &Option<String>,
+                default: &str|
+     -> Result<usize, ExitError> {
+        match (flag, configured) {
+            (Some(size), _) => Ok(size),
+            (None, Some(text)) => parse_size(text).map_err(ExitError::usage),
+            (None, None) => Ok(parse_size(default).expect("valid default")),
+        }
+    };
+    let max_line_bytes = size(args.max_line_bytes, &config.max_line_bytes, "1MiB")?;
+    let batch_bytes = size(args.batch_bytes, &config.batch_bytes, "4MiB")?;
+    if max_line_bytes > LINE_LIMIT_CEILING {
         return Err(ExitError::usage(format!(
             "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
         ))
         .into());
     }
-    let zone = args.timezone.parse().map_err(ExitError::usage)?;
+    let zone = args
+        .timezone
+        .as_deref()
+        .or(config.timezone.as_deref())
+        .unwrap_or("UTC")
+        .parse()
+        .map_err(ExitError::usage)?;
+    let mut mappings = Vec::new();
+    for text in config.mappings().iter().chain(&args.mappings) {
+        mappings.push(
+            text.parse::<Mapping>()
+                .map_err(|e| ExitError::usage(format!("--map {e}")))?,
+        );
+    }
+    let shape = ShapeChoice::new(
+        args.shape.as_deref().or(config.shape.as_deref()),
+        &mappings,
+        args.default_service
+            .as_deref()
+            .or(config.default_service.as_deref()),
+    )
+    .map_err(ExitError::usage)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cores.max(2)).max(1);
+    let jobs = args.jobs.or(config.jobs).unwrap_or(cores.max(2)).max(1);
+    let strip_nul = args.strip_nul || config.strip_nul.unwrap_or(false);
+    let max_errors = args.max_errors.or(config.max_errors);
     let plan = LoadPlan {
         inputs,
         stdin_name: args.source.clone(),
         parse: ParseOptions {
-            shape: Shape::generic(),
+            shape,
             zone,
-            nul: if args.strip_nul {
+            nul: if strip_nul {
                 NulPolicy::Strip
             } else {
                 NulPolicy::Reject
             },
-            max_line_bytes: args.max_line_bytes,
+            max_line_bytes,
         },
         jobs,
         parse_threads: cores.max(1),
-        chunk_bytes: args.batch_bytes,
-        max_errors: args.max_errors,
+        chunk_bytes: batch_bytes,
+        max_errors,
         dry_run: args.dry_run,
         progress: !args.quiet && std::io::stderr().is_terminal(),
     };
-    let rejects = match &args.rejects {
+    let rejects = match args.rejects.as_ref().or(config.rejects.as_ref()) {
         Some(path) => RejectSink::file(path).map_err(|e| {
             ExitError::usage(format!(
                 "cannot open the reject file {}: {e}",
@@ -75,7 +115,7 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone());
     let mut report = ingest::run(plan, database, rejects, stop).await?;
-    print_summary(&report, &args);
+    print_summary(&report, &args, max_errors);
     if let Some(failure) = report.failure.take() {
         return Err(failure);
     }
@@ -133,7 +173,7 @@ fn outcome_of(report: &LoadReport) -> Outcome {
     }
 }
 
-fn print_summary(report: &LoadReport, args: &LoadArgs) {
+fn print_summary(report: &LoadReport, args: &LoadArgs, max_errors: Option<u64>) {
     if args.format == SummaryFormat::Json {
         println!(
             "{}",
@@ -153,7 +193,7 @@ fn print_summary(report: &LoadReport, args: &LoadArgs) {
         }
         Some(Stop::TooManyRejects) => eprintln!(
             "logctl: stopped after more than {} rejected lines; the batches before that are committed",
-            args.max_errors.unwrap_or_default()
+            max_errors.unwrap_or_default()
         ),
         _ => {}
     }

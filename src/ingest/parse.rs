@@ -6,7 +6,7 @@ use simd_json::{Buffers, ErrorType, Tape, tape};
 use uuid::Uuid;
 
 use super::copy::{Case, JsonWriter, NulFound, NulPolicy, TupleWriter};
-use super::shape::{Action, FIELD_COUNT, Field, KeyTable, Shape, Unit};
+use super::shape::{FIELD_COUNT, Field, KeyTable, Shape, ShapeChoice, Unit};
 use super::timestamp::{self, Zone};
 
 /// Deeper nesting than this is refused before PostgreSQL's own parser would hit its stack limit.
@@ -15,7 +15,7 @@ pub const MAX_DEPTH: usize = 64;
 /// How lines are read, independent of where they come from.
 #[derive(Debug, Clone)]
 pub struct ParseOptions {
-    pub shape: Shape,
+    pub shape: ShapeChoice,
     pub zone: Zone,
     pub nul: NulPolicy,
     pub max_line_bytes: usize,
@@ -37,9 +37,25 @@ pub enum LineOutcome {
 /// Parses lines one after another, reusing its buffers so the hot path does not allocate.
 pub struct LineEncoder {
     options: ParseOptions,
+    outer: Parser,
+    inner: Parser,
+}
+
+/// A reusable parse buffer and tape.
+struct Parser {
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Tape<'static>,
+}
+
+impl Parser {
+    fn new() -> Parser {
+        Parser {
+            scratch: Vec::new(),
+            buffers: Buffers::with_max_depth(4096, MAX_DEPTH),
+            tape: Tape(Vec::new()),
+        }
+    }
 }
 
 const NUL_REASON: &str =
@@ -49,9 +65,8 @@ impl LineEncoder {
     pub fn new(options: ParseOptions) -> LineEncoder {
         LineEncoder {
             options,
-            scratch: Vec::new(),
-            buffers: Buffers::with_max_depth(4096, MAX_DEPTH),
-            tape: Tape(Vec::new()),
+            outer: Parser::new(),
+            inner: Parser::new(),
         }
     }
 
@@ -77,21 +92,29 @@ impl LineEncoder {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(LineOutcome::Blank);
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(line);
-        let length = self.scratch.len();
-        self.scratch.resize(length + simd_json::INPUT_PADDING, 0);
-        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
-        let outcome = match simd_json::fill_tape_padded(
-            &mut self.scratch,
+        let parser = &mut self.outer;
+        parser.scratch.clear();
+        parser.scratch.extend_from_slice(line);
+        let length = parser.scratch.len();
+        parser.scratch.resize(length + simd_json::INPUT_PADDING, 0);
+        let mut tape = std::mem::replace(&mut parser.tape, Tape(Vec::new())).reset();
+        let parsed = simd_json::fill_tape_padded(
+            &mut parser.scratch,
             length,
-            &mut self.buffers,
+            &mut parser.buffers,
             &mut tape,
-        ) {
+        );
+        let outcome = match parsed {
             Err(error) => Ok(LineOutcome::Rejected(json_error_reason(&error))),
-            Ok(()) => encode_event(tape.as_value(), &self.options, services, out),
+            Ok(()) => encode_event(
+                tape.as_value(),
+                &self.options,
+                &mut self.inner,
+                services,
+                out,
+            ),
         };
-        self.tape = tape.reset();
+        parser.tape = tape.reset();
         outcome
     }
 }
@@ -138,9 +161,20 @@ struct Columns<'i> {
     request_id_text: Option<&'i str>,
 }
 
+/// One object of a line and the shape it is read with. A Docker line has two: the
+/// application's own JSON inside `log`, then the wrapper, which fills in what the
+/// inner line lacks (its time) and keeps its other keys (`stream`) as metadata.
+struct Layer<'s, 't, 'i> {
+    object: tape::Object<'t, 'i>,
+    shape: &'s Shape,
+    /// The wrapper key that held the inner line, neither a column nor metadata.
+    unwrapped: Option<&'static str>,
+}
+
 fn encode_event(
     root: tape::Value<'_, '_>,
     options: &ParseOptions,
+    inner: &mut Parser,
     services: &mut dyn ServiceIds,
     out: &mut Vec<u8>,
 ) -> anyhow::Result<LineOutcome> {
@@ -150,10 +184,68 @@ fn encode_event(
             type_name(root)
         )));
     };
+    let shape = options.shape.pick(object.keys());
+    let outer = Layer {
+        object,
+        shape,
+        unwrapped: None,
+    };
+    let inner_text = shape
+        .inner_line
+        .and_then(|key| outer.object.get(key))
+        .and_then(|value| value.into_string())
+        .map(str::trim)
+        .filter(|text| text.starts_with('{'));
+    let Some(text) = inner_text else {
+        return encode_layers(&[outer], options, services, out);
+    };
+    inner.scratch.clear();
+    inner.scratch.extend_from_slice(text.as_bytes());
+    let length = inner.scratch.len();
+    inner.scratch.resize(length + simd_json::INPUT_PADDING, 0);
+    let mut tape = std::mem::replace(&mut inner.tape, Tape(Vec::new())).reset();
+    let parsed =
+        simd_json::fill_tape_padded(&mut inner.scratch, length, &mut inner.buffers, &mut tape);
+    let inner_object = parsed.ok().and_then(|()| tape.as_value().as_object());
+    let outcome = match inner_object {
+        Some(object) => {
+            let inner_shape = options.shape.pick(object.keys());
+            let inner_layer = Layer {
+                object,
+                shape: inner_shape,
+                unwrapped: None,
+            };
+            let wrapper = Layer {
+                unwrapped: shape.inner_line,
+                ..outer
+            };
+            encode_layers(&[inner_layer, wrapper], options, services, out)
+        }
+        // Not JSON after all: the text is the message.
+        None => encode_layers(&[outer], options, services, out),
+    };
+    inner.tape = tape.reset();
+    outcome
+}
+
+fn encode_layers(
+    layers: &[Layer<'_, '_, '_>],
+    options: &ParseOptions,
+    services: &mut dyn ServiceIds,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<LineOutcome> {
     let mut found: Found = [None; FIELD_COUNT];
-    collect(&object, &options.shape.root, &mut found);
+    for layer in layers {
+        let mut own: Found = [None; FIELD_COUNT];
+        collect(&layer.object, &layer.shape.root, layer.unwrapped, &mut own);
+        for (slot, candidate) in found.iter_mut().zip(own) {
+            if slot.is_none() {
+                *slot = candidate;
+            }
+        }
+    }
     let mut level_number = itoa::Buffer::new();
-    let columns = match columns(&found, options, &mut level_number) {
+    let columns = match columns(&found, layers, options.zone, &mut level_number) {
         Ok(columns) => columns,
         Err(reason) => return Ok(LineOutcome::Rejected(reason)),
     };
@@ -167,7 +259,7 @@ fn encode_event(
     };
     let service_id = services.id(&service)?;
     let row_start = out.len();
-    match write_tuple(&columns, service_id, &object, &found, options, out) {
+    match write_tuple(&columns, service_id, layers, &found, options, out) {
         Ok(()) => Ok(LineOutcome::Encoded),
         Err(NulFound) => {
             out.truncate(row_start);
@@ -177,55 +269,71 @@ fn encode_event(
 }
 
 /// Walks the line's keys once per level, remembering the best candidate for each column.
-fn collect<'t, 'i>(object: &tape::Object<'t, 'i>, table: &KeyTable, found: &mut Found<'t, 'i>) {
+fn collect<'t, 'i>(
+    object: &tape::Object<'t, 'i>,
+    table: &KeyTable,
+    skip: Option<&str>,
+    found: &mut Found<'t, 'i>,
+) {
     for (key, value) in object.iter() {
-        match table.get(key) {
-            Some(Action::Column {
-                field,
-                priority,
-                unit,
-            }) => {
-                if value.is_null() {
-                    continue;
-                }
-                let slot = &mut found[field.index()];
-                if slot.is_none_or(|current| *priority < current.priority) {
-                    *slot = Some(Candidate {
-                        priority: *priority,
-                        unit: *unit,
-                        key,
-                        value,
-                    });
-                }
-            }
-            Some(Action::Nested(inner) | Action::Flatten(inner)) => {
-                if let Some(nested) = value.as_object() {
-                    collect(&nested, inner, found);
-                }
-            }
-            None => {}
+        let Some(entry) = table.get(key) else {
+            continue;
+        };
+        if skip == Some(key) || value.is_null() {
+            continue;
+        }
+        if let (Some(nested), Some(inner)) = (&entry.nested, value.as_object()) {
+            collect(&inner, nested, None, found);
+            continue;
+        }
+        let Some(column) = entry.column else { continue };
+        let slot = &mut found[column.field.index()];
+        if slot.is_none_or(|current| column.priority < current.priority) {
+            *slot = Some(Candidate {
+                priority: column.priority,
+                unit: column.unit,
+                key,
+                value,
+            });
         }
     }
 }
 
-fn columns<'t, 'i>(
+fn columns<'s, 't, 'i>(
     found: &Found<'t, 'i>,
-    options: &ParseOptions,
+    layers: &'s [Layer<'s, 't, 'i>],
+    zone: Zone,
     level_number: &'i mut itoa::Buffer,
-) -> Result<Columns<'i>, String> {
+) -> Result<Columns<'i>, String>
+where
+    's: 'i,
+{
     let get = |field: Field| found[field.index()];
+    let shape = layers[0].shape;
     let created_at = match get(Field::CreatedAt) {
-        None => return Err(missing(&options.shape, Field::CreatedAt, "timestamp")),
-        Some(candidate) => timestamp_of(candidate, options.zone)?,
+        None => return Err(missing(shape, Field::CreatedAt, "timestamp")),
+        Some(candidate) => timestamp_of(candidate, zone)?,
     };
-    let service = match get(Field::Service) {
-        None => return Err(missing(&options.shape, Field::Service, "service")),
-        Some(candidate) => match candidate.value.into_string().map(str::trim) {
+    let default_service = layers
+        .iter()
+        .find_map(|layer| layer.shape.default_service.as_deref());
+    let service = match (get(Field::Service), default_service) {
+        (None, Some(service)) => service,
+        (None, None) => return Err(missing(shape, Field::Service, "service")),
+        (Some(candidate), _) => match candidate.value.into_string().map(str::trim) {
             Some("") => return Err(format!("`{}` is empty", candidate.key)),
             Some(name) => name,
             None => return Err(wrong_type(candidate, "a string")),
         },
     };
+    let (line_method, line_endpoint) =
+        match get(Field::RequestLine).and_then(|c| c.value.into_string()) {
+            Some(request) => {
+                let mut parts = request.split_ascii_whitespace();
+                (parts.next(), parts.next())
+            }
+            None => (None, None),
+        };
     let level = match get(Field::Level) {
         None => None,
         Some(candidate) => Some(level_of(candidate, level_number)?),
@@ -236,8 +344,11 @@ fn columns<'t, 'i>(
         service,
         level,
         message: get(Field::Message).map(text_of).transpose()?,
-        endpoint: get(Field::Endpoint).map(text_of).transpose()?,
-        method: get(Field::Method).map(text_of).transpose()?,
+        endpoint: get(Field::Endpoint)
+            .map(text_of)
+            .transpose()?
+            .or(line_endpoint),
+        method: get(Field::Method).map(text_of).transpose()?.or(line_method),
         status: get(Field::Status).map(status_of).transpose()?,
         latency_ms: get(Field::LatencyMs).map(latency_of).transpose()?,
         request_id: request_id_text.and_then(|text| Uuid::try_parse(text.trim()).ok()),
@@ -402,7 +513,7 @@ pub fn go_duration_millis(text: &str) -> Option<f64> {
 fn write_tuple(
     columns: &Columns<'_>,
     service_id: i32,
-    object: &tape::Object<'_, '_>,
+    layers: &[Layer<'_, '_, '_>],
     found: &Found<'_, '_>,
     options: &ParseOptions,
     out: &mut Vec<u8>,
@@ -418,7 +529,7 @@ fn write_tuple(
     tuple.int2(columns.status);
     tuple.int4(columns.latency_ms);
     tuple.uuid(columns.request_id.as_ref());
-    tuple.jsonb(|json| write_metadata(json, columns, object, found, &options.shape.root))
+    tuple.jsonb(|json| write_metadata(json, columns, layers, found))
 }
 
 /// The line minus what went into created_at/service/level/message, with the request
@@ -427,13 +538,21 @@ fn write_tuple(
 fn write_metadata(
     json: &mut JsonWriter<'_>,
     columns: &Columns<'_>,
-    object: &tape::Object<'_, '_>,
+    layers: &[Layer<'_, '_, '_>],
     found: &Found<'_, '_>,
-    table: &KeyTable,
 ) -> Result<(), NulFound> {
     json.raw(b"{");
     let mut first = true;
-    write_entries(json, object, table, found, &mut first)?;
+    for layer in layers {
+        write_entries(
+            json,
+            &layer.object,
+            &layer.shape.root,
+            layer.unwrapped,
+            found,
+            &mut first,
+        )?;
+    }
     let mut separator = |json: &mut JsonWriter<'_>| {
         if !std::mem::take(&mut first) {
             json.raw(b",");
@@ -476,15 +595,20 @@ fn write_entries(
     json: &mut JsonWriter<'_>,
     object: &tape::Object<'_, '_>,
     table: &KeyTable,
+    skip: Option<&str>,
     found: &Found<'_, '_>,
     first: &mut bool,
 ) -> Result<(), NulFound> {
     for (key, value) in object.iter() {
-        if is_winner(key, found) {
+        if skip == Some(key) || is_winner(key, found) {
             continue;
         }
-        if let (Some(Action::Flatten(inner)), Some(nested)) = (table.get(key), value.as_object()) {
-            write_entries(json, &nested, inner, found, first)?;
+        let entry = table.get(key);
+        if let (Some(nested), Some(inner)) = (
+            entry.filter(|e| e.flatten).and_then(|e| e.nested.as_ref()),
+            value.as_object(),
+        ) {
+            write_entries(json, &inner, nested, None, found, first)?;
             continue;
         }
         if !std::mem::take(first) {
@@ -498,10 +622,16 @@ fn write_entries(
 }
 
 /// Whether this very key (by address in the parsed line) was taken for a column.
+/// A request line stays in metadata: only part of it (method, path) has a column.
 fn is_winner(key: &str, found: &Found<'_, '_>) -> bool {
-    found.iter().flatten().any(|candidate| {
-        std::ptr::eq(candidate.key.as_ptr(), key.as_ptr()) && candidate.key.len() == key.len()
-    })
+    found
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != Field::RequestLine.index())
+        .filter_map(|(_, candidate)| candidate.as_ref())
+        .any(|candidate| {
+            std::ptr::eq(candidate.key.as_ptr(), key.as_ptr()) && candidate.key.len() == key.len()
+        })
 }
 
 fn write_value(json: &mut JsonWriter<'_>, value: tape::Value<'_, '_>) -> Result<(), NulFound> {
