@@ -244,6 +244,12 @@ fn encode_layers(
             }
         }
     }
+    // A request id that is not a string (pino's counters) has no uuid column value and
+    // stays where it was in metadata.
+    let slot = &mut found[Field::RequestId.index()];
+    if slot.is_some_and(|candidate| candidate.value.into_string().is_none()) {
+        *slot = None;
+    }
     let mut level_number = itoa::Buffer::new();
     let columns = match columns(&found, layers, options.zone, &mut level_number) {
         Ok(columns) => columns,
@@ -338,12 +344,16 @@ where
         None => None,
         Some(candidate) => Some(level_of(candidate, level_number)?),
     };
-    let request_id_text = get(Field::RequestId).map(|c| text_of(c)).transpose()?;
+    let request_id_text = get(Field::RequestId).and_then(|c| c.value.into_string());
     Ok(Columns {
         created_at,
         service,
         level,
-        message: get(Field::Message).map(text_of).transpose()?,
+        // Container runtimes keep the newline the program printed; it is not part of the message.
+        message: get(Field::Message)
+            .map(text_of)
+            .transpose()?
+            .map(|message| message.trim_end_matches(['\n', '\r'])),
         endpoint: get(Field::Endpoint)
             .map(text_of)
             .transpose()?
