@@ -10,5 +10,5 @@ logctl=target/release/logctl
 
 $logctl local start >/dev/null
 $logctl schema
-$logctl load examples/app.ndjson
+$logctl load examples/app.ndjson examples/shapes/
 $logctl slow --threshold 2000 --limit 10
