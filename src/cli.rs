@@ -90,7 +90,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// Target size of one COPY batch (one transaction), e.g. 4MiB [default: 4MiB]
+    /// Target size of one COPY batch (one transaction), e.g. 4MiB [default: 2MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub batch_bytes: Option<usize>,
 
@@ -120,9 +120,26 @@ pub struct LoadArgs {
     #[arg(long, value_name = "NAME")]
     pub default_service: Option<String>,
 
+    /// How indexes are kept up during the load. auto: into an empty table, drop the
+    /// indexes and keys, load in one transaction, and build them again at the end (much
+    /// less work for the server; one COPY stream; a failure or kill rolls back the whole
+    /// load, indexes included); into a table with rows, keep. keep: maintain them row by
+    /// row, with --jobs concurrent COPY streams each committing its batches. rebuild: the
+    /// one-transaction rebuild even when the table has rows (it is locked meanwhile)
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub index_strategy: Option<IndexStrategyArg>,
+
     /// Read load options from a TOML file (command-line flags win); see the README
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexStrategyArg {
+    Auto,
+    Keep,
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

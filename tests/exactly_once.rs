@@ -159,7 +159,16 @@ fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
     let db = TestDb::with_schema("sigkill");
     let dir = scratch_dir("sigkill");
     let file = generated_file(&dir, "big.ndjson", 40_000, 6);
-    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB", "--quiet"];
+    // Batches commit one by one only when indexes are kept (into an empty table, the
+    // default rebuilds them in one transaction: see rebuild_* below).
+    let args = [
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--quiet",
+        "--index-strategy",
+        "keep",
+    ];
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut kills = 0;
     for _ in 0..5 {
@@ -200,7 +209,13 @@ fn stop_with_signal(signal: i32, tag: &str) {
     let db = TestDb::with_schema(tag);
     let dir = scratch_dir(tag);
     let file = generated_file(&dir, "big.ndjson", 40_000, 7);
-    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    let args = [
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--index-strategy",
+        "keep",
+    ];
     let mut child = spawn_load(&db, &args);
     wait_for_commits(&db, &mut child, 3);
     // SAFETY: sending a signal to our own child process.
@@ -230,7 +245,13 @@ fn a_terminated_backend_is_reported_and_a_re_run_completes() {
     let db = TestDb::with_schema("terminate");
     let dir = scratch_dir("terminate");
     let file = generated_file(&dir, "big.ndjson", 40_000, 8);
-    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    let args = [
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--index-strategy",
+        "keep",
+    ];
     let mut child = spawn_load(&db, &args);
     wait_for_commits(&db, &mut child, 3);
     db.query(&format!(
@@ -263,11 +284,19 @@ fn four_loaders_on_the_same_three_files_load_every_line_once() {
         .collect();
     let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1]];
+    let strategies = ["keep", "auto", "keep", "auto"];
     let children: Vec<Child> = orders
         .iter()
-        .map(|order| {
+        .zip(strategies)
+        .map(|(order, strategy)| {
             let mut args: Vec<&str> = order.iter().map(|&i| names[i]).collect();
-            args.extend(["--batch-bytes", "64KiB", "--quiet"]);
+            args.extend([
+                "--batch-bytes",
+                "64KiB",
+                "--quiet",
+                "--index-strategy",
+                strategy,
+            ]);
             spawn_load(&db, &args)
         })
         .collect();
@@ -300,4 +329,95 @@ fn dry_run_validates_and_touches_nothing() {
     assert_eq!(summary["rejected"], 1);
     assert_eq!(summary["dry_run"], true);
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+}
+
+/// The table's indexes and key constraints, as `name: definition`.
+fn indexes_and_keys(db: &TestDb) -> Vec<String> {
+    db.query(
+        "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'log_events' \
+         UNION ALL SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'log_events'::regclass AND contype IN ('p', 'f', 'u') ORDER BY 1",
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[test]
+fn a_rebuild_load_builds_the_indexes_again_and_reports_it() {
+    let db = TestDb::with_schema("rebuild");
+    let before = indexes_and_keys(&db);
+    assert_eq!(before.len(), 5, "{before:?}");
+    let dir = scratch_dir("rebuild");
+    let file = generated_file(&dir, "a.ndjson", 5000, 12);
+    let output = load(&db, &[file.to_str().unwrap(), "--format", "json"]);
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        summary["rebuilt_indexes"], true,
+        "an empty table is loaded with the rebuild strategy"
+    );
+    assert_eq!(indexes_and_keys(&db), before);
+    assert_loaded_exactly(&db, &[&file]);
+    // A table with rows keeps its indexes under auto.
+    let more = generated_file(&dir, "b.ndjson", 500, 13);
+    let output = load(&db, &[more.to_str().unwrap(), "--format", "json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["rebuilt_indexes"], false);
+    assert_loaded_exactly(&db, &[&file, &more]);
+}
+
+#[test]
+fn a_rebuild_load_killed_or_cut_off_midway_leaves_the_indexes_and_no_rows() {
+    let db = TestDb::with_schema("rebuild_kill");
+    let before = indexes_and_keys(&db);
+    let dir = scratch_dir("rebuild_kill");
+    let file = generated_file(&dir, "big.ndjson", 40_000, 14);
+    let args = [
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--index-strategy",
+        "rebuild",
+    ];
+    let in_flight = |db: &TestDb| {
+        db.count(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'logctl' \
+             AND xact_start IS NOT NULL AND query LIKE '%logctl_commit_range%'",
+            db.name
+        ))
+    };
+    let wait_in_flight = |db: &TestDb, child: &mut Child| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while in_flight(db) == 0 && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the load never got going");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // A kill: the server rolls the whole transaction back, indexes included.
+    let mut child = spawn_load(&db, &args);
+    wait_in_flight(&db, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(indexes_and_keys(&db), before);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_ranges"), 0);
+    // A connection cut off by the server: the same, and the loader says so.
+    let mut child = spawn_load(&db, &args);
+    wait_in_flight(&db, &mut child);
+    db.query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' \
+         AND application_name = 'logctl' AND pid <> pg_backend_pid()",
+        db.name
+    ));
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 3);
+    assert_eq!(indexes_and_keys(&db), before);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+    // Then a complete run.
+    assert_success(&load(&db, &args));
+    assert_eq!(indexes_and_keys(&db), before);
+    assert_loaded_exactly(&db, &[&file]);
 }

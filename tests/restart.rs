@@ -14,7 +14,14 @@ fn a_server_restart_mid_load_is_reported_and_a_re_run_completes_exactly_once() {
     let db = TestDb::with_schema("restart");
     let dir = scratch_dir("restart");
     let file = generated_file(&dir, "big.ndjson", 40_000, 71);
-    let args = ["load", file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    let args = [
+        "load",
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--index-strategy",
+        "keep",
+    ];
     let child = db
         .logctl(&args)
         .stdout(Stdio::piped())

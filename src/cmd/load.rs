@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{LoadArgs, SummaryFormat, parse_size};
+use crate::cli::{IndexStrategyArg, LoadArgs, SummaryFormat, parse_size};
 use crate::config::LoadConfig;
 use crate::db::{Database, DbError, migrate};
 use crate::exit::{ExitError, Outcome};
@@ -13,6 +13,7 @@ use crate::ingest::parse::ParseOptions;
 use crate::ingest::rejects::RejectSink;
 use crate::ingest::shape::{Mapping, ShapeChoice};
 use crate::ingest::source::{self, Input};
+use crate::ingest::writer::IndexStrategy;
 use crate::ingest::{self, LoadPlan, LoadReport, Stop};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
@@ -43,7 +44,7 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
         }
     };
     let max_line_bytes = size(args.max_line_bytes, &config.max_line_bytes, "1MiB")?;
-    let batch_bytes = size(args.batch_bytes, &config.batch_bytes, "4MiB")?;
+    let batch_bytes = size(args.batch_bytes, &config.batch_bytes, "2MiB")?;
     if max_line_bytes > LINE_LIMIT_CEILING {
         return Err(ExitError::usage(format!(
             "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
@@ -95,6 +96,15 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
         max_errors,
         dry_run: args.dry_run,
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        index_strategy: match args
+            .index_strategy
+            .or(config.index_strategy)
+            .unwrap_or(IndexStrategyArg::Auto)
+        {
+            IndexStrategyArg::Auto => IndexStrategy::Auto,
+            IndexStrategyArg::Keep => IndexStrategy::Keep,
+            IndexStrategyArg::Rebuild => IndexStrategy::Rebuild,
+        },
     };
     let rejects = match args.rejects.as_ref().or(config.rejects.as_ref()) {
         Some(path) => RejectSink::file(path).map_err(|e| {
@@ -218,6 +228,12 @@ fn summary_line(report: &LoadReport) -> String {
         line.push_str(&format!(
             "; {} already loaded, nothing new",
             report.files_already_loaded
+        ));
+    }
+    if !report.files_left_to_others.is_empty() {
+        line.push_str(&format!(
+            "; {} being loaded by another logctl, left to it",
+            report.files_left_to_others.len()
         ));
     }
     if report.pending_bytes > 0 {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::buffers::BufferPool;
 use super::parse::{LineEncoder, LineOutcome, ServiceIds, oversized_reason};
 use super::reader::Chunk;
 
@@ -126,6 +127,7 @@ pub fn encode_chunk(
     chunk: Chunk,
     encoder: &mut LineEncoder,
     services: &mut dyn ServiceIds,
+    buffers: &BufferPool,
 ) -> anyhow::Result<Batch> {
     let mut batch = Batch {
         source,
@@ -133,7 +135,7 @@ pub fn encode_chunk(
         end_offset: chunk.end_offset,
         start_line: chunk.start_line,
         end_line: chunk.end_line,
-        copy: Vec::with_capacity(chunk.data.len() + chunk.data.len() / 4),
+        copy: buffers.take(chunk.data.len() + chunk.data.len() / 4),
         rows: Vec::new(),
         rejects: Vec::new(),
         blank_lines: 0,

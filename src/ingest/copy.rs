@@ -138,31 +138,36 @@ impl JsonWriter<'_> {
         self.out.push(b'"');
         let bytes = text.as_bytes();
         let mut start = 0;
-        for (index, &byte) in bytes.iter().enumerate() {
-            let escape: &[u8] = match byte {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0 => {
-                    if self.nul == NulPolicy::Reject {
-                        return Err(NulFound);
-                    }
-                    b""
-                }
-                0x01..=0x1f => {
-                    self.out.extend_from_slice(&bytes[start..index]);
-                    self.out
-                        .extend_from_slice(format!("\\u{byte:04x}").as_bytes());
-                    start = index + 1;
+        let mut index = 0;
+        while index < bytes.len() {
+            // Most strings need no escaping: skip eight bytes at a time while none does.
+            if let Some(word) = bytes.get(index..index + 8) {
+                let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+                if !needs_escape(word) {
+                    index += 8;
                     continue;
                 }
-                _ => continue,
-            };
+            }
+            let byte = bytes[index];
+            if !NEEDS_ESCAPE[usize::from(byte)] {
+                index += 1;
+                continue;
+            }
             self.out.extend_from_slice(&bytes[start..index]);
-            self.out.extend_from_slice(escape);
-            start = index + 1;
+            match byte {
+                b'"' => self.out.extend_from_slice(b"\\\""),
+                b'\\' => self.out.extend_from_slice(b"\\\\"),
+                b'\n' => self.out.extend_from_slice(b"\\n"),
+                b'\r' => self.out.extend_from_slice(b"\\r"),
+                b'\t' => self.out.extend_from_slice(b"\\t"),
+                0 if self.nul == NulPolicy::Reject => return Err(NulFound),
+                0 => {}
+                _ => self
+                    .out
+                    .extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+            }
+            index += 1;
+            start = index;
         }
         self.out.extend_from_slice(&bytes[start..]);
         self.out.push(b'"');
@@ -182,6 +187,30 @@ impl JsonWriter<'_> {
             self.out.extend_from_slice(b"null");
         }
     }
+}
+
+/// The bytes JSON strings must escape: control characters, the quote and the backslash.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Whether any of the eight bytes is a control character, a quote or a backslash
+/// (the classic "has a byte less than n" and "has a zero byte" word tricks).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH_BITS;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+    control | has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 fn push_without_nul(out: &mut Vec<u8>, bytes: &[u8], nul: NulPolicy) -> Result<(), NulFound> {
@@ -229,6 +258,18 @@ mod tests {
         };
         json.string("a\"b\\c\n\u{1}\0d").unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\n\u0001d""#);
+        let mut out = Vec::new();
+        let mut json = JsonWriter {
+            out: &mut out,
+            nul: NulPolicy::Reject,
+        };
+        json.string("plain ascii words, long enough \"quoted\" then \u{7f} and é\u{1f}!")
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            serde_json::from_str::<String>(&text).unwrap(),
+            "plain ascii words, long enough \"quoted\" then \u{7f} and é\u{1f}!"
+        );
         let mut out = Vec::new();
         let mut json = JsonWriter {
             out: &mut out,

@@ -100,27 +100,24 @@ pub async fn try_claim(
     Ok(Some(Claimed { key, committed }))
 }
 
-/// Merges the source's ranges and lets other loaders have it.
-pub async fn release(
-    client: &Client,
-    claim_lock: i32,
-    key: &[u8; 32],
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "SELECT logctl_compact_ranges($1, $2)",
-            &[&key.as_slice(), &lock_id(key)],
-        )
-        .await?;
-    abandon(client, claim_lock).await
-}
-
-/// Lets other loaders have the source, without tidying its ranges.
-pub async fn abandon(client: &Client, claim_lock: i32) -> Result<(), tokio_postgres::Error> {
+/// Lets other loaders have the source.
+pub async fn release(client: &Client, claim_lock: i32) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "SELECT pg_advisory_unlock($1, $2)",
             &[&CLAIM_LOCK_CLASS, &claim_lock],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Merges the source's adjacent committed ranges into one row. Safe beside other
+/// loaders: it takes the same lock as their commits.
+pub async fn compact(client: &Client, key: &[u8; 32]) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT logctl_compact_ranges($1, $2)",
+            &[&key.as_slice(), &lock_id(key)],
         )
         .await?;
     Ok(())

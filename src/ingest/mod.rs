@@ -3,6 +3,7 @@
 //! recording each committed range in the ledger. Knows nothing of the command line.
 
 pub mod batch;
+pub mod buffers;
 pub mod copy;
 pub mod ledger;
 pub mod parse;

@@ -39,6 +39,25 @@ pub struct LineEncoder {
     options: ParseOptions,
     outer: Parser,
     inner: Parser,
+    ids: EventIds,
+}
+
+/// UUIDv7 event ids: the current millisecond, then random bits from a generator seeded
+/// once per encoder (the operating system's generator per id costs a system call).
+struct EventIds {
+    random: rand_chacha::ChaCha8Rng,
+}
+
+impl EventIds {
+    fn next(&mut self) -> Uuid {
+        use rand::Rng;
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        let mut random = [0u8; 10];
+        self.random.fill_bytes(&mut random);
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
 }
 
 /// A reusable parse buffer and tape.
@@ -67,6 +86,9 @@ impl LineEncoder {
             options,
             outer: Parser::new(),
             inner: Parser::new(),
+            ids: EventIds {
+                random: rand::make_rng(),
+            },
         }
     }
 
@@ -108,6 +130,7 @@ impl LineEncoder {
             Err(error) => Ok(LineOutcome::Rejected(json_error_reason(&error))),
             Ok(()) => encode_event(
                 tape.as_value(),
+                self.ids.next(),
                 &self.options,
                 &mut self.inner,
                 services,
@@ -173,6 +196,7 @@ struct Layer<'s, 't, 'i> {
 
 fn encode_event(
     root: tape::Value<'_, '_>,
+    id: Uuid,
     options: &ParseOptions,
     inner: &mut Parser,
     services: &mut dyn ServiceIds,
@@ -197,7 +221,7 @@ fn encode_event(
         .map(str::trim)
         .filter(|text| text.starts_with('{'));
     let Some(text) = inner_text else {
-        return encode_layers(&[outer], options, services, out);
+        return encode_layers(&[outer], id, options, services, out);
     };
     inner.scratch.clear();
     inner.scratch.extend_from_slice(text.as_bytes());
@@ -219,10 +243,10 @@ fn encode_event(
                 unwrapped: shape.inner_line,
                 ..outer
             };
-            encode_layers(&[inner_layer, wrapper], options, services, out)
+            encode_layers(&[inner_layer, wrapper], id, options, services, out)
         }
         // Not JSON after all: the text is the message.
-        None => encode_layers(&[outer], options, services, out),
+        None => encode_layers(&[outer], id, options, services, out),
     };
     inner.tape = tape.reset();
     outcome
@@ -230,6 +254,7 @@ fn encode_event(
 
 fn encode_layers(
     layers: &[Layer<'_, '_, '_>],
+    id: Uuid,
     options: &ParseOptions,
     services: &mut dyn ServiceIds,
     out: &mut Vec<u8>,
@@ -265,7 +290,7 @@ fn encode_layers(
     };
     let service_id = services.id(&service)?;
     let row_start = out.len();
-    match write_tuple(&columns, service_id, layers, &found, options, out) {
+    match write_tuple(&columns, id, service_id, layers, &found, options, out) {
         Ok(()) => Ok(LineOutcome::Encoded),
         Err(NulFound) => {
             out.truncate(row_start);
@@ -522,6 +547,7 @@ pub fn go_duration_millis(text: &str) -> Option<f64> {
 
 fn write_tuple(
     columns: &Columns<'_>,
+    id: Uuid,
     service_id: i32,
     layers: &[Layer<'_, '_, '_>],
     found: &Found<'_, '_>,
@@ -529,7 +555,7 @@ fn write_tuple(
     out: &mut Vec<u8>,
 ) -> Result<(), NulFound> {
     let mut tuple = TupleWriter::begin(out, options.nul);
-    tuple.uuid(Some(&Uuid::now_v7()));
+    tuple.uuid(Some(&id));
     tuple.int4(Some(service_id));
     tuple.timestamptz(columns.created_at);
     tuple.text(columns.level, Case::Lower)?;

@@ -15,13 +15,14 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::Client;
 
 use super::batch::{Batch, SourceSlot, encode_chunk};
+use super::buffers::BufferPool;
 use super::ledger;
 use super::parse::{LineEncoder, ParseOptions};
 use super::reader::{Chunk, Gap, ReadLimits, read_gap};
 use super::rejects::RejectSink;
 use super::services::{ServiceCache, ServiceRegistry};
 use super::source::{Input, Opened};
-use super::writer::write_batch;
+use super::writer::{Destination, IndexStrategy, RebuildSession, Written, write_batch};
 use crate::db::{self, Database};
 
 /// Everything a load needs to know, already validated.
@@ -37,6 +38,7 @@ pub struct LoadPlan {
     pub max_errors: Option<u64>,
     pub dry_run: bool,
     pub progress: bool,
+    pub index_strategy: IndexStrategy,
 }
 
 /// Why a load ended before reading everything.
@@ -56,6 +58,8 @@ pub struct LoadReport {
     pub files_already_loaded: usize,
     /// Files without a complete line yet.
     pub files_waiting: usize,
+    /// Files another loader was loading, left to it (only when this load rebuilt indexes).
+    pub files_left_to_others: Vec<String>,
     pub lines_read: u64,
     pub loaded: u64,
     pub rejected: u64,
@@ -69,6 +73,8 @@ pub struct LoadReport {
     pub stopped: Option<Stop>,
     /// Sources that could not be read, with the reason.
     pub source_errors: Vec<String>,
+    /// Whether the indexes were dropped for the load and built again after it.
+    pub rebuilt_indexes: bool,
     #[serde(skip)]
     pub failure: Option<anyhow::Error>,
 }
@@ -84,6 +90,8 @@ enum Event {
     },
     /// A source without a complete line yet.
     NoCompleteLine,
+    /// A source another loader holds, left to it.
+    Busy(Arc<str>),
     /// A source that could not be read, or not to the end.
     SourceError(String),
     /// Lines committed; `chunk_done` when this was the last part of a chunk.
@@ -91,6 +99,8 @@ enum Event {
         stats: BatchStats,
         chunk_done: bool,
     },
+    /// The rebuild transaction rolled back: nothing counted so far was kept.
+    RolledBack,
     Fatal(anyhow::Error),
 }
 
@@ -130,13 +140,25 @@ pub async fn run(
         Some(client) => ServiceRegistry::load(client.clone()).await?,
         None => ServiceRegistry::offline(),
     });
+    // Decided before any line is parsed: from here on, new services are created in the
+    // rebuild transaction, which holds a lock on `services`.
+    let rebuild = match (&database, plan.index_strategy) {
+        (Some(database), IndexStrategy::Auto) => RebuildSession::begin(database, false).await?,
+        (Some(database), IndexStrategy::Rebuild) => RebuildSession::begin(database, true).await?,
+        _ => None,
+    };
+    let rebuilding = rebuild.is_some();
+    if let Some(session) = &rebuild {
+        registry.create_through(session.client.clone());
+    }
     let disk_bytes = Arc::new(AtomicU64::new(0));
     let lines_parsed = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(&plan, disk_bytes.clone(), lines_parsed.clone());
 
-    let (chunk_tx, chunk_rx) =
-        crossbeam_channel::bounded::<(Arc<SourceSlot>, Chunk)>(plan.parse_threads * 2);
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(plan.jobs * 2);
+    // Short queues: each holds batches of --batch-bytes, and memory must not grow with the input.
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(Arc<SourceSlot>, Chunk)>(1);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(plan.jobs);
+    let buffers = Arc::new(BufferPool::new(2 * (plan.jobs + plan.parse_threads) + 2));
     let (event_tx, event_rx) = mpsc::unbounded_channel::<Event>();
     let claimed = Arc::new(std::sync::Mutex::new(HashSet::new()));
 
@@ -155,6 +177,8 @@ pub async fn run(
             chunks: chunk_tx,
             disk_bytes: disk_bytes.clone(),
             claimed: claimed.clone(),
+            buffers: buffers.clone(),
+            wait_for_busy: !rebuilding,
         };
         std::thread::Builder::new()
             .name("logctl-reader".into())
@@ -170,13 +194,14 @@ pub async fn run(
         let mut services = ServiceCache::new(registry.clone());
         let lines_parsed = lines_parsed.clone();
         let stop = stop.clone();
+        let buffers = buffers.clone();
         parsers.push(
             std::thread::Builder::new()
                 .name(format!("logctl-parse-{index}"))
                 .spawn(move || {
                     for (slot, chunk) in chunks {
                         let lines = chunk.end_line - chunk.start_line;
-                        match encode_chunk(slot, chunk, &mut encoder, &mut services) {
+                        match encode_chunk(slot, chunk, &mut encoder, &mut services, &buffers) {
                             Ok(batch) => {
                                 lines_parsed.fetch_add(lines, Ordering::Relaxed);
                                 if batches.blocking_send(batch).is_err() {
@@ -197,33 +222,52 @@ pub async fn run(
     drop(batch_tx);
 
     let rejects = Arc::new(rejects);
+    let writer_count = if database.is_some() && !rebuilding {
+        plan.jobs
+    } else {
+        1
+    };
     let batch_rx = Arc::new(Mutex::new(batch_rx));
+    let rebuild = Arc::new(Mutex::new(rebuild));
     let mut writers = Vec::new();
-    for _ in 0..if database.is_some() { plan.jobs } else { 1 } {
+    for _ in 0..writer_count {
         let batches = batch_rx.clone();
         let events = event_tx.clone();
         let database = database.clone();
         let rejects = rejects.clone();
         let stop = stop.clone();
+        let buffers = buffers.clone();
+        let rebuild = rebuild.clone();
         writers.push(tokio::spawn(async move {
+            let session = rebuild.lock().await.take();
+            let mut failed = false;
             loop {
                 let next = batches.lock().await.recv().await;
                 let Some(batch) = next else { break };
                 let source = batch.source.index;
-                let written = match &database {
-                    Some(database) => write_batch(database, batch, &rejects).await,
-                    None => match rejects.write(&batch.rejects) {
-                        Ok(()) => super::writer::Written {
+                let written = match (&session, &database) {
+                    (Some(session), _) => {
+                        write_batch(Destination::Rebuild(session), batch, &rejects).await
+                    }
+                    (None, Some(database)) => {
+                        write_batch(Destination::Pool(database), batch, &rejects).await
+                    }
+                    (None, None) => match rejects.write(&batch.rejects) {
+                        Ok(()) => Written {
                             committed: vec![batch],
                             error: None,
                         },
-                        Err(e) => super::writer::Written {
+                        Err(e) => Written {
                             committed: Vec::new(),
                             error: Some(anyhow::anyhow!("cannot write the rejected lines: {e}")),
                         },
                     },
                 };
                 let stats = BatchStats::of(source, &written.committed);
+                for batch in written.committed {
+                    buffers.give(batch.raw);
+                    buffers.give(batch.copy);
+                }
                 let _ = events.send(Event::Committed {
                     stats,
                     chunk_done: written.error.is_none(),
@@ -231,7 +275,22 @@ pub async fn run(
                 if let Some(error) = written.error {
                     stop.store(true, Ordering::Relaxed);
                     let _ = events.send(Event::Fatal(error));
+                    failed = true;
                     break;
+                }
+            }
+            if let Some(session) = session {
+                if failed {
+                    session.abandon().await;
+                    let _ = events.send(Event::RolledBack);
+                } else if let Err(error) = session.finish().await {
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = events.send(Event::RolledBack);
+                    let _ =
+                        events
+                            .send(Event::Fatal(error.context(
+                                "rebuilding the indexes failed; the load was rolled back",
+                            )));
                 }
             }
         }));
@@ -265,6 +324,7 @@ pub async fn run(
     report.bytes_read = disk_bytes.load(Ordering::Relaxed);
     report.services_created = registry.created();
     report.seconds = started.elapsed().as_secs_f64();
+    report.rebuilt_indexes = rebuilding && report.failure.is_none();
     report.dry_run = plan.dry_run;
     if report.stopped.is_none() && stop.load(Ordering::Relaxed) {
         report.stopped = Some(Stop::Interrupted);
@@ -300,6 +360,8 @@ async fn track(
         stop.store(true, Ordering::Relaxed);
     };
     let mut pending: HashMap<usize, Pending> = HashMap::new();
+    // Sources with new commits, tidied in the ledger once the load is over.
+    let mut compact: Vec<[u8; 32]> = Vec::new();
     while let Some(event) = events.recv().await {
         let touched = match event {
             Event::Claimed(slot) => {
@@ -327,6 +389,10 @@ async fn track(
                 report.files_waiting += 1;
                 None
             }
+            Event::Busy(name) => {
+                report.files_left_to_others.push(name.to_string());
+                None
+            }
             Event::SourceError(message) => {
                 report.source_errors.push(message);
                 None
@@ -343,8 +409,20 @@ async fn track(
                 if let Some(entry) = pending.get_mut(&stats.source) {
                     entry.committed_chunks += u64::from(chunk_done);
                     entry.new_lines |= stats.lines > 0;
+                    if stats.lines > 0 && !compact.contains(&entry.slot.key) {
+                        compact.push(entry.slot.key);
+                    }
                 }
                 Some(stats.source)
+            }
+            Event::RolledBack => {
+                report.lines_read = 0;
+                report.loaded = 0;
+                report.rejected = 0;
+                report.blank = 0;
+                report.files_with_new_lines = 0;
+                compact.clear();
+                None
             }
             Event::Fatal(error) => {
                 fail(&mut report, error);
@@ -365,12 +443,7 @@ async fn track(
             report.files_already_loaded += 1;
         }
         if let Some(control) = &control {
-            let released = ledger::release(
-                &*control.lock().await,
-                finished.slot.claim_lock,
-                &finished.slot.key,
-            )
-            .await;
+            let released = ledger::release(&*control.lock().await, finished.slot.claim_lock).await;
             if let Err(error) = released {
                 fail(&mut report, db::explain(error));
             }
@@ -382,7 +455,12 @@ async fn track(
     }
     if let Some(control) = &control {
         for unfinished in pending.values() {
-            let _ = ledger::abandon(&*control.lock().await, unfinished.slot.claim_lock).await;
+            let _ = ledger::release(&*control.lock().await, unfinished.slot.claim_lock).await;
+        }
+        for key in &compact {
+            if let Err(error) = ledger::compact(&*control.lock().await, key).await {
+                fail(&mut report, db::explain(error));
+            }
         }
     }
     report
@@ -404,6 +482,10 @@ struct SourceReader {
     /// Claim locks this process holds (session advisory locks are re-entrant, so
     /// the ledger alone would let one process claim a source twice).
     claimed: Arc<std::sync::Mutex<HashSet<i32>>>,
+    buffers: Arc<BufferPool>,
+    /// Whether to wait for sources another loader holds. A rebuild load must not: its
+    /// lock on the table stops the other loader, which would never let go.
+    wait_for_busy: bool,
 }
 
 /// A source opened and waiting for its claim.
@@ -452,6 +534,12 @@ impl SourceReader {
                 return;
             };
             waiting = busy;
+        }
+        if !self.wait_for_busy {
+            for source in &waiting {
+                let _ = self.events.send(Event::Busy(source.name.clone()));
+            }
+            return;
         }
         while !waiting.is_empty() && !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
@@ -561,10 +649,17 @@ impl SourceReader {
             return true;
         }
         for gap in gaps {
-            let result = read_gap(&mut opened, gap, self.limits, &self.stop, &mut |chunk| {
-                batches += 1;
-                self.chunks.send((slot.clone(), chunk)).is_ok()
-            });
+            let result = read_gap(
+                &mut opened,
+                gap,
+                self.limits,
+                &self.stop,
+                &self.buffers,
+                &mut |chunk| {
+                    batches += 1;
+                    self.chunks.send((slot.clone(), chunk)).is_ok()
+                },
+            );
             match result {
                 Ok(end) => {
                     pending_bytes += end.pending_bytes;

@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::buffers::BufferPool;
 use super::source::Opened;
 
 const READ_SIZE: usize = 256 * 1024;
@@ -80,13 +81,14 @@ pub fn read_gap(
     gap: Gap,
     limits: ReadLimits,
     stop: &AtomicBool,
+    buffers: &BufferPool,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> io::Result<GapEnd> {
     stream.seek_to(gap.start)?;
     let ends_complete = stream.ends_complete;
     let mut offset = gap.start;
     let mut line = gap.start_line;
-    let mut buf: Vec<u8> = Vec::with_capacity(limits.chunk_bytes + READ_SIZE);
+    let mut buf = buffers.take(limits.chunk_bytes + READ_SIZE);
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(STOPPED);
@@ -121,8 +123,10 @@ pub fn read_gap(
         while buf.len() >= limits.chunk_bytes || (at_end && !buf.is_empty()) {
             match memchr::memrchr(b'\n', &buf) {
                 Some(newline) => {
-                    let rest = buf.split_off(newline + 1);
-                    let data = std::mem::replace(&mut buf, reserve(rest, limits.chunk_bytes));
+                    let mut next = buffers.take(limits.chunk_bytes + READ_SIZE);
+                    next.extend_from_slice(&buf[newline + 1..]);
+                    buf.truncate(newline + 1);
+                    let data = std::mem::replace(&mut buf, next);
                     let chunk = Chunk::of_lines(offset, line, data);
                     offset = chunk.end_offset;
                     line = chunk.end_line;
@@ -231,11 +235,6 @@ fn skip_oversized(
     }))
 }
 
-fn reserve(mut rest: Vec<u8>, chunk_bytes: usize) -> Vec<u8> {
-    rest.reserve(chunk_bytes + READ_SIZE);
-    rest
-}
-
 fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -262,6 +261,7 @@ mod tests {
             gap,
             limits,
             &AtomicBool::new(false),
+            &BufferPool::new(2),
             &mut |c| {
                 chunks.push(c);
                 true

@@ -9,17 +9,20 @@ use tokio_postgres::Client;
 
 use super::parse::ServiceIds;
 
+/// A connection several tasks take turns on.
+pub type SharedClient = Arc<tokio::sync::Mutex<Client>>;
+
 /// The names known to this load, shared by the parse workers.
 pub struct ServiceRegistry {
     known: RwLock<HashMap<String, i32>>,
-    database: Option<(Handle, Arc<tokio::sync::Mutex<Client>>)>,
+    database: Option<(Handle, RwLock<SharedClient>)>,
     creating: Mutex<()>,
     created: Mutex<Vec<String>>,
 }
 
 impl ServiceRegistry {
     /// Reads the existing services; new ones are created through `client`.
-    pub async fn load(client: Arc<tokio::sync::Mutex<Client>>) -> anyhow::Result<ServiceRegistry> {
+    pub async fn load(client: SharedClient) -> anyhow::Result<ServiceRegistry> {
         let rows = client
             .lock()
             .await
@@ -29,10 +32,19 @@ impl ServiceRegistry {
         let known = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
         Ok(ServiceRegistry {
             known: RwLock::new(known),
-            database: Some((Handle::current(), client)),
+            database: Some((Handle::current(), RwLock::new(client))),
             creating: Mutex::new(()),
             created: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Creates new services through another connection from now on: a load that rebuilds
+    /// the indexes holds a lock on `services` (dropping the foreign key takes it), so its
+    /// new services must be created in its own transaction.
+    pub fn create_through(&self, client: SharedClient) {
+        if let Some((_, current)) = &self.database {
+            *current.write().expect("not poisoned") = client;
+        }
     }
 
     /// For --dry-run: every name gets id 0 and nothing is written.
@@ -62,6 +74,7 @@ impl ServiceRegistry {
         let (id, created) = match &self.database {
             None => (0, true),
             Some((runtime, client)) => runtime.block_on(async {
+                let client = client.read().expect("not poisoned").clone();
                 let client = client.lock().await;
                 let inserted = client
                     .query_opt(
@@ -102,17 +115,18 @@ impl ServiceRegistry {
     }
 }
 
-/// A worker's own copy of the map, so the common case takes no lock.
+/// A worker's own copy of the map, so the common case takes no lock (and hashes
+/// with FxHash: a lookup happens for every line).
 pub struct ServiceCache {
     registry: Arc<ServiceRegistry>,
-    local: HashMap<String, i32>,
+    local: rustc_hash::FxHashMap<String, i32>,
 }
 
 impl ServiceCache {
     pub fn new(registry: Arc<ServiceRegistry>) -> ServiceCache {
         ServiceCache {
             registry,
-            local: HashMap::new(),
+            local: rustc_hash::FxHashMap::default(),
         }
     }
 }

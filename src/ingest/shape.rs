@@ -94,19 +94,36 @@ pub struct Entry {
     pub flatten: bool,
 }
 
-/// Keys of one nesting level, bucketed by length so a lookup compares few strings.
+/// Keys of one nesting level, bucketed by length, each with its first eight bytes as a
+/// number: a lookup (once per key of every line) compares one word before any bytes.
 #[derive(Debug, Clone, Default)]
 pub struct KeyTable {
-    by_length: Vec<Vec<(Box<str>, Entry)>>,
+    by_length: Vec<Vec<(u64, Box<str>, Entry)>>,
+}
+
+/// The first eight bytes of a key, zero-padded, as one word.
+fn prefix_word(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut word = [0u8; 8];
+    let length = bytes.len().min(8);
+    word[..length].copy_from_slice(&bytes[..length]);
+    u64::from_ne_bytes(word)
 }
 
 impl KeyTable {
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.by_length
-            .get(key.len())?
+        let bucket = self.by_length.get(key.len())?;
+        if bucket.is_empty() {
+            return None;
+        }
+        let word = prefix_word(key);
+        bucket
             .iter()
-            .find(|(candidate, _)| **candidate == *key)
-            .map(|(_, entry)| entry)
+            .find(|(candidate_word, candidate, _)| {
+                *candidate_word == word
+                    && (key.len() <= 8 || candidate.as_bytes()[8..] == key.as_bytes()[8..])
+            })
+            .map(|(_, _, entry)| entry)
     }
 
     fn entry(&mut self, key: &str) -> &mut Entry {
@@ -114,14 +131,17 @@ impl KeyTable {
             self.by_length.resize_with(key.len() + 1, Vec::new);
         }
         let bucket = &mut self.by_length[key.len()];
-        let position = match bucket.iter().position(|(candidate, _)| **candidate == *key) {
+        let position = match bucket
+            .iter()
+            .position(|(_, candidate, _)| **candidate == *key)
+        {
             Some(position) => position,
             None => {
-                bucket.push((key.into(), Entry::default()));
+                bucket.push((prefix_word(key), key.into(), Entry::default()));
                 bucket.len() - 1
             }
         };
-        &mut bucket[position].1
+        &mut bucket[position].2
     }
 
     /// Maps a dotted path to a column, creating nested tables as needed. The flat key
@@ -163,7 +183,7 @@ impl KeyTable {
     }
 
     fn paths(&self, prefix: &str, field: Field, out: &mut Vec<(u8, String)>) {
-        for (key, entry) in self.by_length.iter().flatten() {
+        for (_, key, entry) in self.by_length.iter().flatten() {
             let path = if prefix.is_empty() {
                 key.to_string()
             } else {

@@ -1,18 +1,34 @@
-//! Writing one batch: a READ COMMITTED transaction holding its COPY and its ledger
-//! range. Rows the server refuses are rejected with the server's message and the
-//! rest of the batch is sent again, so one bad row never costs the good ones.
+//! Writing batches. Normally each batch is one READ COMMITTED transaction on a pooled
+//! connection, holding its COPY and its ledger range. A load into an empty table can
+//! instead run as one transaction that drops the table's indexes and constraints,
+//! copies every batch (each in a savepoint), and builds them again before it commits:
+//! the server's work shrinks, and a failure or a kill rolls everything back, indexes
+//! included. Either way, rows the server refuses are rejected with the server's message
+//! and the rest of their batch is sent again.
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use tokio_postgres::IsolationLevel;
+use tokio_postgres::Client;
 
 use super::batch::Batch;
 use super::copy;
 use super::ledger;
 use super::rejects::RejectSink;
+use super::services::SharedClient;
 use crate::db::{self, Database};
 
 const COPY_STATEMENT: &str = "COPY log_events (event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata) FROM STDIN (FORMAT binary)";
+
+/// How indexes are maintained during a load (`--index-strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexStrategy {
+    /// Rebuild when the table is empty, keep otherwise.
+    Auto,
+    /// Insert into the indexes row by row, with concurrent COPY streams.
+    Keep,
+    /// Drop, load in one transaction, rebuild.
+    Rebuild,
+}
 
 /// How one attempt at a batch failed.
 enum Failure {
@@ -29,22 +45,49 @@ pub struct Written {
     pub error: Option<anyhow::Error>,
 }
 
+/// Where a batch goes: its own transaction on a pooled connection, or a savepoint in
+/// the rebuild transaction.
+pub enum Destination<'a> {
+    Pool(&'a Database),
+    Rebuild(&'a RebuildSession),
+}
+
 /// Sends a batch until all of it is committed or an error other than a refused row
 /// stops it. The row that COPY names is rejected; without a name the batch is halved
 /// until the row is found. Rejects are written before each part commits, so a crash
 /// can repeat a reject record but never lose one.
-pub async fn write_batch(database: &Database, batch: Batch, rejects: &RejectSink) -> Written {
+pub async fn write_batch(
+    destination: Destination<'_>,
+    batch: Batch,
+    rejects: &RejectSink,
+) -> Written {
     let mut work = vec![batch];
     let mut committed = Vec::new();
     while let Some(mut batch) = work.pop() {
-        match copy_and_commit(database, &mut batch, rejects).await {
-            Ok(true) => committed.push(batch),
+        let attempt = match &destination {
+            Destination::Pool(database) => match database.get().await {
+                Ok(connection) => {
+                    attempt(&connection, Scope::Transaction, &mut batch, rejects).await
+                }
+                Err(error) => Err(Failure::Other(error)),
+            },
+            Destination::Rebuild(session) => {
+                let client = session.client.lock().await;
+                attempt(&client, Scope::Savepoint, &mut batch, rejects).await
+            }
+        };
+        let error = match attempt {
+            Ok(true) => {
+                committed.push(batch);
+                continue;
+            }
             Ok(false) => {
                 batch.rows.clear();
                 batch.rejects.clear();
                 batch.blank_lines = 0;
                 batch.start_line = batch.end_line;
                 committed.push(batch);
+                continue;
             }
             Err(Failure::Row(error)) if !batch.rows.is_empty() => {
                 let reason = format!("refused by PostgreSQL: {}", db::error_text(&error));
@@ -57,20 +100,15 @@ pub async fn write_batch(database: &Database, batch: Batch, rejects: &RejectSink
                     }
                 }
                 work.push(batch);
+                continue;
             }
-            Err(Failure::Row(error)) => {
-                return Written {
-                    committed,
-                    error: Some(db::explain(error)),
-                };
-            }
-            Err(Failure::Other(error)) => {
-                return Written {
-                    committed,
-                    error: Some(error),
-                };
-            }
-        }
+            Err(Failure::Row(error)) => db::explain(error),
+            Err(Failure::Other(error)) => error,
+        };
+        return Written {
+            committed,
+            error: Some(error),
+        };
     }
     Written {
         committed,
@@ -78,25 +116,70 @@ pub async fn write_batch(database: &Database, batch: Batch, rejects: &RejectSink
     }
 }
 
-/// One transaction. Ok(false) when some of the range was committed by someone else,
+/// The unit a batch commits in.
+#[derive(Clone, Copy)]
+enum Scope {
+    Transaction,
+    Savepoint,
+}
+
+impl Scope {
+    fn begin(self) -> &'static str {
+        match self {
+            Scope::Transaction => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Scope::Savepoint => "SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn commit(self) -> &'static str {
+        match self {
+            Scope::Transaction => "COMMIT",
+            Scope::Savepoint => "RELEASE SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn rollback(self) -> &'static str {
+        match self {
+            Scope::Transaction => "ROLLBACK",
+            Scope::Savepoint => "ROLLBACK TO SAVEPOINT logctl_batch",
+        }
+    }
+}
+
+/// One try at a batch. Ok(false) when some of its range was committed by someone else,
 /// in which case nothing of this attempt is kept.
-async fn copy_and_commit(
-    database: &Database,
+async fn attempt(
+    client: &Client,
+    scope: Scope,
     batch: &mut Batch,
     rejects: &RejectSink,
 ) -> Result<bool, Failure> {
     let other = |error: tokio_postgres::Error| Failure::Other(db::explain(error));
-    let mut connection = database.get().await.map_err(Failure::Other)?;
-    let transaction = connection
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .start()
-        .await
-        .map_err(other)?;
+    client.batch_execute(scope.begin()).await.map_err(other)?;
+    let outcome = copy_and_record(client, batch, rejects).await;
+    let finish = match outcome {
+        Ok(true) => scope.commit(),
+        _ => scope.rollback(),
+    };
+    let finished = client.batch_execute(finish).await;
+    match (outcome, finished) {
+        (Ok(kept), Ok(())) => Ok(kept),
+        (Ok(_), Err(error)) => Err(other(error)),
+        // The first error tells what went wrong; a failed rollback after it adds nothing.
+        (Err(failure), _) => Err(failure),
+    }
+}
+
+async fn copy_and_record(
+    client: &Client,
+    batch: &mut Batch,
+    rejects: &RejectSink,
+) -> Result<bool, Failure> {
+    let other = |error: tokio_postgres::Error| Failure::Other(db::explain(error));
     if !batch.rows.is_empty() {
         let data = Bytes::from(std::mem::take(&mut batch.copy));
         let sent = async {
-            let sink = transaction.copy_in(COPY_STATEMENT).await?;
+            let sink = client.copy_in(COPY_STATEMENT).await?;
             futures_util::pin_mut!(sink);
             sink.feed(Bytes::from_static(copy::HEADER)).await?;
             sink.feed(data.clone()).await?;
@@ -113,17 +196,12 @@ async fn copy_and_commit(
             });
         }
     }
-    if !ledger::commit_range(&transaction, batch)
-        .await
-        .map_err(other)?
-    {
-        transaction.rollback().await.map_err(other)?;
+    if !ledger::commit_range(client, batch).await.map_err(other)? {
         return Ok(false);
     }
     rejects
         .write(&batch.rejects)
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot write the rejected lines: {e}")))?;
-    transaction.commit().await.map_err(other)?;
     Ok(true)
 }
 
@@ -144,4 +222,86 @@ fn refused_row(error: &tokio_postgres::Error) -> Option<usize> {
         .find_map(|frame| frame.strip_prefix("COPY log_events, line "))?;
     let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
     digits.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// The one transaction of a rebuild load, with the definitions it will restore.
+pub struct RebuildSession {
+    /// Shared with the service registry, which creates new services in this transaction.
+    pub client: SharedClient,
+    /// Statements that recreate the dropped indexes and constraints, in order.
+    restore: Vec<String>,
+}
+
+/// Indexes first, then primary and unique keys, then foreign keys (which need the keys).
+const DEFINITIONS_SQL: &str = "\
+SELECT format('ALTER TABLE log_events DROP CONSTRAINT %I', conname),
+       format('ALTER TABLE log_events ADD CONSTRAINT %I %s', conname, pg_get_constraintdef(oid)),
+       CASE contype WHEN 'f' THEN 3 ELSE 2 END
+FROM pg_constraint
+WHERE conrelid = 'log_events'::regclass AND contype IN ('p', 'u', 'f')
+UNION ALL
+SELECT format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid), 1
+FROM pg_index
+WHERE indrelid = 'log_events'::regclass
+  AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'log_events'::regclass)
+ORDER BY 3";
+
+impl RebuildSession {
+    /// Starts the rebuild transaction: locks the table, and unless `force`, gives up
+    /// (None) when it is not empty. Then drops the indexes and key constraints.
+    pub async fn begin(database: &Database, force: bool) -> anyhow::Result<Option<RebuildSession>> {
+        let client = database.dedicated().await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE")
+            .await
+            .map_err(db::explain)?;
+        if !force {
+            let empty: bool = client
+                .query_one("SELECT NOT EXISTS (SELECT 1 FROM log_events)", &[])
+                .await
+                .map_err(db::explain)?
+                .get(0);
+            if !empty {
+                client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(db::explain)?;
+                return Ok(None);
+            }
+        }
+        let definitions = client
+            .query(DEFINITIONS_SQL, &[])
+            .await
+            .map_err(db::explain)?;
+        let mut restore = Vec::new();
+        // Drop in reverse order (foreign keys before the keys they need), restore in order.
+        for row in definitions.iter().rev() {
+            client
+                .batch_execute(row.get::<_, &str>(0))
+                .await
+                .map_err(db::explain)?;
+        }
+        for row in &definitions {
+            restore.push(row.get::<_, String>(1));
+        }
+        Ok(Some(RebuildSession {
+            client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
+            restore,
+        }))
+    }
+
+    /// Rebuilds the indexes and constraints and commits everything.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        let client = self.client.lock().await;
+        for statement in &self.restore {
+            client.batch_execute(statement).await.map_err(db::explain)?;
+        }
+        client.batch_execute("COMMIT").await.map_err(db::explain)?;
+        Ok(())
+    }
+
+    /// Rolls everything back: the rows, the ranges and the dropped indexes.
+    pub async fn abandon(self) {
+        let _ = self.client.lock().await.batch_execute("ROLLBACK").await;
+    }
 }
