@@ -42,6 +42,29 @@ pub enum Command {
     Local(LocalArgs),
     /// Write realistic synthetic NDJSON logs, deterministically from a seed
     Gen(GenArgs),
+    /// Measure things on your own database
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub action: BenchAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// The cost of each index on COPY: rows/s with 0, 1, 2, ... indexes, random versus
+    /// time-ordered keys, B-tree versus BRIN on created_at. Runs in a scratch schema
+    /// that is dropped afterwards; touches nothing else
+    WritePenalty {
+        /// Rows copied per configuration
+        #[arg(long, default_value_t = 200_000)]
+        rows: u64,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
 }
 
 #[derive(Debug, Args)]

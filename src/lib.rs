@@ -10,3 +10,4 @@ pub mod exit;
 pub mod ingest;
 pub mod report;
 pub mod synth;
+pub mod write_penalty;

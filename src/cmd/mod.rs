@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a single `run` entry point.
 
+pub mod bench;
 pub mod generate;
 pub mod load;
 pub mod local;
@@ -19,5 +20,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status(args) => status::run(args, url).await,
         Command::Local(args) => local::run(args).await,
         Command::Gen(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args, url).await,
     }
 }

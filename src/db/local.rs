@@ -32,7 +32,7 @@ impl LocalInstance {
     /// The instance for the current user: `$LOGCTL_LOCAL_DIR`, else the user's data
     /// directory; root's home is closed to the server user, so root's lives in /var/lib.
     pub fn for_current_user() -> Result<LocalInstance, DbError> {
-        let root = match std::env::var_os("LOGCTL_LOCAL_DIR") {
+        let root = match std::env::var_os("LOGCTL_LOCAL_DIR").filter(|dir| !dir.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None if is_root() => PathBuf::from("/var/lib/logctl/local"),
             None => dirs::data_dir()

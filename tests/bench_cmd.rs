@@ -1,0 +1,54 @@
+//! `logctl bench write-penalty`: it measures every configuration and leaves nothing behind.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn write_penalty_measures_each_configuration_in_a_scratch_schema_it_drops() {
+    let db = TestDb::with_schema("penalty");
+    let tables_before = db.count("SELECT count(*) FROM pg_class");
+    let output = db
+        .logctl(&[
+            "bench",
+            "write-penalty",
+            "--rows",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = json["write_penalty"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["indexes"], 0);
+    assert_eq!(rows[5]["indexes"], 5);
+    assert!(
+        rows.iter()
+            .all(|r| r["rows_per_second"].as_i64().unwrap() > 0)
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["configuration"].as_str().unwrap().contains("BRIN"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["configuration"].as_str().unwrap().contains("random v4"))
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'logctl_write_penalty%'"),
+        0
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class"),
+        tables_before,
+        "nothing left behind"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events"),
+        0,
+        "the real table is untouched"
+    );
+}
