@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::db::migrate::Interval;
 use crate::exit::EXIT_CODES_HELP;
 
 const CONNECTION_HELP: &str = "\
@@ -38,6 +39,8 @@ pub enum Command {
     Slow(SlowArgs),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(StatusArgs),
+    /// Remove events older than a cutoff: whole partitions, or batched deletes
+    Prune(PruneArgs),
     /// Manage the private local PostgreSQL instance used when no connection is configured
     Local(LocalArgs),
     /// Write realistic synthetic NDJSON logs, deterministically from a seed
@@ -69,9 +72,19 @@ pub enum BenchAction {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// Print the SQL instead of running it
+    /// Print the SQL instead of running it (for the variant the other flags choose)
     #[arg(long)]
     pub print: bool,
+
+    /// Create log_events partitioned by range on created_at, one partition per day,
+    /// week or month; loads create the partitions they need, `logctl prune` drops old ones
+    #[arg(long, value_enum, value_name = "INTERVAL")]
+    pub partition: Option<Interval>,
+
+    /// Create the schema on a Citus cluster: services as a reference table, log_events
+    /// distributed by service_id (connect to the coordinator)
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +205,29 @@ pub struct SlowArgs {
     pub service: Option<String>,
 
     /// Output format; csv prints the requests, a blank line, then the per-service summary
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove events older than this: a duration (30d, 12h, 2w) or an RFC 3339 time.
+    /// A partitioned table drops the partitions that end before it (detached
+    /// concurrently: loads into the other partitions go on); a plain table deletes in
+    /// batches of --batch-rows, each its own short transaction. The load ledger is kept,
+    /// so pruned files are not loaded again
+    #[arg(long, value_name = "WHEN")]
+    pub older_than: String,
+
+    /// List what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rows per DELETE on a plain table
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub batch_rows: i64,
+
+    /// Output format
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 }

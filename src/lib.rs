@@ -9,5 +9,6 @@ pub mod db;
 pub mod exit;
 pub mod ingest;
 pub mod report;
+pub mod retention;
 pub mod synth;
 pub mod write_penalty;

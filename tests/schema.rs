@@ -35,6 +35,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         "logctl_schema_version:r",
         "logctl_sources:r",
         "logctl_ranges:r",
+        "logctl_settings:r",
     ] {
         assert!(
             tables.contains(&expected.to_string()),
@@ -69,7 +70,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
             ("metadata", "jsonb"),
         ]
     );
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 2);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 3);
 
     let second = db.logctl(&["schema"]).output().unwrap();
     assert_success(&second);
@@ -79,7 +80,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         stderr(&second)
     );
     assert_eq!(catalog(&db), tables);
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 2);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 3);
 }
 
 #[test]
@@ -108,4 +109,47 @@ fn the_sql_printed_builds_the_same_schema_as_running_it() {
     assert_eq!(catalog(&printed), catalog(&applied));
     let after = printed.logctl(&["schema"]).output().unwrap();
     assert!(stderr(&after).contains("up to date"), "{}", stderr(&after));
+}
+
+#[test]
+fn print_shows_the_sql_of_each_variant() {
+    let print = |args: &[&str]| {
+        let mut all = vec!["schema", "--print"];
+        all.extend_from_slice(args);
+        let output = logctl_bare(&all).output().unwrap();
+        assert_success(&output);
+        stdout(&output)
+    };
+    let plain = print(&[]);
+    assert!(plain.contains("PRIMARY KEY (event_id)\n);"), "{plain}");
+    let partitioned = print(&["--partition", "month"]);
+    assert!(partitioned.contains("PARTITION BY RANGE (created_at)"));
+    assert!(partitioned.contains("PRIMARY KEY (event_id, created_at)"));
+    assert!(partitioned.contains("('partition', 'month')"));
+    let distributed = print(&["--distributed"]);
+    assert!(distributed.contains("SELECT create_reference_table('services');"));
+    assert!(distributed.contains("SELECT create_distributed_table('log_events', 'service_id');"));
+    assert!(distributed.contains("PRIMARY KEY (event_id, service_id)"));
+    let both = print(&["--distributed", "--partition", "day"]);
+    assert!(
+        both.contains("PRIMARY KEY (event_id, service_id, created_at)")
+            && both.contains("PARTITION BY RANGE")
+    );
+}
+
+#[test]
+fn distributed_without_citus_says_what_is_missing() {
+    let db = TestDb::empty("nocitus");
+    let output = db.logctl(&["schema", "--distributed"]).output().unwrap();
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("Citus extension") && err.contains("CREATE EXTENSION citus"),
+        "{err}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'log_events'"),
+        0,
+        "nothing created"
+    );
 }

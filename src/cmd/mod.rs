@@ -4,6 +4,7 @@ pub mod bench;
 pub mod generate;
 pub mod load;
 pub mod local;
+pub mod prune;
 pub mod schema;
 pub mod slow;
 pub mod status;
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Load(args) => load::run(args, url).await,
         Command::Slow(args) => slow::run(args, url).await,
         Command::Status(args) => status::run(args, url).await,
+        Command::Prune(args) => prune::run(args, url).await,
         Command::Local(args) => local::run(args).await,
         Command::Gen(args) => generate::run(args),
         Command::Bench(args) => bench::run(args, url).await,

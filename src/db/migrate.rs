@@ -1,4 +1,8 @@
-//! Versioned, idempotent schema migrations from the numbered files in `sql/`.
+//! Versioned, idempotent schema migrations from the numbered files in `sql/`, in one
+//! of three variants: a plain table, a table partitioned by time, or a Citus
+//! distributed table (optionally partitioned too).
+
+use std::fmt;
 
 use tokio_postgres::Client;
 
@@ -20,7 +24,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "002_ledger.sql",
         sql: include_str!("../../sql/002_ledger.sql"),
     },
+    Migration {
+        version: 3,
+        name: "003_partitions.sql",
+        sql: include_str!("../../sql/003_partitions.sql"),
+    },
 ];
+
+const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");
 
 const VERSION_TABLE: &str = "\
 CREATE TABLE IF NOT EXISTS logctl_schema_version (
@@ -32,18 +43,128 @@ CREATE TABLE IF NOT EXISTS logctl_schema_version (
 /// Serialises concurrent `logctl schema` runs (the key spells "logctl" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c6f_6763_746c;
 
+/// The time span of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Interval> {
+        [Interval::Day, Interval::Week, Interval::Month]
+            .into_iter()
+            .find(|i| i.name() == name)
+    }
+}
+
+/// The shape of the schema, fixed when it is first created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Variant {
+    pub partition: Option<Interval>,
+    pub distributed: bool,
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.partition, self.distributed) {
+            (None, false) => write!(f, "a plain table"),
+            (Some(interval), false) => write!(f, "a table partitioned by {}", interval.name()),
+            (None, true) => write!(f, "a Citus distributed table"),
+            (Some(interval), true) => write!(
+                f,
+                "a Citus distributed table partitioned by {}",
+                interval.name()
+            ),
+        }
+    }
+}
+
+impl Variant {
+    /// A migration's SQL for this variant.
+    fn render(&self, migration: &Migration) -> String {
+        let mut key = vec!["event_id"];
+        if self.distributed {
+            key.push("service_id");
+        }
+        if self.partition.is_some() {
+            key.push("created_at");
+        }
+        let sql = migration
+            .sql
+            .replace("{{partition}}", self.partition.map_or("", Interval::name))
+            .replace(
+                "{{distributed}}",
+                if self.distributed { "true" } else { "false" },
+            )
+            .replace("{{primary_key}}", &key.join(", "))
+            .replace(
+                "{{partitioning}}",
+                if self.partition.is_some() {
+                    " PARTITION BY RANGE (created_at)"
+                } else {
+                    ""
+                },
+            );
+        if migration.version == 1 && self.distributed {
+            format!("{sql}\n{DISTRIBUTE}")
+        } else {
+            sql
+        }
+    }
+
+    /// The variant a database holds; None when logctl never created one there.
+    pub async fn of_database(
+        client: &impl tokio_postgres::GenericClient,
+    ) -> anyhow::Result<Option<Variant>> {
+        let exists: bool = client
+            .query_one("SELECT to_regclass('logctl_settings') IS NOT NULL", &[])
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let rows = client
+            .query("SELECT key, value FROM logctl_settings", &[])
+            .await?;
+        let mut variant = Variant::default();
+        for row in rows {
+            match (row.get::<_, &str>(0), row.get::<_, &str>(1)) {
+                ("partition", value) => variant.partition = Interval::from_name(value),
+                ("distributed", value) => variant.distributed = value == "true",
+                _ => {}
+            }
+        }
+        Ok(Some(variant))
+    }
+}
+
 /// What a run of the migrations did.
 #[derive(Debug)]
 pub struct Applied {
     pub newly_applied: Vec<&'static str>,
     pub version: i32,
+    pub variant: Variant,
 }
 
 /// The SQL that `apply` would run on an empty database, for `--print`.
-pub fn script() -> String {
-    let mut text = format!("{VERSION_TABLE}\n");
+pub fn script(variant: Variant) -> String {
+    let mut text = format!("-- logctl schema: {variant}\n{VERSION_TABLE}\n");
     for migration in MIGRATIONS {
-        text.push_str(&format!("\n-- {}\n{}", migration.name, migration.sql));
+        text.push_str(&format!(
+            "\n-- {}\n{}",
+            migration.name,
+            variant.render(migration)
+        ));
         text.push_str(&format!(
             "INSERT INTO logctl_schema_version (version, name) VALUES ({}, '{}');\n",
             migration.version, migration.name
@@ -52,8 +173,10 @@ pub fn script() -> String {
     text
 }
 
-/// Applies the migrations the database has not seen, all in one transaction.
-pub async fn apply(client: &mut Client) -> anyhow::Result<Applied> {
+/// Applies the migrations the database has not seen, all in one transaction. `wanted`
+/// is the variant asked for (None: whatever the database holds, plain when new); a
+/// database created as another variant is left alone with an error.
+pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Result<Applied> {
     let transaction = client.transaction().await?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -74,13 +197,38 @@ pub async fn apply(client: &mut Client) -> anyhow::Result<Applied> {
     {
         anyhow::bail!(
             "the database's logctl schema is at version {newest}, newer than this logctl knows \
-                 ({newest_known}); upgrade logctl"
+             ({newest_known}); upgrade logctl"
         );
+    }
+    let existing = Variant::of_database(&transaction).await?;
+    let variant = match (existing, wanted) {
+        (Some(existing), Some(wanted)) if existing != wanted => anyhow::bail!(
+            "this database holds {existing}; logctl does not convert it to {wanted} \
+             (create the other variant in a new database and load the logs there)"
+        ),
+        (Some(existing), _) => existing,
+        (None, wanted) => wanted.unwrap_or_default(),
+    };
+    if variant.distributed && existing.is_none() {
+        let citus: bool = transaction
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                &[],
+            )
+            .await?
+            .get(0);
+        if !citus {
+            anyhow::bail!(
+                "--distributed needs the Citus extension, which this database does not have: \
+                 run `CREATE EXTENSION citus` on the coordinator (as a superuser, with citus in \
+                 shared_preload_libraries) and add the workers, or leave out --distributed"
+            );
+        }
     }
     let mut newly_applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         transaction
-            .batch_execute(migration.sql)
+            .batch_execute(&variant.render(migration))
             .await
             .map_err(|e| anyhow::anyhow!("{} failed: {}", migration.name, super::error_text(&e)))?;
         transaction
@@ -95,6 +243,7 @@ pub async fn apply(client: &mut Client) -> anyhow::Result<Applied> {
     Ok(Applied {
         newly_applied,
         version: newest_known,
+        variant,
     })
 }
 
@@ -114,4 +263,37 @@ pub async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
         .query_one("SELECT max(version) FROM logctl_schema_version", &[])
         .await?
         .get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_variant_renders_its_table() {
+        let plain = script(Variant::default());
+        assert!(plain.contains("PRIMARY KEY (event_id)\n);"));
+        assert!(!plain.contains("{{"));
+        let partitioned = script(Variant {
+            partition: Some(Interval::Week),
+            distributed: false,
+        });
+        assert!(
+            partitioned
+                .contains("PRIMARY KEY (event_id, created_at)\n) PARTITION BY RANGE (created_at);")
+        );
+        assert!(partitioned.contains("('partition', 'week')"));
+        let distributed = script(Variant {
+            partition: None,
+            distributed: true,
+        });
+        assert!(distributed.contains("PRIMARY KEY (event_id, service_id)"));
+        assert!(distributed.contains("create_distributed_table('log_events', 'service_id')"));
+        assert!(distributed.contains("create_reference_table('services')"));
+        let both = script(Variant {
+            partition: Some(Interval::Day),
+            distributed: true,
+        });
+        assert!(both.contains("PRIMARY KEY (event_id, service_id, created_at)"));
+    }
 }

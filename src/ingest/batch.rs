@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::buffers::BufferPool;
+use super::copy;
 use super::parse::{LineEncoder, LineOutcome, ServiceIds, oversized_reason};
 use super::reader::Chunk;
 
@@ -52,6 +53,8 @@ pub struct Batch {
     pub blank_lines: u64,
     /// The chunk's original bytes, to report a line the server refuses.
     pub raw: Vec<u8>,
+    /// The days (since 2000-01-01 UTC) its rows fall in, for a partitioned table.
+    pub days: Vec<i64>,
 }
 
 impl Batch {
@@ -114,6 +117,7 @@ impl Batch {
             rejects: moved,
             blank_lines: 0,
             raw: self.raw.split_off(first.raw_start),
+            days: self.days.clone(),
         };
         self.end_offset = split_offset;
         self.end_line = first.line;
@@ -140,6 +144,7 @@ pub fn encode_chunk(
         rejects: Vec::new(),
         blank_lines: 0,
         raw: Vec::new(),
+        days: Vec::new(),
     };
     if let Some(oversized) = chunk.oversized {
         batch.rejects.push(Reject {
@@ -159,13 +164,20 @@ pub fn encode_chunk(
         let raw = &data[start..end];
         let copy_start = batch.copy.len();
         match encoder.encode(raw, services, &mut batch.copy)? {
-            LineOutcome::Encoded => batch.rows.push(Row {
-                copy_start,
-                copy_end: batch.copy.len(),
-                raw_start: start,
-                raw_end: end,
-                line,
-            }),
+            LineOutcome::Encoded => {
+                let day =
+                    copy::created_at_of(&batch.copy[copy_start..]).div_euclid(copy::MICROS_PER_DAY);
+                if batch.days.last() != Some(&day) {
+                    batch.days.push(day);
+                }
+                batch.rows.push(Row {
+                    copy_start,
+                    copy_end: batch.copy.len(),
+                    raw_start: start,
+                    raw_end: end,
+                    line,
+                });
+            }
             LineOutcome::Blank => batch.blank_lines += 1,
             LineOutcome::Rejected(reason) => batch.rejects.push(Reject {
                 source: batch.source.name.clone(),
@@ -179,5 +191,7 @@ pub fn encode_chunk(
         start = end + 1;
     }
     batch.raw = chunk.data;
+    batch.days.sort_unstable();
+    batch.days.dedup();
     Ok(batch)
 }

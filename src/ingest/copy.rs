@@ -12,6 +12,15 @@ pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The field count -1 that closes it.
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
+/// The created_at of an encoded tuple: after the field count (2 bytes), event_id
+/// (4 + 16) and service_id (4 + 4) comes its length (4), then the value.
+pub fn created_at_of(tuple: &[u8]) -> i64 {
+    i64::from_be_bytes(tuple[34..42].try_into().expect("a whole tuple"))
+}
+
+/// PostgreSQL's microseconds in a day, for the day a tuple falls in.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// What to do with U+0000, which neither `text` nor `jsonb` can store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NulPolicy {

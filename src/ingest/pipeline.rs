@@ -22,7 +22,8 @@ use super::reader::{Chunk, Gap, ReadLimits, read_gap};
 use super::rejects::RejectSink;
 use super::services::{ServiceCache, ServiceRegistry};
 use super::source::{Input, Opened};
-use super::writer::{Destination, IndexStrategy, RebuildSession, Written, write_batch};
+use super::writer::{Destination, IndexStrategy, Partitions, RebuildSession, Written, write_batch};
+use crate::db::migrate::Variant;
 use crate::db::{self, Database};
 
 /// Everything a load needs to know, already validated.
@@ -142,7 +143,19 @@ pub async fn run(
     });
     // Decided before any line is parsed: from here on, new services are created in the
     // rebuild transaction, which holds a lock on `services`.
-    let rebuild = match (&database, plan.index_strategy) {
+    let variant = match &control {
+        Some(control) => Variant::of_database(&*control.lock().await)
+            .await?
+            .unwrap_or_default(),
+        None => Variant::default(),
+    };
+    // Partitions and distributed tables keep their indexes (see --index-strategy).
+    let strategy = match plan.index_strategy {
+        _ if variant != Variant::default() => IndexStrategy::Keep,
+        strategy => strategy,
+    };
+    let partitions = Arc::new(variant.partition.map(|_| Partitions::default()));
+    let rebuild = match (&database, strategy) {
         (Some(database), IndexStrategy::Auto) => RebuildSession::begin(database, false).await?,
         (Some(database), IndexStrategy::Rebuild) => RebuildSession::begin(database, true).await?,
         _ => None,
@@ -238,6 +251,7 @@ pub async fn run(
         let stop = stop.clone();
         let buffers = buffers.clone();
         let rebuild = rebuild.clone();
+        let partitions = partitions.clone();
         writers.push(tokio::spawn(async move {
             let session = rebuild.lock().await.take();
             let mut failed = false;
@@ -250,7 +264,8 @@ pub async fn run(
                         write_batch(Destination::Rebuild(session), batch, &rejects).await
                     }
                     (None, Some(database)) => {
-                        write_batch(Destination::Pool(database), batch, &rejects).await
+                        let destination = Destination::Pool(database, partitions.as_ref().as_ref());
+                        write_batch(destination, batch, &rejects).await
                     }
                     (None, None) => match rejects.write(&batch.rejects) {
                         Ok(()) => Written {

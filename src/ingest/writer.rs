@@ -15,6 +15,7 @@ use super::copy;
 use super::ledger;
 use super::rejects::RejectSink;
 use super::services::SharedClient;
+use super::timestamp;
 use crate::db::{self, Database};
 
 const COPY_STATEMENT: &str = "COPY log_events (event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata) FROM STDIN (FORMAT binary)";
@@ -45,11 +46,36 @@ pub struct Written {
     pub error: Option<anyhow::Error>,
 }
 
-/// Where a batch goes: its own transaction on a pooled connection, or a savepoint in
-/// the rebuild transaction.
+/// Where a batch goes: its own transaction on a pooled connection (creating the
+/// partitions it needs first, when the table is partitioned), or a savepoint in the
+/// rebuild transaction.
 pub enum Destination<'a> {
-    Pool(&'a Database),
+    Pool(&'a Database, Option<&'a Partitions>),
     Rebuild(&'a RebuildSession),
+}
+
+/// The partitions of a time-partitioned table this load knows to exist, by day.
+#[derive(Default)]
+pub struct Partitions {
+    known: std::sync::Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Partitions {
+    /// Creates the partitions holding these days (days since 2000-01-01 UTC), each in
+    /// its own short transaction, so a batch never waits on another's new partition.
+    async fn ensure(&self, client: &Client, days: &[i64]) -> Result<(), tokio_postgres::Error> {
+        for &day in days {
+            if self.known.lock().expect("not poisoned").contains(&day) {
+                continue;
+            }
+            let start = timestamp::to_datetime(day * copy::MICROS_PER_DAY);
+            client
+                .execute("SELECT logctl_ensure_partition($1)", &[&start])
+                .await?;
+            self.known.lock().expect("not poisoned").insert(day);
+        }
+        Ok(())
+    }
 }
 
 /// Sends a batch until all of it is committed or an error other than a refused row
@@ -65,9 +91,18 @@ pub async fn write_batch(
     let mut committed = Vec::new();
     while let Some(mut batch) = work.pop() {
         let attempt = match &destination {
-            Destination::Pool(database) => match database.get().await {
+            Destination::Pool(database, partitions) => match database.get().await {
                 Ok(connection) => {
-                    attempt(&connection, Scope::Transaction, &mut batch, rejects).await
+                    let ready = match partitions {
+                        Some(partitions) => partitions.ensure(&connection, &batch.days).await,
+                        None => Ok(()),
+                    };
+                    match ready {
+                        Ok(()) => {
+                            attempt(&connection, Scope::Transaction, &mut batch, rejects).await
+                        }
+                        Err(error) => Err(Failure::Other(db::explain(error))),
+                    }
                 }
                 Err(error) => Err(Failure::Other(error)),
             },

@@ -71,8 +71,16 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
-/// Prints the tables in the format asked for.
+/// Prints the tables in the format asked for. A reader that goes away early
+/// (`logctl slow | head`) is not an error.
 pub fn print(tables: &[Table], format: Format) -> io::Result<()> {
+    match write_tables(tables, format) {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn write_tables(tables: &[Table], format: Format) -> io::Result<()> {
     let mut out = io::stdout().lock();
     match format {
         Format::Table => {

@@ -1,0 +1,29 @@
+-- 003: partitions of a time-partitioned log_events, created on demand by loaders.
+-- Returns the partition that holds p_at, creating it if needed. Concurrent loaders
+-- creating the same partition take turns on an advisory lock; the second may still
+-- see its catalog from before the first committed, so "already exists" is success.
+CREATE FUNCTION logctl_ensure_partition(p_at timestamptz) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    unit  text := (SELECT value FROM logctl_settings WHERE key = 'partition');
+    lower timestamptz;
+    upper timestamptz;
+    name  text;
+BEGIN
+    IF unit = '' THEN
+        RAISE EXCEPTION 'log_events is not partitioned';
+    END IF;
+    lower := date_trunc(unit, p_at, 'UTC');
+    upper := lower + ('1 ' || unit)::interval;
+    name := 'log_events_' || to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD');
+    IF to_regclass(name) IS NULL THEN
+        PERFORM pg_advisory_xact_lock(1819240293, hashtext(name));
+        BEGIN
+            EXECUTE format('CREATE TABLE %I PARTITION OF log_events FOR VALUES FROM (%L) TO (%L)',
+                           name, lower, upper);
+        EXCEPTION WHEN duplicate_table THEN
+            NULL;
+        END;
+    END IF;
+    RETURN name;
+END $$;

@@ -1,0 +1,208 @@
+//! Retention: removing events older than a cutoff. A partitioned table loses whole
+//! partitions (detached without blocking loads into the others, then dropped); a plain
+//! table is deleted from in small batches, so no transaction grows huge and loads go on.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Client;
+
+use crate::db::migrate::Variant;
+use crate::report::{Cell, Table};
+
+/// What `prune` removed or, in a dry run, would remove.
+pub struct Pruned {
+    pub table: Table,
+    pub rows: i64,
+}
+
+/// Removes (or with `dry_run` lists) the events before `cutoff`.
+pub async fn prune(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+    batch_rows: i64,
+) -> anyhow::Result<Pruned> {
+    match variant.partition {
+        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await,
+        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await,
+    }
+}
+
+const PARTITIONS_SQL: &str = "\
+SELECT c.relname::text,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']*)''\\)'))[1]::timestamptz,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']*)''\\)'))[1]::timestamptz,
+       c.reltuples::bigint
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'log_events'::regclass
+ORDER BY 2";
+
+async fn drop_partitions(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<Pruned> {
+    let mut rows = Vec::new();
+    let mut total = 0;
+    for partition in client.query(PARTITIONS_SQL, &[]).await? {
+        let name: String = partition.get(0);
+        let upper: Option<DateTime<Utc>> = partition.get(2);
+        // Only partitions wholly before the cutoff go; the one holding it stays whole.
+        if upper.is_none_or(|upper| upper > cutoff) {
+            continue;
+        }
+        // The planner's estimate when the partition was analyzed, else a count.
+        let estimated = match partition.get::<_, i64>(3) {
+            rows if rows >= 0 => rows,
+            _ => client
+                .query_one(&format!("SELECT count(*) FROM {}", quote(&name)), &[])
+                .await?
+                .get(0),
+        };
+        if !dry_run {
+            detach(client, variant, &name).await?;
+            client
+                .batch_execute(&format!("DROP TABLE {}", quote(&name)))
+                .await?;
+        }
+        total += estimated;
+        rows.push(vec![
+            Cell::Text(name),
+            partition
+                .get::<_, Option<DateTime<Utc>>>(1)
+                .map_or(Cell::Null, Cell::Time),
+            upper.map_or(Cell::Null, Cell::Time),
+            Cell::Int(estimated),
+        ]);
+    }
+    let verb = if dry_run { "would drop" } else { "dropped" };
+    Ok(Pruned {
+        table: Table {
+            name: "partitions",
+            title: format!(
+                "Partitions before {cutoff}: {verb} {} (about {total} rows)",
+                rows.len()
+            ),
+            columns: vec!["partition", "from", "to", "rows"],
+            rows,
+        },
+        rows: total,
+    })
+}
+
+/// DETACH ... CONCURRENTLY waits for queries on the partition but never blocks loads
+/// into the others; a detach interrupted before is finished first.
+async fn detach(client: &Client, variant: Variant, name: &str) -> anyhow::Result<()> {
+    let name = quote(name);
+    if variant.distributed {
+        // Citus propagates a plain DETACH; it has no concurrent form.
+        client
+            .batch_execute(&format!("ALTER TABLE log_events DETACH PARTITION {name}"))
+            .await?;
+        return Ok(());
+    }
+    match client
+        .batch_execute(&format!(
+            "ALTER TABLE log_events DETACH PARTITION {name} CONCURRENTLY"
+        ))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(error) if crate::db::error_text(&error).contains("FINALIZE") => {
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE log_events DETACH PARTITION {name} FINALIZE"
+                ))
+                .await?;
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn delete_rows(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+    batch_rows: i64,
+) -> anyhow::Result<Pruned> {
+    let (rows, batches) = if dry_run {
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM log_events WHERE created_at < $1",
+                &[&cutoff],
+            )
+            .await?
+            .get(0);
+        (count, 0)
+    } else if variant.distributed {
+        delete_in_time_windows(client, cutoff).await?
+    } else {
+        let mut deleted = 0;
+        let mut batches = 0;
+        loop {
+            // Each statement commits on its own: a bounded transaction, and row locks
+            // held only briefly.
+            let n = client
+                .execute(
+                    "DELETE FROM log_events WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM log_events WHERE created_at < $1 LIMIT $2))",
+                    &[&cutoff, &batch_rows],
+                )
+                .await? as i64;
+            if n == 0 {
+                break;
+            }
+            deleted += n;
+            batches += 1;
+        }
+        (deleted, batches)
+    };
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    Ok(Pruned {
+        table: Table {
+            name: "deleted",
+            title: format!("Events before {cutoff}: {verb} {rows}"),
+            columns: vec!["rows", "batches"],
+            rows: vec![vec![Cell::Int(rows), Cell::Int(batches)]],
+        },
+        rows,
+    })
+}
+
+/// A distributed table has no ctid to batch by: delete an hour of events at a time,
+/// oldest first (Citus runs each on all shards in parallel).
+async fn delete_in_time_windows(
+    client: &Client,
+    cutoff: DateTime<Utc>,
+) -> anyhow::Result<(i64, i64)> {
+    let oldest: Option<DateTime<Utc>> = client
+        .query_one(
+            "SELECT min(created_at) FROM log_events WHERE created_at < $1",
+            &[&cutoff],
+        )
+        .await?
+        .get(0);
+    let Some(mut start) = oldest else {
+        return Ok((0, 0));
+    };
+    let (mut deleted, mut batches) = (0, 0);
+    while start < cutoff {
+        let end = (start + chrono::Duration::hours(1)).min(cutoff);
+        deleted += client
+            .execute(
+                "DELETE FROM log_events WHERE created_at >= $1 AND created_at < $2",
+                &[&start, &end],
+            )
+            .await? as i64;
+        batches += 1;
+        start = end;
+    }
+    Ok((deleted, batches))
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
