@@ -18,6 +18,11 @@ BEGIN
     name := 'log_events_' || to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD');
     IF to_regclass(name) IS NULL THEN
         PERFORM pg_advisory_xact_lock(1819240293, hashtext(name));
+        -- Citus creates a distributed partition's shards over one connection per node
+        -- when the table has a foreign key to a reference table (services).
+        IF (SELECT value FROM logctl_settings WHERE key = 'distributed') = 'true' THEN
+            PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        END IF;
         BEGIN
             EXECUTE format('CREATE TABLE %I PARTITION OF log_events FOR VALUES FROM (%L) TO (%L)',
                            name, lower, upper);

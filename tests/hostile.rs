@@ -834,11 +834,30 @@ fn binary_garbage_between_good_lines() {
 
 // ---- Rows the server refuses ----------------------------------------------------------
 
+/// Whether log_events already holds a row when the load starts: a load into an empty
+/// table may rebuild the indexes in one transaction instead of committing batch by batch,
+/// and a refused row must cost only itself either way.
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    Empty,
+    WithRows,
+}
+
 /// 2000 good lines (one batch) with two 418s at lines 500 and 1500; `setup` teaches the
 /// database to refuse them. Those two are rejected with the server's message, containing
 /// `fragment`, and every other line is committed, with the ledger agreeing.
-fn refused_by_the_server(tag: &str, setup: &str, fragment: &str) {
+fn refused_by_the_server(tag: &str, table: Table, setup: &str, fragment: &str) {
     let db = TestDb::with_schema(tag);
+    let first = u32::from(table == Table::Empty);
+    if table == Table::WithRows {
+        let earlier = scratch_dir(&format!("{}_earlier", db.name)).join("earlier.ndjson");
+        std::fs::write(&earlier, format!("{}\n", good(0))).unwrap();
+        assert_success(
+            &db.logctl(&["load", "--quiet", earlier.to_str().unwrap()])
+                .output()
+                .unwrap(),
+        );
+    }
     db.client().batch_execute(setup).unwrap();
     let mut corpus = Corpus::new();
     let mut teapots = Vec::new();
@@ -856,7 +875,7 @@ fn refused_by_the_server(tag: &str, setup: &str, fragment: &str) {
     }
     let loaded = load(&db, &corpus, &[]);
     assert_exit(&loaded.output, 4);
-    assert_eq!(messages(&db), goods(1..=2000));
+    assert_eq!(messages(&db), goods(first..=2000));
     let fragments: &[&str] = &[fragment];
     let expected: Vec<(u64, &[&str])> = teapots.iter().map(|line| (*line, fragments)).collect();
     assert_rejects(&loaded, &corpus, &expected);
@@ -872,51 +891,86 @@ fn refused_by_the_server(tag: &str, setup: &str, fragment: &str) {
             ledger[0].get::<_, i64>(2),
             ledger[0].get::<_, i64>(3)
         ),
-        (2000, 2, 1, 2003)
+        (2000 + i64::from(1 - first), 2, 1, 2003)
     );
 }
 
+const NO_TEAPOT_CHECK: &str =
+    "ALTER TABLE log_events ADD CONSTRAINT no_teapot CHECK (status IS DISTINCT FROM 418)";
+
+/// A trigger's RAISE comes with the trigger's own context frame and SQLSTATE P0001,
+/// not a data or integrity error code.
+const NO_TEAPOT_BEFORE_TRIGGER: &str = "CREATE FUNCTION refuse_teapot() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN \
+       IF NEW.message = 'teapot' THEN RAISE EXCEPTION 'no teapots here (%)', NEW.metadata->>'n'; END IF; \
+       RETURN NEW; \
+     END $$; \
+     CREATE TRIGGER refuse_teapot BEFORE INSERT ON log_events \
+       FOR EACH ROW EXECUTE FUNCTION refuse_teapot();";
+
+/// AFTER ROW triggers fire once COPY has read every row, so the error names no COPY
+/// line: the loader has to find the refused rows by narrowing the batch down.
+const NO_TEAPOT_AFTER_TRIGGER: &str = "CREATE FUNCTION refuse_teapot() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN \
+       IF NEW.status = 418 THEN \
+         RAISE EXCEPTION 'no teapots after all' USING ERRCODE = 'check_violation'; \
+       END IF; \
+       RETURN NULL; \
+     END $$; \
+     CREATE TRIGGER refuse_teapot AFTER INSERT ON log_events \
+       FOR EACH ROW EXECUTE FUNCTION refuse_teapot();";
+
 #[test]
 fn rows_refused_by_a_check_constraint_the_loader_does_not_know() {
+    refused_by_the_server("refused_check", Table::Empty, NO_TEAPOT_CHECK, "no_teapot");
+}
+
+#[test]
+fn rows_refused_by_a_check_constraint_in_a_table_with_rows() {
     refused_by_the_server(
-        "refused_check",
-        "ALTER TABLE log_events ADD CONSTRAINT no_teapot CHECK (status IS DISTINCT FROM 418)",
+        "refused_check_rows",
+        Table::WithRows,
+        NO_TEAPOT_CHECK,
         "no_teapot",
     );
 }
 
-/// A trigger's RAISE comes with the trigger's own context frame and SQLSTATE P0001,
-/// not a data or integrity error code.
 #[test]
 fn rows_refused_by_a_before_insert_trigger() {
     refused_by_the_server(
         "refused_trigger",
-        "CREATE FUNCTION refuse_teapot() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN \
-           IF NEW.message = 'teapot' THEN RAISE EXCEPTION 'no teapots here (%)', NEW.metadata->>'n'; END IF; \
-           RETURN NEW; \
-         END $$; \
-         CREATE TRIGGER refuse_teapot BEFORE INSERT ON log_events \
-           FOR EACH ROW EXECUTE FUNCTION refuse_teapot();",
+        Table::Empty,
+        NO_TEAPOT_BEFORE_TRIGGER,
         "no teapots here",
     );
 }
 
-/// AFTER ROW triggers fire once COPY has read every row, so the error names no COPY
-/// line: the loader has to find the refused rows by narrowing the batch down.
+#[test]
+fn rows_refused_by_a_before_insert_trigger_in_a_table_with_rows() {
+    refused_by_the_server(
+        "refused_trigger_rows",
+        Table::WithRows,
+        NO_TEAPOT_BEFORE_TRIGGER,
+        "no teapots here",
+    );
+}
+
 #[test]
 fn rows_refused_by_an_after_insert_trigger_that_names_no_line() {
     refused_by_the_server(
         "refused_after",
-        "CREATE FUNCTION refuse_teapot() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN \
-           IF NEW.status = 418 THEN \
-             RAISE EXCEPTION 'no teapots after all' USING ERRCODE = 'check_violation'; \
-           END IF; \
-           RETURN NULL; \
-         END $$; \
-         CREATE TRIGGER refuse_teapot AFTER INSERT ON log_events \
-           FOR EACH ROW EXECUTE FUNCTION refuse_teapot();",
+        Table::Empty,
+        NO_TEAPOT_AFTER_TRIGGER,
+        "no teapots after all",
+    );
+}
+
+#[test]
+fn rows_refused_by_an_after_insert_trigger_in_a_table_with_rows() {
+    refused_by_the_server(
+        "refused_after_rows",
+        Table::WithRows,
+        NO_TEAPOT_AFTER_TRIGGER,
         "no teapots after all",
     );
 }

@@ -7,7 +7,7 @@ use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::settings::{Origin, Target, configured_target};
+use super::settings::{Origin, SslMode, Target, configured_target};
 use super::{DbError, error_text, local, tls};
 
 pub type Manager = PostgresConnectionManager<MakeRustlsConnect>;
@@ -37,10 +37,24 @@ impl Database {
 
     /// Opens a pool on an explicit target, failing at once with the server's reason
     /// if the first connection cannot be made.
-    pub async fn connect(target: Target, pool_size: u32) -> anyhow::Result<Database> {
+    pub async fn connect(mut target: Target, pool_size: u32) -> anyhow::Result<Database> {
         let tls = tls::connector(&target)?;
-        let probe = connect_client(&target, tls.clone()).await?;
-        drop(probe);
+        match connect_client(&target, tls.clone()).await {
+            Ok(probe) => drop(probe),
+            // libpq's `prefer` (and `allow`) falls back to a plain connection when the TLS
+            // handshake fails, e.g. on a self-signed X.509 v1 certificate rustls cannot read.
+            Err(DbError::Connect { reason, .. })
+                if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow)
+                    && reason.contains("TLS") =>
+            {
+                target
+                    .config
+                    .ssl_mode(tokio_postgres::config::SslMode::Disable);
+                target.ssl_mode = SslMode::Disable;
+                drop(connect_client(&target, tls.clone()).await?);
+            }
+            Err(error) => return Err(error.into()),
+        }
         let manager = PostgresConnectionManager::new(target.config.clone(), tls.clone());
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
