@@ -43,6 +43,9 @@ fn run(cluster: &LocalInstance, dir: &Path, lines: u64, full: bool) {
     let logctl = env!("CARGO_BIN_EXE_logctl");
     let first = generate(logctl, dir, "day1.ndjson", lines, 1, "2026-11-24T00:00:00Z");
     let second = generate(logctl, dir, "day2.ndjson", lines, 2, "2026-11-25T00:00:00Z");
+    // Flush the freshly written files now, not while the timed runs use the disk.
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
     let megabytes = std::fs::metadata(&first).unwrap().len() as f64 / 1e6;
     println!(
         "{lines} lines, {megabytes:.0} MB per file, 2 cores, PostgreSQL at default settings (fsync on)"
@@ -218,6 +221,11 @@ fn load(logctl: &str, url: &str, file: &Path) -> libc::rusage {
 /// Times a step, with the client's CPU and peak memory (when it ran logctl) and the
 /// CPU of the server backends that exited meanwhile (every connection of the step).
 fn measure(cluster: &LocalInstance, step: impl FnOnce() -> Option<libc::rusage>) -> Measured {
+    // Start from a quiet machine: earlier steps' dirty pages written out, and their
+    // backends exited (so their CPU is not counted here).
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let server_before = server_cpu_seconds(cluster);
     let started = Instant::now();
     let usage = step();

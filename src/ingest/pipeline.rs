@@ -198,8 +198,15 @@ pub async fn run(
             .spawn(move || reader.run())?
     };
 
+    // A rebuild load has one COPY stream, whose server backend needs a core of its own;
+    // with several streams the backends wait on each other and parsing fills the gaps.
+    let parse_threads = if rebuilding {
+        plan.parse_threads.saturating_sub(1).max(1)
+    } else {
+        plan.parse_threads
+    };
     let mut parsers = Vec::new();
-    for index in 0..plan.parse_threads {
+    for index in 0..parse_threads {
         let chunks = chunk_rx.clone();
         let batches = batch_tx.clone();
         let events = event_tx.clone();
