@@ -1,5 +1,5 @@
 -- 001: services and log events, the typed columns reports filter on plus the
--- original dynamic object in metadata. {{placeholders}} are filled in by the schema
+-- original dynamic object in metadata. The placeholders in double braces are filled in by the schema
 -- variant (plain, partitioned by time, distributed with Citus).
 
 -- Which variant this database holds, for `logctl schema` and the loaders.

@@ -7,6 +7,7 @@ use super::buffers::BufferPool;
 use super::copy;
 use super::parse::{LineEncoder, LineOutcome, ServiceIds, oversized_reason};
 use super::reader::Chunk;
+use super::reader::OVERSIZED_PREFIX;
 
 /// The identity of a source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -156,6 +157,7 @@ pub fn encode_chunk(
         });
         return Ok(batch);
     }
+    let max_line_bytes = encoder.options().max_line_bytes;
     let data = &chunk.data;
     let mut line = chunk.start_line;
     let mut start = 0;
@@ -184,7 +186,13 @@ pub fn encode_chunk(
                 line,
                 offset: chunk.start_offset + start as u64,
                 reason,
-                text: raw.to_vec(),
+                // An oversized line is reported by its start, like one the reader skipped.
+                text: raw[..raw.len().min(if raw.len() > max_line_bytes {
+                    OVERSIZED_PREFIX
+                } else {
+                    raw.len()
+                })]
+                    .to_vec(),
             }),
         }
         line += 1;

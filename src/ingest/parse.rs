@@ -116,7 +116,17 @@ impl LineEncoder {
         }
         let parser = &mut self.outer;
         parser.scratch.clear();
-        parser.scratch.extend_from_slice(line);
+        // A raw 0x00 byte (not the \u0000 escape) is the same character to PostgreSQL.
+        if memchr::memchr(0, line).is_some() {
+            if self.options.nul == NulPolicy::Reject {
+                return Ok(LineOutcome::Rejected(NUL_REASON.to_string()));
+            }
+            parser
+                .scratch
+                .extend(line.iter().copied().filter(|&byte| byte != 0));
+        } else {
+            parser.scratch.extend_from_slice(line);
+        }
         let length = parser.scratch.len();
         parser.scratch.resize(length + simd_json::INPUT_PADDING, 0);
         let mut tape = std::mem::replace(&mut parser.tape, Tape(Vec::new())).reset();
@@ -155,6 +165,10 @@ fn trim_line(raw: &[u8]) -> &[u8] {
 fn json_error_reason(error: &simd_json::Error) -> String {
     match error.error() {
         ErrorType::InvalidUtf8 => "invalid UTF-8".to_string(),
+        ErrorType::InvalidNumber => format!(
+            "a number beyond what logctl reads (128-bit integers, 64-bit floats) at character {}",
+            error.index()
+        ),
         ErrorType::DepthLimitExceeded => format!("JSON nested deeper than {MAX_DEPTH} levels"),
         _ => format!("invalid JSON: {error}"),
     }
@@ -284,7 +298,7 @@ fn encode_layers(
         if options.nul == NulPolicy::Reject {
             return Ok(LineOutcome::Rejected(NUL_REASON.to_string()));
         }
-        columns.service.replace('\0', "")
+        columns.service.replace('\0', "").trim().to_string()
     } else {
         columns.service.to_string()
     };
@@ -351,9 +365,16 @@ where
     let service = match (get(Field::Service), default_service) {
         (None, Some(service)) => service,
         (None, None) => return Err(missing(shape, Field::Service, "service")),
-        (Some(candidate), _) => match candidate.value.into_string().map(str::trim) {
-            Some("") => return Err(format!("`{}` is empty", candidate.key)),
-            Some(name) => name,
+        (Some(candidate), _) => match candidate.value.into_string() {
+            // Empty also when all it holds is U+0000, which --strip-nul drops.
+            Some(name)
+                if name
+                    .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .is_empty() =>
+            {
+                return Err(format!("`{}` is empty", candidate.key));
+            }
+            Some(name) => name.trim(),
             None => return Err(wrong_type(candidate, "a string")),
         },
     };
@@ -477,9 +498,11 @@ fn status_of(candidate: Candidate<'_, '_>) -> Result<i16, String> {
 fn latency_of(candidate: Candidate<'_, '_>) -> Result<i32, String> {
     let value = candidate.value;
     let millis = match value.value_type() {
-        ValueType::I64 | ValueType::U64 | ValueType::F64 => value
-            .cast_f64()
-            .map(|number| candidate.unit.to_millis(number)),
+        ValueType::I64 | ValueType::U64 | ValueType::I128 | ValueType::U128 | ValueType::F64 => {
+            value
+                .cast_f64()
+                .map(|number| candidate.unit.to_millis(number))
+        }
         ValueType::String => {
             let text = value.as_str().unwrap_or_default().trim();
             match text.parse::<f64>() {
@@ -680,6 +703,8 @@ fn write_value(json: &mut JsonWriter<'_>, value: tape::Value<'_, '_>) -> Result<
         }),
         ValueType::I64 => json.integer(value.as_i64().unwrap_or_default()),
         ValueType::U64 => json.integer(value.as_u64().unwrap_or_default()),
+        // simd-json's tape exposes 128-bit integers only through its own writer.
+        ValueType::I128 | ValueType::U128 => json.raw(value.encode().as_bytes()),
         ValueType::F64 => json.float(value.as_f64().unwrap_or_default()),
         ValueType::String => json.string(value.as_str().unwrap_or_default())?,
         ValueType::Array => {
@@ -734,6 +759,7 @@ fn describe_value(value: tape::Value<'_, '_>) -> String {
         }
         ValueType::I64 => value.as_i64().unwrap_or_default().to_string(),
         ValueType::U64 => value.as_u64().unwrap_or_default().to_string(),
+        ValueType::I128 | ValueType::U128 => value.encode(),
         ValueType::F64 => value.as_f64().unwrap_or_default().to_string(),
         _ => format!("a JSON {}", type_name(value)),
     }

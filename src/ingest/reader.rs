@@ -9,7 +9,7 @@ use super::source::Opened;
 
 const READ_SIZE: usize = 256 * 1024;
 /// How much of an oversized line is kept for the reject report.
-const OVERSIZED_PREFIX: usize = 1024;
+pub const OVERSIZED_PREFIX: usize = 1024;
 
 /// A stretch of a source not yet committed: from `start` to `end` (None: to the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,7 @@ impl Chunk {
 
 #[derive(Debug)]
 pub struct Oversized {
+    /// The line's length, without its newline.
     pub length: u64,
     pub prefix: Vec<u8>,
 }
@@ -201,6 +202,7 @@ fn skip_oversized(
     let mut length = buf.len() as u64;
     buf.clear();
     let mut scratch = vec![0u8; READ_SIZE];
+    let mut newline_found = false;
     loop {
         let wanted =
             unread_in_gap.map_or(READ_SIZE, |unread| unread.min(READ_SIZE as u64) as usize);
@@ -221,6 +223,7 @@ fn skip_oversized(
         if let Some(newline) = memchr::memchr(b'\n', &scratch[..n]) {
             length += newline as u64 + 1;
             buf.extend_from_slice(&scratch[newline + 1..n]);
+            newline_found = true;
             break;
         }
         length += n as u64;
@@ -231,7 +234,10 @@ fn skip_oversized(
         start_line: line,
         end_line: line + 1,
         data: Vec::new(),
-        oversized: Some(Oversized { length, prefix }),
+        oversized: Some(Oversized {
+            length: length - u64::from(newline_found),
+            prefix,
+        }),
     }))
 }
 
@@ -361,7 +367,8 @@ mod tests {
         let oversized: Vec<&Chunk> = chunks.iter().filter(|c| c.oversized.is_some()).collect();
         assert_eq!(oversized.len(), 1);
         assert_eq!(oversized[0].start_line, 2);
-        assert_eq!(oversized[0].oversized.as_ref().unwrap().length, 600_001);
+        assert_eq!(oversized[0].oversized.as_ref().unwrap().length, 600_000);
+        assert_eq!(oversized[0].end_offset - oversized[0].start_offset, 600_001);
         let last = chunks.last().unwrap();
         assert_eq!(last.data, b"after\n");
         assert_eq!(last.start_line, 3);

@@ -240,11 +240,16 @@ async fn copy_and_record(
     Ok(true)
 }
 
-/// Errors caused by a row's content: data exceptions, integrity violations, limits.
+/// Errors a row's content can cause: data exceptions, integrity violations, limits,
+/// and what a trigger or function of the user's raises for it. Not the connection, the
+/// server's resources or state, or a missing table.
 fn is_row_error(error: &tokio_postgres::Error) -> bool {
-    error
-        .code()
-        .is_some_and(|code| matches!(&code.code()[..2], "22" | "23" | "54"))
+    error.code().is_some_and(|code| {
+        matches!(
+            &code.code()[..2],
+            "22" | "23" | "54" | "P0" | "2F" | "38" | "39"
+        )
+    })
 }
 
 /// The tuple a COPY into log_events failed at, 0-based, from the error context
