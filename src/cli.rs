@@ -159,9 +159,12 @@ pub struct LoadArgs {
     /// How indexes are kept up during the load. auto: into an empty table, drop the
     /// indexes and keys, load in one transaction, and build them again at the end (much
     /// less work for the server; one COPY stream; a failure or kill rolls back the whole
-    /// load, indexes included); into a table with rows, keep. keep: maintain them row by
-    /// row, with --jobs concurrent COPY streams each committing its batches. rebuild: the
-    /// one-transaction rebuild even when the table has rows (it is locked meanwhile)
+    /// load, indexes included); into a table with rows, keep. On a partitioned table, the
+    /// same per partition: new partitions are filled in one transaction and get their
+    /// indexes after their rows, existing ones keep theirs (all keep them when there are
+    /// row triggers). A distributed table always keeps. keep: maintain them row by row,
+    /// with --jobs concurrent COPY streams each committing its batches. rebuild: the
+    /// one-transaction rebuild even when the plain table has rows (locked meanwhile)
     #[arg(long, value_enum, value_name = "STRATEGY")]
     pub index_strategy: Option<IndexStrategyArg>,
 

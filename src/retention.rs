@@ -28,14 +28,8 @@ pub async fn prune(
     }
 }
 
-const PARTITIONS_SQL: &str = "\
-SELECT c.relname::text,
-       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']*)''\\)'))[1]::timestamptz,
-       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']*)''\\)'))[1]::timestamptz,
-       c.reltuples::bigint
-FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'log_events'::regclass
-ORDER BY 2";
+/// The partitions of log_events and their bounds, oldest first.
+pub const PARTITIONS_SQL: &str = include_str!("../sql/partition_list.sql");
 
 async fn drop_partitions(
     client: &Client,

@@ -29,7 +29,8 @@ fn citus() -> Option<TestDb> {
         .batch_execute(
             "DROP TABLE IF EXISTS log_events, services, logctl_ranges, logctl_sources, logctl_settings, \
              logctl_schema_version CASCADE; \
-             DROP FUNCTION IF EXISTS logctl_commit_range, logctl_compact_ranges, logctl_ensure_partition",
+             DROP FUNCTION IF EXISTS logctl_commit_range, logctl_compact_ranges, logctl_ensure_partition, \
+             logctl_partition_bounds",
         )
         .unwrap();
     Some(db)

@@ -292,3 +292,200 @@ fn reports_are_the_same_on_partitioned_and_plain_tables() {
     };
     assert_eq!(status(&plain), status(&partitioned));
 }
+
+/// The partitions' indexes and constraints, as `partition: definition`.
+fn partition_indexes(db: &TestDb, partition: &str) -> Vec<String> {
+    db.query(&format!(
+        "SELECT regexp_replace(indexdef, 'log_events_\\d+', 'P', 'g') FROM pg_indexes WHERE tablename = '{partition}' \
+         UNION ALL SELECT contype::text || ': ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = '{partition}'::regclass AND contype IN ('f', 'p') ORDER BY 1"
+    ))
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[test]
+fn new_partitions_are_built_after_their_rows_and_existing_ones_keep_theirs() {
+    let db = partitioned_db("part_rebuild", "day");
+    let dir = scratch_dir("part_rebuild");
+    let first = days_file(&dir, "first.ndjson", &[20], 500);
+    let output = db
+        .logctl(&["load", "--format", "json", first.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let reference = partition_indexes(&db, "log_events_20261120");
+    assert_eq!(reference.len(), 5, "{reference:?}");
+    // Day 20 exists; 21 and 22 are new, and a batch spans 21 and 20. (The file starts
+    // with another day than `first`, or it would be the same source, grown.)
+    let more = days_file(&dir, "more.ndjson", &[21, 20, 22], 3000);
+    let output = db
+        .logctl(&[
+            "load",
+            "--format",
+            "json",
+            "--batch-bytes",
+            "256KiB",
+            more.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["rebuilt_indexes"], true, "{summary}");
+    for day in ["log_events_20261121", "log_events_20261122"] {
+        assert_eq!(
+            partition_indexes(&db, day),
+            reference,
+            "{day} has the same indexes and keys"
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class WHERE relname LIKE 'logctl_staging%'"),
+        0
+    );
+    let mut expected = expected_events(&first);
+    expected.extend(expected_events(&more));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+    assert_eq!(
+        partitions(&db),
+        [
+            ("log_events_20261120".to_string(), 3500),
+            ("log_events_20261121".to_string(), 3000),
+            ("log_events_20261122".to_string(), 3000)
+        ]
+    );
+}
+
+#[test]
+fn a_killed_new_partition_load_leaves_no_partition_behind() {
+    let db = partitioned_db("part_rebuild_kill", "day");
+    let (first, more, mut child) = start_new_partition_load(&db, "part_rebuild_kill", &[20]);
+    let before = vec![("log_events_20261120".to_string(), 300)];
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        partitions(&db),
+        before,
+        "the new days' partitions went with the transaction"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_class WHERE relname LIKE 'logctl_staging%'"),
+        0
+    );
+    assert_success(
+        &db.logctl(&["load", more.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let mut expected = expected_events(&first);
+    expected.extend(expected_events(&more));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+}
+
+/// Loads 300 lines on each of `old_days` of November 2026, then starts a load of 20,000
+/// lines on each of the 21st and 22nd, and returns (with both files) once it is copying
+/// into its new partitions' staging table.
+fn start_new_partition_load(
+    db: &TestDb,
+    tag: &str,
+    old_days: &[u32],
+) -> (PathBuf, PathBuf, std::process::Child) {
+    let dir = scratch_dir(tag);
+    let first = days_file(&dir, "first.ndjson", old_days, 300);
+    assert_success(
+        &db.logctl(&["load", first.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let more = days_file(&dir, "more.ndjson", &[21, 22], 20_000);
+    let mut child = db
+        .logctl(&["load", more.to_str().unwrap(), "--batch-bytes", "32KiB"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db.count(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE query LIKE 'COPY logctl_staging%' AND xact_start IS NOT NULL",
+    ) == 0
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the load ended first");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    (first, more, child)
+}
+
+#[test]
+fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
+    let db = partitioned_db("part_rebuild_locks", "day");
+    let (_, _, child) = start_new_partition_load(&db, "part_rebuild_locks", &[19, 20]);
+    // Until it attaches its partitions, the long transaction holds no lock on log_events:
+    // one would make a partition's creation wait for the whole load, and DETACH
+    // CONCURRENTLY deadlock with the final ATTACH.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE a.query LIKE 'COPY logctl_staging%' AND l.relation = 'log_events'::regclass"
+        ),
+        0
+    );
+    let pruned = db
+        .logctl(&["prune", "--older-than", "2026-11-20T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert_success(&pruned);
+    db.client()
+        .batch_execute("SET lock_timeout = '30s'; SELECT logctl_ensure_partition('2026-11-25')")
+        .unwrap();
+    assert_success(&child.wait_with_output().unwrap());
+    let names: Vec<String> = partitions(&db).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        names,
+        [
+            "log_events_20261120",
+            "log_events_20261121",
+            "log_events_20261122",
+            "log_events_20261125"
+        ]
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events WHERE created_at >= '2026-11-21'"),
+        40_000
+    );
+}
+
+#[test]
+fn the_users_row_triggers_see_every_row_of_new_partitions() {
+    let db = partitioned_db("part_triggers", "day");
+    db.client()
+        .batch_execute(
+            "CREATE FUNCTION mark_seen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN NEW.message := 'seen'; RETURN NEW; END $$; \
+             CREATE TRIGGER mark_seen BEFORE INSERT ON log_events \
+             FOR EACH ROW EXECUTE FUNCTION mark_seen()",
+        )
+        .unwrap();
+    let dir = scratch_dir("part_triggers");
+    let file = days_file(&dir, "days.ndjson", &[20, 21], 500);
+    let output = db
+        .logctl(&["load", "--format", "json", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["rebuilt_indexes"], false, "{summary}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events WHERE message = 'seen'"),
+        1000
+    );
+}

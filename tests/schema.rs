@@ -70,7 +70,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
             ("metadata", "jsonb"),
         ]
     );
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 3);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 4);
 
     let second = db.logctl(&["schema"]).output().unwrap();
     assert_success(&second);
@@ -80,7 +80,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         stderr(&second)
     );
     assert_eq!(catalog(&db), tables);
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 3);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 4);
 }
 
 #[test]
@@ -109,6 +109,42 @@ fn the_sql_printed_builds_the_same_schema_as_running_it() {
     assert_eq!(catalog(&printed), catalog(&applied));
     let after = printed.logctl(&["schema"]).output().unwrap();
     assert!(stderr(&after).contains("up to date"), "{}", stderr(&after));
+}
+
+#[test]
+fn a_database_from_an_older_logctl_is_upgraded_and_then_loads() {
+    let db = TestDb::empty("upgrade");
+    assert_success(
+        &db.logctl(&["schema", "--partition", "day"])
+            .output()
+            .unwrap(),
+    );
+    // What a database made before migration 004 lacks.
+    db.client()
+        .batch_execute(
+            "DROP FUNCTION logctl_partition_bounds(timestamptz); \
+             DELETE FROM logctl_schema_version WHERE version = 4",
+        )
+        .unwrap();
+    let upgrade = db.logctl(&["schema"]).output().unwrap();
+    assert_success(&upgrade);
+    assert!(
+        stderr(&upgrade).contains("applied 004_partition_bounds.sql"),
+        "{}",
+        stderr(&upgrade)
+    );
+    let dir = scratch_dir("upgrade");
+    let file = generated_file(&dir, "app.ndjson", 2000, 7);
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(loaded_events(&db), {
+        let mut expected = expected_events(&file);
+        expected.sort();
+        expected
+    });
 }
 
 #[test]

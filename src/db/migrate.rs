@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_partitions.sql",
         sql: include_str!("../../sql/003_partitions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_partition_bounds.sql",
+        sql: include_str!("../../sql/004_partition_bounds.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");

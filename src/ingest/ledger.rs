@@ -123,25 +123,50 @@ pub async fn compact(client: &Client, key: &[u8; 32]) -> Result<(), tokio_postgr
     Ok(())
 }
 
-/// Records the batch's range in the current transaction; false when some of it was
-/// committed by someone else meanwhile, and the transaction must be rolled back.
+/// A batch's place in its source, as the ledger records it.
+#[derive(Debug, Clone)]
+pub struct Range {
+    key: [u8; 32],
+    start_offset: i64,
+    end_offset: i64,
+    start_line: i64,
+    end_line: i64,
+    rows: i64,
+    rejects: i64,
+}
+
+impl Range {
+    pub fn of(batch: &Batch) -> Range {
+        Range {
+            key: batch.source.key,
+            start_offset: batch.start_offset as i64,
+            end_offset: batch.end_offset as i64,
+            start_line: batch.start_line as i64,
+            end_line: batch.end_line as i64,
+            rows: batch.rows.len() as i64,
+            rejects: batch.rejects.len() as i64,
+        }
+    }
+}
+
+/// Records a range in the current transaction; false when some of it was committed by
+/// someone else meanwhile, and the transaction must be rolled back.
 pub async fn commit_range(
     transaction: &impl GenericClient,
-    batch: &Batch,
+    range: &Range,
 ) -> Result<bool, tokio_postgres::Error> {
-    let key = batch.source.key.as_slice();
     let row = transaction
         .query_one(
             "SELECT logctl_commit_range($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
-                &key,
-                &lock_id(&batch.source.key),
-                &(batch.start_offset as i64),
-                &(batch.end_offset as i64),
-                &(batch.start_line as i64),
-                &(batch.end_line as i64),
-                &(batch.rows.len() as i64),
-                &(batch.rejects.len() as i64),
+                &range.key.as_slice(),
+                &lock_id(&range.key),
+                &range.start_offset,
+                &range.end_offset,
+                &range.start_line,
+                &range.end_line,
+                &range.rows,
+                &range.rejects,
             ],
         )
         .await?;

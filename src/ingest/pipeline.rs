@@ -22,7 +22,10 @@ use super::reader::{Chunk, Gap, ReadLimits, read_gap};
 use super::rejects::RejectSink;
 use super::services::{ServiceCache, ServiceRegistry};
 use super::source::{Input, Opened};
-use super::writer::{Destination, IndexStrategy, Partitions, RebuildSession, Written, write_batch};
+use super::writer::{
+    Destination, IndexStrategy, Partitions, RebuildSession, Written, has_user_triggers,
+    partition_bounds, write_batch,
+};
 use crate::db::migrate::Variant;
 use crate::db::{self, Database};
 
@@ -100,8 +103,8 @@ enum Event {
         stats: BatchStats,
         chunk_done: bool,
     },
-    /// The rebuild transaction rolled back: nothing counted so far was kept.
-    RolledBack,
+    /// The rebuild transaction committed, indexes built.
+    Rebuilt,
     Fatal(anyhow::Error),
 }
 
@@ -149,21 +152,24 @@ pub async fn run(
             .unwrap_or_default(),
         None => Variant::default(),
     };
-    // Partitions and distributed tables keep their indexes (see --index-strategy).
-    let strategy = match plan.index_strategy {
-        _ if variant != Variant::default() => IndexStrategy::Keep,
-        strategy => strategy,
-    };
     let partitions = Arc::new(variant.partition.map(|_| Partitions::default()));
-    let rebuild = match (&database, strategy) {
-        (Some(database), IndexStrategy::Auto) => RebuildSession::begin(database, false).await?,
-        (Some(database), IndexStrategy::Rebuild) => RebuildSession::begin(database, true).await?,
-        _ => None,
+    let mode = match (&database, &control) {
+        (Some(database), Some(control)) => {
+            Rebuild::choose(database, control, variant, plan.index_strategy).await?
+        }
+        _ => Rebuild::None,
     };
-    let rebuilding = rebuild.is_some();
-    if let Some(session) = &rebuild {
-        registry.create_through(session.client.clone());
-    }
+    let rebuilding_whole = matches!(mode, Rebuild::WholeTable(_));
+    let session_possible = !matches!(mode, Rebuild::None);
+    let new_partitions = matches!(mode, Rebuild::NewPartitions(_));
+    let (existing_partitions, session) = match mode {
+        Rebuild::WholeTable(session) => {
+            registry.create_through(session.client.clone());
+            (Vec::new(), Some(session))
+        }
+        Rebuild::NewPartitions(existing) => (existing, None),
+        Rebuild::None => (Vec::new(), None),
+    };
     let disk_bytes = Arc::new(AtomicU64::new(0));
     let lines_parsed = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(&plan, disk_bytes.clone(), lines_parsed.clone());
@@ -191,7 +197,7 @@ pub async fn run(
             disk_bytes: disk_bytes.clone(),
             claimed: claimed.clone(),
             buffers: buffers.clone(),
-            wait_for_busy: !rebuilding,
+            wait_for_busy: !session_possible,
         };
         std::thread::Builder::new()
             .name("logctl-reader".into())
@@ -200,7 +206,7 @@ pub async fn run(
 
     // A rebuild load has one COPY stream, whose server backend needs a core of its own;
     // with several streams the backends wait on each other and parsing fills the gaps.
-    let parse_threads = if rebuilding {
+    let parse_threads = if rebuilding_whole {
         plan.parse_threads.saturating_sub(1).max(1)
     } else {
         plan.parse_threads
@@ -242,13 +248,20 @@ pub async fn run(
     drop(batch_tx);
 
     let rejects = Arc::new(rejects);
-    let writer_count = if database.is_some() && !rebuilding {
+    let writer_count = if database.is_some() && !rebuilding_whole {
         plan.jobs
     } else {
         1
     };
     let batch_rx = Arc::new(Mutex::new(batch_rx));
-    let rebuild = Arc::new(Mutex::new(rebuild));
+    let shared = Arc::new(SessionSlot {
+        session: Mutex::new(session),
+        existing: existing_partitions,
+        rebuilding_whole,
+        new_partitions,
+        deferred: std::sync::Mutex::new(Vec::new()),
+        failed: AtomicBool::new(false),
+    });
     let mut writers = Vec::new();
     for _ in 0..writer_count {
         let batches = batch_rx.clone();
@@ -257,62 +270,46 @@ pub async fn run(
         let rejects = rejects.clone();
         let stop = stop.clone();
         let buffers = buffers.clone();
-        let rebuild = rebuild.clone();
+        let shared = shared.clone();
         let partitions = partitions.clone();
         writers.push(tokio::spawn(async move {
-            let session = rebuild.lock().await.take();
-            let mut failed = false;
             loop {
                 let next = batches.lock().await.recv().await;
                 let Some(batch) = next else { break };
                 let source = batch.source.index;
-                let written = match (&session, &database) {
-                    (Some(session), _) => {
-                        write_batch(Destination::Rebuild(session), batch, &rejects).await
+                let (written, through_session) = match &database {
+                    Some(database) if shared.wants(&batch) => {
+                        (shared.write(database, batch, &rejects).await, true)
                     }
-                    (None, Some(database)) => {
+                    Some(database) => {
                         let destination = Destination::Pool(database, partitions.as_ref().as_ref());
-                        write_batch(destination, batch, &rejects).await
+                        (write_batch(destination, batch, &rejects).await, false)
                     }
-                    (None, None) => match rejects.write(&batch.rejects) {
-                        Ok(()) => Written {
-                            committed: vec![batch],
-                            error: None,
-                        },
-                        Err(e) => Written {
-                            committed: Vec::new(),
-                            error: Some(anyhow::anyhow!("cannot write the rejected lines: {e}")),
-                        },
-                    },
+                    None => (dry_run_write(batch, &rejects), false),
                 };
                 let stats = BatchStats::of(source, &written.committed);
                 for batch in written.committed {
                     buffers.give(batch.raw);
                     buffers.give(batch.copy);
                 }
-                let _ = events.send(Event::Committed {
-                    stats,
-                    chunk_done: written.error.is_none(),
-                });
+                let chunk_done = written.error.is_none();
+                if through_session {
+                    // Counted once the rebuild transaction commits.
+                    shared
+                        .deferred
+                        .lock()
+                        .expect("not poisoned")
+                        .push((stats, chunk_done));
+                } else {
+                    let _ = events.send(Event::Committed { stats, chunk_done });
+                }
                 if let Some(error) = written.error {
+                    if through_session {
+                        shared.failed.store(true, Ordering::Relaxed);
+                    }
                     stop.store(true, Ordering::Relaxed);
                     let _ = events.send(Event::Fatal(error));
-                    failed = true;
                     break;
-                }
-            }
-            if let Some(session) = session {
-                if failed {
-                    session.abandon().await;
-                    let _ = events.send(Event::RolledBack);
-                } else if let Err(error) = session.finish().await {
-                    stop.store(true, Ordering::Relaxed);
-                    let _ = events.send(Event::RolledBack);
-                    let _ =
-                        events
-                            .send(Event::Fatal(error.context(
-                                "rebuilding the indexes failed; the load was rolled back",
-                            )));
                 }
             }
         }));
@@ -320,6 +317,40 @@ pub async fn run(
     // Only the writers hold the receiver now: if they all stop, the parse threads'
     // sends fail and the pipeline winds down instead of waiting on a full channel.
     drop(batch_rx);
+    // Once every writer is done, the rebuild transaction (if any) commits, or rolls
+    // back when one of its batches failed, and only then are its batches counted.
+    let finisher = {
+        let events = event_tx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            for writer in writers {
+                let _ = writer.await;
+            }
+            let Some(session) = shared.session.lock().await.take() else {
+                return;
+            };
+            if shared.failed.load(Ordering::Relaxed) {
+                session.abandon().await;
+                return;
+            }
+            match session.finish().await {
+                Ok(()) => {
+                    for (stats, chunk_done) in
+                        shared.deferred.lock().expect("not poisoned").drain(..)
+                    {
+                        let _ = events.send(Event::Committed { stats, chunk_done });
+                    }
+                    let _ = events.send(Event::Rebuilt);
+                }
+                Err(error) => {
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = events.send(Event::Fatal(error.context(
+                        "building the indexes after the load failed; the load was rolled back",
+                    )));
+                }
+            }
+        })
+    };
     drop(event_tx);
 
     let mut report = track(
@@ -331,9 +362,7 @@ pub async fn run(
         plan.inputs.len(),
     )
     .await;
-    for writer in writers {
-        writer.await?;
-    }
+    finisher.await?;
     for parser in parsers {
         parser
             .join()
@@ -346,12 +375,103 @@ pub async fn run(
     report.bytes_read = disk_bytes.load(Ordering::Relaxed);
     report.services_created = registry.created();
     report.seconds = started.elapsed().as_secs_f64();
-    report.rebuilt_indexes = rebuilding && report.failure.is_none();
+
     report.dry_run = plan.dry_run;
     if report.stopped.is_none() && stop.load(Ordering::Relaxed) {
         report.stopped = Some(Stop::Interrupted);
     }
     Ok(report)
+}
+
+/// How the indexes are kept up during this load (see `--index-strategy`).
+enum Rebuild {
+    /// Every batch through the pool, indexes maintained row by row.
+    None,
+    /// An empty plain table: one transaction that drops and rebuilds the indexes.
+    WholeTable(RebuildSession),
+    /// A partitioned table: batches for partitions that did not exist go through one
+    /// transaction that builds those partitions after their rows; the others through
+    /// the pool. Holds the bounds of the partitions that did exist.
+    NewPartitions(Vec<(i64, i64)>),
+}
+
+impl Rebuild {
+    async fn choose(
+        database: &Database,
+        control: &Arc<Mutex<Client>>,
+        variant: Variant,
+        strategy: IndexStrategy,
+    ) -> anyhow::Result<Rebuild> {
+        // A distributed table keeps its indexes: Citus would run the drops and builds
+        // on every shard inside the load's transaction.
+        if strategy == IndexStrategy::Keep || variant.distributed {
+            return Ok(Rebuild::None);
+        }
+        if variant.partition.is_some() {
+            let client = control.lock().await;
+            // Rows copied into a detached partition never pass the user's row triggers.
+            if has_user_triggers(&client).await? {
+                return Ok(Rebuild::None);
+            }
+            let existing = partition_bounds(&client).await?;
+            return Ok(Rebuild::NewPartitions(existing));
+        }
+        let force = strategy == IndexStrategy::Rebuild;
+        Ok(match RebuildSession::whole_table(database, force).await? {
+            Some(session) => Rebuild::WholeTable(session),
+            None => Rebuild::None,
+        })
+    }
+}
+
+/// The rebuild transaction, shared by the writers: begun for the first batch that needs
+/// it (new partitions) or at the start (a whole table), used by one writer at a time.
+struct SessionSlot {
+    session: Mutex<Option<RebuildSession>>,
+    existing: Vec<(i64, i64)>,
+    rebuilding_whole: bool,
+    new_partitions: bool,
+    /// Stats of the batches written through it, counted once it commits.
+    deferred: std::sync::Mutex<Vec<(BatchStats, bool)>>,
+    failed: AtomicBool,
+}
+
+impl SessionSlot {
+    fn wants(&self, batch: &Batch) -> bool {
+        self.rebuilding_whole
+            || self.new_partitions
+                && RebuildSession::covers_new_partition(&self.existing, &batch.days)
+    }
+
+    async fn write(&self, database: &Database, batch: Batch, rejects: &RejectSink) -> Written {
+        let mut slot = self.session.lock().await;
+        if slot.is_none() {
+            match RebuildSession::new_partitions(database, self.existing.clone()).await {
+                Ok(session) => *slot = Some(session),
+                Err(error) => {
+                    return Written {
+                        committed: Vec::new(),
+                        error: Some(error),
+                    };
+                }
+            }
+        }
+        let session = slot.as_ref().expect("begun above");
+        write_batch(Destination::Rebuild(session), batch, rejects).await
+    }
+}
+
+fn dry_run_write(batch: Batch, rejects: &RejectSink) -> Written {
+    match rejects.write(&batch.rejects) {
+        Ok(()) => Written {
+            committed: vec![batch],
+            error: None,
+        },
+        Err(e) => Written {
+            committed: Vec::new(),
+            error: Some(anyhow::anyhow!("cannot write the rejected lines: {e}")),
+        },
+    }
 }
 
 /// Collects the pipeline's events into the report; releases each source once all its
@@ -437,13 +557,8 @@ async fn track(
                 }
                 Some(stats.source)
             }
-            Event::RolledBack => {
-                report.lines_read = 0;
-                report.loaded = 0;
-                report.rejected = 0;
-                report.blank = 0;
-                report.files_with_new_lines = 0;
-                compact.clear();
+            Event::Rebuilt => {
+                report.rebuilt_indexes = true;
                 None
             }
             Event::Fatal(error) => {

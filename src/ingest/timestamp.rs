@@ -166,6 +166,11 @@ pub fn to_datetime(postgres_micros: i64) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_default()
 }
 
+/// A time as PostgreSQL's internal microseconds.
+pub fn from_datetime(time: chrono::DateTime<chrono::Utc>) -> i64 {
+    time.timestamp_micros() - POSTGRES_EPOCH_UNIX_MICROS
+}
+
 /// The offset in seconds for a local time in `zone`; None for a time skipped by DST.
 fn naive_offset(local_seconds: i64, nanos: u32, zone: Zone) -> Option<i64> {
     let offset = |naive: NaiveDateTime| -> Option<i64> {

@@ -1,13 +1,15 @@
 //! Writing batches. Normally each batch is one READ COMMITTED transaction on a pooled
-//! connection, holding its COPY and its ledger range. A load into an empty table can
-//! instead run as one transaction that drops the table's indexes and constraints,
-//! copies every batch (each in a savepoint), and builds them again before it commits:
-//! the server's work shrinks, and a failure or a kill rolls everything back, indexes
-//! included. Either way, rows the server refuses are rejected with the server's message
-//! and the rest of their batch is sent again.
+//! connection, holding its COPY and its ledger range. A load into an empty table (or
+//! into partitions it creates) can instead run as one transaction that copies every
+//! batch (each in a savepoint) into a table without indexes, and builds them before it
+//! commits: the server's work shrinks, and a failure or a kill rolls everything back,
+//! indexes and new partitions included. Either way, rows the server refuses are
+//! rejected with the server's message and the rest of their batch is sent again.
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::SinkExt;
+use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
 use super::batch::Batch;
@@ -17,8 +19,6 @@ use super::rejects::RejectSink;
 use super::services::SharedClient;
 use super::timestamp;
 use crate::db::{self, Database};
-
-const COPY_STATEMENT: &str = "COPY log_events (event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata) FROM STDIN (FORMAT binary)";
 
 /// How indexes are maintained during a load (`--index-strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,17 +99,24 @@ pub async fn write_batch(
                     };
                     match ready {
                         Ok(()) => {
-                            attempt(&connection, Scope::Transaction, &mut batch, rejects).await
+                            attempt(&connection, Target::Transaction, &mut batch, rejects).await
                         }
                         Err(error) => Err(Failure::Other(db::explain(error))),
                     }
                 }
                 Err(error) => Err(Failure::Other(error)),
             },
-            Destination::Rebuild(session) => {
-                let client = session.client.lock().await;
-                attempt(&client, Scope::Savepoint, &mut batch, rejects).await
-            }
+            Destination::Rebuild(session) => match session.prepare(&batch.days).await {
+                Ok(table) => {
+                    let client = session.client.lock().await;
+                    let target = Target::Savepoint {
+                        table: &table,
+                        ranges: &session.ranges,
+                    };
+                    attempt(&client, target, &mut batch, rejects).await
+                }
+                Err(error) => Err(Failure::Other(error)),
+            },
         };
         let error = match attempt {
             Ok(true) => {
@@ -126,7 +133,11 @@ pub async fn write_batch(
             }
             Err(Failure::Row(error)) if !batch.rows.is_empty() => {
                 let reason = format!("refused by PostgreSQL: {}", db::error_text(&error));
-                match refused_row(&error).filter(|&row| row < batch.rows.len()) {
+                let table = match &destination {
+                    Destination::Rebuild(session) => session.copy_target(),
+                    Destination::Pool(..) => Target::Transaction.table(),
+                };
+                match refused_row(&error, table).filter(|&row| row < batch.rows.len()) {
                     Some(row) => batch.reject_row(row, reason),
                     None if batch.rows.len() == 1 => batch.reject_row(0, reason),
                     None => {
@@ -151,32 +162,59 @@ pub async fn write_batch(
     }
 }
 
-/// The unit a batch commits in.
+/// Where one attempt at a batch goes.
 #[derive(Clone, Copy)]
-enum Scope {
+enum Target<'a> {
+    /// Its own transaction, into log_events, with its range recorded in it.
     Transaction,
-    Savepoint,
+    /// A savepoint of the rebuild transaction, into `table`. The range is recorded when
+    /// that transaction finishes: recording it now would hold the source's ledger lock
+    /// to the end of the load, while the pooled streams committing other batches of the
+    /// same source wait on that lock and the load waits on them.
+    Savepoint {
+        table: &'a str,
+        ranges: &'a std::sync::Mutex<Vec<ledger::Range>>,
+    },
 }
 
-impl Scope {
-    fn begin(self) -> &'static str {
+impl Target<'_> {
+    fn table(&self) -> &str {
         match self {
-            Scope::Transaction => "BEGIN ISOLATION LEVEL READ COMMITTED",
-            Scope::Savepoint => "SAVEPOINT logctl_batch",
+            Target::Transaction => "log_events",
+            Target::Savepoint { table, .. } => table,
         }
     }
 
-    fn commit(self) -> &'static str {
+    fn begin(&self) -> &'static str {
         match self {
-            Scope::Transaction => "COMMIT",
-            Scope::Savepoint => "RELEASE SAVEPOINT logctl_batch",
+            Target::Transaction => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Target::Savepoint { .. } => "SAVEPOINT logctl_batch",
         }
     }
 
-    fn rollback(self) -> &'static str {
+    fn commit(&self) -> &'static str {
         match self {
-            Scope::Transaction => "ROLLBACK",
-            Scope::Savepoint => "ROLLBACK TO SAVEPOINT logctl_batch",
+            Target::Transaction => "COMMIT",
+            Target::Savepoint { .. } => "RELEASE SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn rollback(&self) -> &'static str {
+        match self {
+            Target::Transaction => "ROLLBACK",
+            Target::Savepoint { .. } => "ROLLBACK TO SAVEPOINT logctl_batch",
+        }
+    }
+
+    /// Records the batch's range now, or for the end of the rebuild transaction.
+    async fn record(&self, client: &Client, batch: &Batch) -> Result<bool, tokio_postgres::Error> {
+        let range = ledger::Range::of(batch);
+        match self {
+            Target::Transaction => ledger::commit_range(client, &range).await,
+            Target::Savepoint { ranges, .. } => {
+                ranges.lock().expect("not poisoned").push(range);
+                Ok(true)
+            }
         }
     }
 }
@@ -185,16 +223,16 @@ impl Scope {
 /// in which case nothing of this attempt is kept.
 async fn attempt(
     client: &Client,
-    scope: Scope,
+    target: Target<'_>,
     batch: &mut Batch,
     rejects: &RejectSink,
 ) -> Result<bool, Failure> {
     let other = |error: tokio_postgres::Error| Failure::Other(db::explain(error));
-    client.batch_execute(scope.begin()).await.map_err(other)?;
-    let outcome = copy_and_record(client, batch, rejects).await;
+    client.batch_execute(target.begin()).await.map_err(other)?;
+    let outcome = copy_and_record(client, target, batch, rejects).await;
     let finish = match outcome {
-        Ok(true) => scope.commit(),
-        _ => scope.rollback(),
+        Ok(true) => target.commit(),
+        _ => target.rollback(),
     };
     let finished = client.batch_execute(finish).await;
     match (outcome, finished) {
@@ -207,6 +245,7 @@ async fn attempt(
 
 async fn copy_and_record(
     client: &Client,
+    target: Target<'_>,
     batch: &mut Batch,
     rejects: &RejectSink,
 ) -> Result<bool, Failure> {
@@ -214,7 +253,12 @@ async fn copy_and_record(
     if !batch.rows.is_empty() {
         let data = Bytes::from(std::mem::take(&mut batch.copy));
         let sent = async {
-            let sink = client.copy_in(COPY_STATEMENT).await?;
+            let statement = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                target.table(),
+                copy::COLUMNS
+            );
+            let sink = client.copy_in(&statement).await?;
             futures_util::pin_mut!(sink);
             sink.feed(Bytes::from_static(copy::HEADER)).await?;
             sink.feed(data.clone()).await?;
@@ -231,7 +275,7 @@ async fn copy_and_record(
             });
         }
     }
-    if !ledger::commit_range(client, batch).await.map_err(other)? {
+    if !target.record(client, batch).await.map_err(other)? {
         return Ok(false);
     }
     rejects
@@ -252,25 +296,87 @@ fn is_row_error(error: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// The tuple a COPY into log_events failed at, 0-based, from the error context
+/// The tuple a COPY into `table` failed at, 0-based, from the error context
 /// "COPY log_events, line 7, column metadata: ...". Other frames (triggers, functions,
 /// a distributed table's shards) number their own lines and are not trusted.
-fn refused_row(error: &tokio_postgres::Error) -> Option<usize> {
+fn refused_row(error: &tokio_postgres::Error, table: &str) -> Option<usize> {
     let context = error.as_db_error()?.where_()?;
+    let prefix = format!("COPY {table}, line ");
     let line = context
         .lines()
-        .find_map(|frame| frame.strip_prefix("COPY log_events, line "))?;
+        .find_map(|frame| frame.strip_prefix(prefix.as_str()))?;
     let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
     digits.parse::<usize>().ok()?.checked_sub(1)
 }
 
-/// The one transaction of a rebuild load, with the definitions it will restore.
+/// The one transaction of a rebuild load. Into an empty plain table it drops the
+/// indexes and keys first and builds them again at the end. Into a partitioned table it
+/// leaves the table alone and builds only *new* partitions this way: they are created
+/// detached, under a private partitioned staging table that the batches are copied into,
+/// and attached to log_events at the end, which builds their indexes over the rows. Rows
+/// of a mixed batch that belong to existing partitions land in the staging table's
+/// default partition and are moved at the end. Existing partitions' batches do not come
+/// here: they go to the pooled streams.
 pub struct RebuildSession {
     /// Shared with the service registry, which creates new services in this transaction.
     pub client: SharedClient,
-    /// Statements that recreate the dropped indexes and constraints, in order.
-    restore: Vec<String>,
+    kind: Kind,
+    /// The ledger ranges of the batches copied, recorded at the end.
+    ranges: std::sync::Mutex<Vec<ledger::Range>>,
 }
+
+enum Kind {
+    /// Statements that recreate the dropped indexes and constraints, in order.
+    WholeTable { restore: Vec<String> },
+    NewPartitions {
+        staging: String,
+        state: Mutex<NewPartitions>,
+    },
+}
+
+struct NewPartitions {
+    /// Bounds (PostgreSQL microseconds) of the partitions log_events had at the start.
+    existing: Vec<(i64, i64)>,
+    /// Partitions created in this transaction: name and bounds.
+    created: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+const PARTITION_COLUMNS_SQL: &str = include_str!("../../sql/partition_columns.sql");
+
+/// The bounds of log_events' partitions, in PostgreSQL microseconds.
+pub async fn partition_bounds(client: &Client) -> anyhow::Result<Vec<(i64, i64)>> {
+    let rows = client
+        .query(crate::retention::PARTITIONS_SQL, &[])
+        .await
+        .map_err(db::explain)?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let from: Option<DateTime<Utc>> = row.get(1);
+            let to: Option<DateTime<Utc>> = row.get(2);
+            Some((
+                timestamp::from_datetime(from?),
+                timestamp::from_datetime(to?),
+            ))
+        })
+        .collect())
+}
+
+/// Whether log_events has triggers of the user's (not those of its keys).
+pub async fn has_user_triggers(client: &Client) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger \
+             WHERE tgrelid = 'log_events'::regclass AND NOT tgisinternal)",
+            &[],
+        )
+        .await
+        .map_err(db::explain)?
+        .get(0))
+}
+
+/// Advisory lock key held by the transaction building new partitions ("logcpart").
+const NEW_PARTITIONS_LOCK: i64 = 0x6c6f_6763_7061_7274;
 
 /// Indexes first, then primary and unique keys, then foreign keys (which need the keys).
 const DEFINITIONS_SQL: &str = "\
@@ -287,9 +393,24 @@ WHERE indrelid = 'log_events'::regclass
 ORDER BY 3";
 
 impl RebuildSession {
-    /// Starts the rebuild transaction: locks the table, and unless `force`, gives up
-    /// (None) when it is not empty. Then drops the indexes and key constraints.
-    pub async fn begin(database: &Database, force: bool) -> anyhow::Result<Option<RebuildSession>> {
+    /// Starts the rebuild transaction of a plain table: locks it, and unless `force`,
+    /// gives up (None) when it is not empty. Then drops the indexes and key constraints.
+    pub async fn whole_table(
+        database: &Database,
+        force: bool,
+    ) -> anyhow::Result<Option<RebuildSession>> {
+        if !force {
+            let empty: bool = database
+                .get()
+                .await?
+                .query_one("SELECT NOT EXISTS (SELECT 1 FROM log_events)", &[])
+                .await
+                .map_err(db::explain)?
+                .get(0);
+            if !empty {
+                return Ok(None);
+            }
+        }
         let client = database.dedicated().await?;
         client
             .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE")
@@ -313,7 +434,6 @@ impl RebuildSession {
             .query(DEFINITIONS_SQL, &[])
             .await
             .map_err(db::explain)?;
-        let mut restore = Vec::new();
         // Drop in reverse order (foreign keys before the keys they need), restore in order.
         for row in definitions.iter().rev() {
             client
@@ -321,26 +441,170 @@ impl RebuildSession {
                 .await
                 .map_err(db::explain)?;
         }
-        for row in &definitions {
-            restore.push(row.get::<_, String>(1));
-        }
+        let restore = definitions
+            .iter()
+            .map(|row| row.get::<_, String>(1))
+            .collect();
         Ok(Some(RebuildSession {
             client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
-            restore,
+            kind: Kind::WholeTable { restore },
+            ranges: Default::default(),
         }))
     }
 
-    /// Rebuilds the indexes and constraints and commits everything.
+    /// Starts the rebuild transaction of a partitioned table, for partitions other than
+    /// the `existing` ones (bounds in PostgreSQL microseconds).
+    pub async fn new_partitions(
+        database: &Database,
+        existing: Vec<(i64, i64)>,
+    ) -> anyhow::Result<RebuildSession> {
+        let client = database.dedicated().await?;
+        let staging = format!("logctl_staging_{}", std::process::id());
+        // One loader at a time builds new partitions (two creating the same day's table
+        // would collide; two each waiting for the other's day would deadlock). The lock
+        // is held to the commit; then the partitions the other made are existing ones.
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SELECT pg_advisory_xact_lock({NEW_PARTITIONS_LOCK})"
+            ))
+            .await
+            .map_err(db::explain)?;
+        let columns: String = client
+            .query_one(PARTITION_COLUMNS_SQL, &[])
+            .await
+            .map_err(db::explain)?
+            .get(0);
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {staging} ({columns}) PARTITION BY RANGE (created_at); \
+                 CREATE TABLE {staging}_rest PARTITION OF {staging} DEFAULT"
+            ))
+            .await
+            .map_err(db::explain)?;
+        let mut existing = existing;
+        existing.extend(partition_bounds(&client).await?);
+        Ok(RebuildSession {
+            client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
+            kind: Kind::NewPartitions {
+                staging,
+                state: Mutex::new(NewPartitions {
+                    existing,
+                    created: Vec::new(),
+                }),
+            },
+            ranges: Default::default(),
+        })
+    }
+
+    /// Whether a batch of a partitioned table has rows for a partition that did not
+    /// exist when the load started.
+    pub fn covers_new_partition(existing: &[(i64, i64)], days: &[i64]) -> bool {
+        days.iter().any(|&day| {
+            let start = day * copy::MICROS_PER_DAY;
+            !existing
+                .iter()
+                .any(|&(from, to)| from <= start && start + copy::MICROS_PER_DAY <= to)
+        })
+    }
+
+    /// The table a batch is copied into.
+    fn copy_target(&self) -> &str {
+        match &self.kind {
+            Kind::WholeTable { .. } => "log_events",
+            Kind::NewPartitions { staging, .. } => staging,
+        }
+    }
+
+    /// Makes the new partitions a batch needs, and names the table to copy it into.
+    async fn prepare(&self, days: &[i64]) -> anyhow::Result<String> {
+        let Kind::NewPartitions { staging, state } = &self.kind else {
+            return Ok("log_events".into());
+        };
+        let mut state = state.lock().await;
+        let client = self.client.lock().await;
+        for &day in days {
+            let start = day * copy::MICROS_PER_DAY;
+            let known = state
+                .existing
+                .iter()
+                .any(|&(from, to)| from <= start && start < to)
+                || state.created.iter().any(|(_, from, to)| {
+                    timestamp::from_datetime(*from) <= start
+                        && start < timestamp::from_datetime(*to)
+                });
+            if known {
+                continue;
+            }
+            let bounds = client
+                .query_one(
+                    "SELECT name, lower, upper FROM logctl_partition_bounds($1)",
+                    &[&timestamp::to_datetime(start)],
+                )
+                .await
+                .map_err(db::explain)?;
+            let (name, lower, upper): (String, DateTime<Utc>, DateTime<Utc>) =
+                (bounds.get(0), bounds.get(1), bounds.get(2));
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE {name} PARTITION OF {staging} FOR VALUES FROM ('{lower}') TO ('{upper}')",
+                    lower = lower.to_rfc3339(),
+                    upper = upper.to_rfc3339(),
+                ))
+                .await
+                .map_err(db::explain)?;
+            state.created.push((name, lower, upper));
+        }
+        Ok(staging.clone())
+    }
+
+    /// Builds what the load deferred and commits everything.
     pub async fn finish(self) -> anyhow::Result<()> {
         let client = self.client.lock().await;
-        for statement in &self.restore {
-            client.batch_execute(statement).await.map_err(db::explain)?;
+        for range in self.ranges.into_inner().expect("not poisoned") {
+            if !ledger::commit_range(&*client, &range)
+                .await
+                .map_err(db::explain)?
+            {
+                anyhow::bail!(
+                    "another loader committed some of these lines meanwhile; nothing of this load was kept, run it again"
+                );
+            }
+        }
+        match self.kind {
+            Kind::WholeTable { restore } => {
+                for statement in &restore {
+                    client.batch_execute(statement).await.map_err(db::explain)?;
+                }
+            }
+            Kind::NewPartitions { staging, state } => {
+                let state = state.into_inner();
+                for (name, lower, upper) in &state.created {
+                    // Attaching builds the partition's indexes and checks its foreign key
+                    // once, over all its rows.
+                    client
+                        .batch_execute(&format!(
+                            "ALTER TABLE {staging} DETACH PARTITION {name}; \
+                             ALTER TABLE log_events ATTACH PARTITION {name} FOR VALUES FROM ('{}') TO ('{}')",
+                            lower.to_rfc3339(),
+                            upper.to_rfc3339(),
+                        ))
+                        .await
+                        .map_err(db::explain)?;
+                }
+                client
+                    .batch_execute(&format!(
+                        "INSERT INTO log_events SELECT * FROM {staging}_rest; DROP TABLE {staging}"
+                    ))
+                    .await
+                    .map_err(db::explain)?;
+            }
         }
         client.batch_execute("COMMIT").await.map_err(db::explain)?;
         Ok(())
     }
 
-    /// Rolls everything back: the rows, the ranges and the dropped indexes.
+    /// Rolls everything back: the rows, the ranges, the new partitions, the dropped indexes.
     pub async fn abandon(self) {
         let _ = self.client.lock().await.batch_execute("ROLLBACK").await;
     }
