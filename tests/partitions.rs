@@ -37,6 +37,10 @@ fn partitions(db: &TestDb) -> Vec<(String, i64)> {
     .collect()
 }
 
+fn partition_names(db: &TestDb) -> Vec<String> {
+    partitions(db).into_iter().map(|(name, _)| name).collect()
+}
+
 fn partitioned_db(tag: &str, interval: &str) -> TestDb {
     let db = TestDb::empty(tag);
     let output = db
@@ -100,9 +104,8 @@ fn week_and_month_partitions_start_on_monday_and_the_first() {
             .unwrap(),
     );
     // 2026-11-22 is a Sunday: its week starts on Monday the 16th.
-    let names: Vec<String> = partitions(&db).into_iter().map(|(name, _)| name).collect();
     assert_eq!(
-        names,
+        partition_names(&db),
         [
             "log_events_20261116",
             "log_events_20261123",
@@ -194,9 +197,8 @@ fn prune_drops_old_partitions_while_a_load_goes_on() {
         .unwrap();
     assert_success(&pruned);
     assert_success(&load.wait_with_output().unwrap());
-    let names: Vec<String> = partitions(&db).into_iter().map(|(name, _)| name).collect();
     assert_eq!(
-        names,
+        partition_names(&db),
         [
             "log_events_20261103",
             "log_events_20261120",
@@ -448,9 +450,8 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
         .batch_execute("SET lock_timeout = '30s'; SELECT logctl_ensure_partition('2026-11-25')")
         .unwrap();
     assert_success(&child.wait_with_output().unwrap());
-    let names: Vec<String> = partitions(&db).into_iter().map(|(name, _)| name).collect();
     assert_eq!(
-        names,
+        partition_names(&db),
         [
             "log_events_20261120",
             "log_events_20261121",
@@ -487,5 +488,48 @@ fn the_users_row_triggers_see_every_row_of_new_partitions() {
     assert_eq!(
         db.count("SELECT count(*) FROM log_events WHERE message = 'seen'"),
         1000
+    );
+}
+
+#[test]
+fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
+    let db = partitioned_db("part_rebuild_keep", "day");
+    let (first, more, child) = start_new_partition_load(&db, "part_rebuild_keep", &[20]);
+    // Day 21 is in the other load's staging table, not yet committed.
+    let dir = scratch_dir("part_rebuild_keep_same_day");
+    let same_day = days_file(&dir, "same_day.ndjson", &[23, 21], 500);
+    let mut keep = db
+        .logctl(&[
+            "load",
+            same_day.to_str().unwrap(),
+            "--index-strategy",
+            "keep",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while keep.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            keep.kill().unwrap();
+            panic!("the keep loader never finished");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_success(&keep.wait_with_output().unwrap());
+    assert_success(&child.wait_with_output().unwrap());
+    let mut expected = expected_events(&first);
+    expected.extend(expected_events(&more));
+    expected.extend(expected_events(&same_day));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+    assert_eq!(
+        partition_names(&db),
+        [
+            "log_events_20261120",
+            "log_events_20261121",
+            "log_events_20261122",
+            "log_events_20261123"
+        ]
     );
 }

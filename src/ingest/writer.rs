@@ -375,6 +375,10 @@ pub async fn has_user_triggers(client: &Client) -> anyhow::Result<bool> {
         .get(0))
 }
 
+/// The advisory lock class under which sql/003's logctl_ensure_partition locks a
+/// partition's name while it creates it.
+const PARTITION_NAME_LOCK_CLASS: i32 = 1_819_240_293;
+
 /// The constraint a new partition carries until it is attached.
 const BOUNDS_CHECK: &str = "logctl_partition_bounds";
 
@@ -548,6 +552,30 @@ impl RebuildSession {
                 .map_err(db::explain)?;
             let (name, lower, upper): (String, DateTime<Utc>, DateTime<Utc>) =
                 (bounds.get(0), bounds.get(1), bounds.get(2));
+            // Under the lock logctl_ensure_partition takes for the name, a loader creating
+            // the same partition in place waits for this transaction before it locks
+            // log_events. One that got here first made it an existing partition: this
+            // load's rows for it go through the staging table's default partition.
+            client
+                .execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    &[&PARTITION_NAME_LOCK_CLASS, &name],
+                )
+                .await
+                .map_err(db::explain)?;
+            let exists: bool = client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                .await
+                .map_err(db::explain)?
+                .get(0);
+            if exists {
+                let bounds = (
+                    timestamp::from_datetime(lower),
+                    timestamp::from_datetime(upper),
+                );
+                state.existing.push(bounds);
+                continue;
+            }
             client
                 .batch_execute(&format!(
                     // The CHECK, free on an empty table, spares the final ATTACH a scan
