@@ -282,6 +282,43 @@ fn max_errors_stops_the_load_with_its_own_exit_code() {
 }
 
 #[test]
+fn max_errors_stops_a_rebuild_load_early_and_a_re_run_loads_the_rest_once() {
+    let db = TestDb::with_schema("max_errors_rebuild");
+    let dir = scratch_dir("max_errors_rebuild");
+    let clean = generated_file(&dir, "clean.ndjson", 20_000, 3);
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut lines: Vec<&str> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if number % 100 == 50 {
+            lines.push("garbage");
+        }
+        lines.push(line);
+    }
+    let file = dir.join("sometimes_bad.ndjson");
+    write_lines(&file, &lines);
+    let args = [
+        "load",
+        "--format",
+        "json",
+        "--batch-bytes",
+        "16KiB",
+        file.to_str().unwrap(),
+    ];
+    let mut stopped = args.to_vec();
+    stopped.extend(["--max-errors", "2"]);
+    let output = db.logctl(&stopped).output().unwrap();
+    assert_exit(&output, 5);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["rebuilt_indexes"], true, "{summary}");
+    let loaded = db.count("SELECT count(*) FROM log_events");
+    assert!(loaded < 10_000, "the load went on to {loaded} rows");
+    assert_eq!(summary["loaded"].as_i64(), Some(loaded), "{summary}");
+    // The rest, with the rest of the rejects (exit code 4).
+    assert_exit(&db.logctl(&args).output().unwrap(), 4);
+    assert_eq!(loaded_events(&db), expected_events(&clean));
+}
+
+#[test]
 fn loading_without_a_schema_says_to_create_it() {
     let db = TestDb::empty("noschema");
     let dir = scratch_dir("noschema");

@@ -103,6 +103,9 @@ enum Event {
         stats: BatchStats,
         chunk_done: bool,
     },
+    /// Lines rejected by a write, counted against --max-errors at once, even when the
+    /// write is part of the rebuild transaction and its stats come later.
+    Rejected(u64),
     /// The rebuild transaction committed, indexes built.
     Rebuilt,
     Fatal(anyhow::Error),
@@ -293,6 +296,7 @@ pub async fn run(
                     buffers.give(batch.copy);
                 }
                 let chunk_done = written.error.is_none();
+                let _ = events.send(Event::Rejected(stats.rejected));
                 if through_session {
                     // Counted once the rebuild transaction commits.
                     shared
@@ -502,6 +506,7 @@ async fn track(
         stop.store(true, Ordering::Relaxed);
     };
     let mut pending: HashMap<usize, Pending> = HashMap::new();
+    let mut rejected_so_far = 0;
     // Sources with new commits, tidied in the ledger once the load is over.
     let mut compact: Vec<[u8; 32]> = Vec::new();
     while let Some(event) = events.recv().await {
@@ -544,10 +549,6 @@ async fn track(
                 report.loaded += stats.loaded;
                 report.rejected += stats.rejected;
                 report.blank += stats.blank;
-                if max_errors.is_some_and(|max| report.rejected > max) && report.stopped.is_none() {
-                    report.stopped = Some(Stop::TooManyRejects);
-                    stop.store(true, Ordering::Relaxed);
-                }
                 if let Some(entry) = pending.get_mut(&stats.source) {
                     entry.committed_chunks += u64::from(chunk_done);
                     entry.new_lines |= stats.lines > 0;
@@ -556,6 +557,14 @@ async fn track(
                     }
                 }
                 Some(stats.source)
+            }
+            Event::Rejected(lines) => {
+                rejected_so_far += lines;
+                if max_errors.is_some_and(|max| rejected_so_far > max) && report.stopped.is_none() {
+                    report.stopped = Some(Stop::TooManyRejects);
+                    stop.store(true, Ordering::Relaxed);
+                }
+                None
             }
             Event::Rebuilt => {
                 report.rebuilt_indexes = true;
