@@ -465,30 +465,70 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
     );
 }
 
-#[test]
-fn the_users_row_triggers_see_every_row_of_new_partitions() {
-    let db = partitioned_db("part_triggers", "day");
-    db.client()
-        .batch_execute(
-            "CREATE FUNCTION mark_seen() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN NEW.message := 'seen'; RETURN NEW; END $$; \
-             CREATE TRIGGER mark_seen BEFORE INSERT ON log_events \
-             FOR EACH ROW EXECUTE FUNCTION mark_seen()",
-        )
-        .unwrap();
-    let dir = scratch_dir("part_triggers");
+/// Loads 500 lines on each of two new days into a partitioned table changed by `setup`,
+/// and returns the load's JSON summary once 1,000 rows are there.
+fn load_new_days_after(tag: &str, setup: &str) -> (TestDb, serde_json::Value) {
+    let db = partitioned_db(tag, "day");
+    db.client().batch_execute(setup).unwrap();
+    let dir = scratch_dir(tag);
     let file = days_file(&dir, "days.ndjson", &[20, 21], 500);
     let output = db
         .logctl(&["load", "--format", "json", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert_success(&output);
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(db.count("SELECT count(DISTINCT event_id) FROM log_events"), 1000);
+    (db, serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[test]
+fn the_users_row_triggers_see_every_row_of_new_partitions() {
+    let (db, summary) = load_new_days_after(
+        "part_triggers",
+        "CREATE FUNCTION mark_seen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN NEW.message := 'seen'; RETURN NEW; END $$; \
+         CREATE TRIGGER mark_seen BEFORE INSERT ON log_events \
+         FOR EACH ROW EXECUTE FUNCTION mark_seen()",
+    );
     assert_eq!(summary["rebuilt_indexes"], false, "{summary}");
     assert_eq!(
         db.count("SELECT count(*) FROM log_events WHERE message = 'seen'"),
         1000
     );
+}
+
+#[test]
+fn the_users_columns_get_their_defaults_in_new_partitions() {
+    let (db, summary) = load_new_days_after(
+        "part_defaults",
+        "ALTER TABLE log_events ADD COLUMN ingested_at timestamptz NOT NULL DEFAULT now(), \
+         ADD COLUMN origin text DEFAULT 'logctl'",
+    );
+    assert_eq!(summary["rebuilt_indexes"], true, "{summary}");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM log_events WHERE ingested_at IS NOT NULL AND origin = 'logctl'"
+        ),
+        1000
+    );
+}
+
+#[test]
+fn generated_columns_and_publications_keep_the_indexes() {
+    for (tag, setup) in [
+        (
+            "part_generated",
+            "ALTER TABLE log_events ADD COLUMN slow boolean \
+             GENERATED ALWAYS AS (latency_ms > 2000) STORED",
+        ),
+        (
+            "part_published",
+            "CREATE PUBLICATION everything FOR ALL TABLES",
+        ),
+    ] {
+        let (_, summary) = load_new_days_after(tag, setup);
+        assert_eq!(summary["rebuilt_indexes"], false, "{tag}: {summary}");
+    }
 }
 
 #[test]

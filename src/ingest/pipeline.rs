@@ -23,8 +23,8 @@ use super::rejects::RejectSink;
 use super::services::{ServiceCache, ServiceRegistry};
 use super::source::{Input, Opened};
 use super::writer::{
-    Destination, IndexStrategy, Partitions, RebuildSession, Written, has_user_triggers,
-    partition_bounds, write_batch,
+    Destination, IndexStrategy, Partitions, RebuildSession, Written, partition_bounds,
+    partitions_can_be_built_detached, write_batch,
 };
 use crate::db::migrate::Variant;
 use crate::db::{self, Database};
@@ -413,8 +413,7 @@ impl Rebuild {
         }
         if variant.partition.is_some() {
             let client = control.lock().await;
-            // Rows copied into a detached partition never pass the user's row triggers.
-            if has_user_triggers(&client).await? {
+            if !partitions_can_be_built_detached(&client).await? {
                 return Ok(Rebuild::None);
             }
             let existing = partition_bounds(&client).await?;

@@ -362,14 +362,10 @@ pub async fn partition_bounds(client: &Client) -> anyhow::Result<Vec<(i64, i64)>
         .collect())
 }
 
-/// Whether log_events has triggers of the user's (not those of its keys).
-pub async fn has_user_triggers(client: &Client) -> anyhow::Result<bool> {
+/// Whether the new partitions of log_events can be built detached (see the SQL).
+pub async fn partitions_can_be_built_detached(client: &Client) -> anyhow::Result<bool> {
     Ok(client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_trigger \
-             WHERE tgrelid = 'log_events'::regclass AND NOT tgisinternal)",
-            &[],
-        )
+        .query_one(include_str!("../../sql/partition_rebuild_safe.sql"), &[])
         .await
         .map_err(db::explain)?
         .get(0))
