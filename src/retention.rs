@@ -28,8 +28,18 @@ pub async fn prune(
     }
 }
 
-/// The partitions of log_events and their bounds, oldest first.
-pub const PARTITIONS_SQL: &str = include_str!("../sql/partition_list.sql");
+/// The partitions of log_events: name, bounds and estimated rows, oldest first. The
+/// bounds are read back from their text form, which only the ISO DateStyle writes
+/// unambiguously (with a numeric offset where others may write a zone abbreviation
+/// such as IST, which means another zone when read back).
+pub async fn partitions(
+    client: &Client,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    client.batch_execute("SET DateStyle = ISO").await?;
+    client
+        .query(include_str!("../sql/partition_list.sql"), &[])
+        .await
+}
 
 async fn drop_partitions(
     client: &Client,
@@ -39,7 +49,7 @@ async fn drop_partitions(
 ) -> anyhow::Result<Pruned> {
     let mut rows = Vec::new();
     let mut total = 0;
-    for partition in client.query(PARTITIONS_SQL, &[]).await? {
+    for partition in partitions(client).await? {
         let name: String = partition.get(0);
         let upper: Option<DateTime<Utc>> = partition.get(2);
         // Only partitions wholly before the cutoff go; the one holding it stays whole.

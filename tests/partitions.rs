@@ -477,7 +477,10 @@ fn load_new_days_after(tag: &str, setup: &str) -> (TestDb, serde_json::Value) {
         .output()
         .unwrap();
     assert_success(&output);
-    assert_eq!(db.count("SELECT count(DISTINCT event_id) FROM log_events"), 1000);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT event_id) FROM log_events"),
+        1000
+    );
     (db, serde_json::from_slice(&output.stdout).unwrap())
 }
 
@@ -572,4 +575,58 @@ fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
             "log_events_20261123"
         ]
     );
+}
+
+#[test]
+fn partition_bounds_are_read_right_whatever_the_sessions_date_style_and_zone() {
+    let db = partitioned_db("part_datestyle", "day");
+    // In this zone the SQL DateStyle writes times as "... IST", which reads back as
+    // Israel's time, not India's.
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} SET DateStyle = 'SQL, DMY'; \
+             ALTER DATABASE {0} SET TimeZone = 'Asia/Kolkata'",
+            db.name
+        ))
+        .unwrap();
+    let dir = scratch_dir("part_datestyle");
+    let first = days_file(&dir, "first.ndjson", &[20, 21], 300);
+    assert_success(
+        &db.logctl(&["load", first.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let more = days_file(&dir, "more.ndjson", &[22, 21], 300);
+    assert_success(
+        &db.logctl(&["load", more.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        partitions(&db),
+        [
+            ("log_events_20261120".to_string(), 300),
+            ("log_events_20261121".to_string(), 600),
+            ("log_events_20261122".to_string(), 300)
+        ]
+    );
+    let dry = db
+        .logctl(&[
+            "prune",
+            "--older-than",
+            "2026-11-21T00:00:00Z",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&dry);
+    let listed: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        listed["partitions"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    assert_eq!(listed["partitions"][0]["partition"], "log_events_20261120");
 }

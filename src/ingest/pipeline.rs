@@ -62,7 +62,8 @@ pub struct LoadReport {
     pub files_already_loaded: usize,
     /// Files without a complete line yet.
     pub files_waiting: usize,
-    /// Files another loader was loading, left to it (only when this load rebuilt indexes).
+    /// Files another loader was loading, left to it (only when this load could build
+    /// indexes in one transaction, which must not wait on another loader).
     pub files_left_to_others: Vec<String>,
     pub lines_read: u64,
     pub loaded: u64,
@@ -349,7 +350,7 @@ pub async fn run(
                 Err(error) => {
                     stop.store(true, Ordering::Relaxed);
                     let _ = events.send(Event::Fatal(error.context(
-                        "building the indexes after the load failed; the load was rolled back",
+                        "finishing the load's index-building transaction failed; what it had copied was rolled back, and a re-run loads it",
                     )));
                 }
             }

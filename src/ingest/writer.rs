@@ -345,8 +345,7 @@ const PARTITION_COLUMNS_SQL: &str = include_str!("../../sql/partition_columns.sq
 
 /// The bounds of log_events' partitions, in PostgreSQL microseconds.
 pub async fn partition_bounds(client: &Client) -> anyhow::Result<Vec<(i64, i64)>> {
-    let rows = client
-        .query(crate::retention::PARTITIONS_SQL, &[])
+    let rows = crate::retention::partitions(client)
         .await
         .map_err(db::explain)?;
     Ok(rows
