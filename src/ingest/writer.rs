@@ -342,6 +342,7 @@ struct NewPartitions {
 }
 
 const PARTITION_COLUMNS_SQL: &str = include_str!("../../sql/partition_columns.sql");
+const PARTITION_INDEXES_SQL: &str = include_str!("../../sql/partition_indexes.sql");
 
 /// The bounds of log_events' partitions, in PostgreSQL microseconds.
 pub async fn partition_bounds(client: &Client) -> anyhow::Result<Vec<(i64, i64)>> {
@@ -609,19 +610,23 @@ impl RebuildSession {
             }
             Kind::NewPartitions { staging, state } => {
                 let state = state.into_inner();
-                for (name, lower, upper) in &state.created {
-                    // Attaching builds the partition's indexes and checks its foreign key
-                    // once, over all its rows.
+                // Indexes are built while the partitions are still detached, holding no
+                // lock on log_events; the rows of existing partitions move meanwhile.
+                for (name, ..) in &state.created {
                     client
-                        .batch_execute(&format!(
-                            "ALTER TABLE {staging} DETACH PARTITION {name}; \
-                             ALTER TABLE log_events ATTACH PARTITION {name} FOR VALUES FROM ('{}') TO ('{}'); \
-                             ALTER TABLE {name} DROP CONSTRAINT {BOUNDS_CHECK}",
-                            lower.to_rfc3339(),
-                            upper.to_rfc3339(),
-                        ))
+                        .batch_execute(&format!("ALTER TABLE {staging} DETACH PARTITION {name}"))
                         .await
                         .map_err(db::explain)?;
+                    for row in client
+                        .query(PARTITION_INDEXES_SQL, &[name])
+                        .await
+                        .map_err(db::explain)?
+                    {
+                        client
+                            .batch_execute(row.get::<_, &str>(0))
+                            .await
+                            .map_err(db::explain)?;
+                    }
                 }
                 client
                     .batch_execute(&format!(
@@ -629,6 +634,21 @@ impl RebuildSession {
                     ))
                     .await
                     .map_err(db::explain)?;
+                // From the first ATTACH to the commit, log_events is locked against other
+                // DDL and services against new rows: attaching links the indexes built
+                // above, checks the foreign key once over all rows, and spares the bounds
+                // check the scan.
+                for (name, lower, upper) in &state.created {
+                    client
+                        .batch_execute(&format!(
+                            "ALTER TABLE log_events ATTACH PARTITION {name} FOR VALUES FROM ('{}') TO ('{}'); \
+                             ALTER TABLE {name} DROP CONSTRAINT {BOUNDS_CHECK}",
+                            lower.to_rfc3339(),
+                            upper.to_rfc3339(),
+                        ))
+                        .await
+                        .map_err(db::explain)?;
+                }
             }
         }
         client.batch_execute("COMMIT").await.map_err(db::explain)?;
