@@ -427,28 +427,63 @@ fn start_new_partition_load(
     (first, more, child)
 }
 
+/// Pauses (SIGSTOP) or resumes (SIGCONT) a running loader.
+fn signal(child: &std::process::Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+}
+
+/// How many locks the backend of a load's new-partition transaction (the holder of
+/// its advisory lock "logcpart") holds on `relation`.
+fn rebuild_session_locks_on(db: &TestDb, relation: &str) -> i64 {
+    db.count(&format!(
+        "SELECT count(*) FROM pg_locks l WHERE l.relation = '{relation}'::regclass AND l.pid IN \
+         (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted \
+          AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid)"
+    ))
+}
+
+/// Runs a command to its end, failing the test if it takes more than 30 seconds.
+fn run_within_30s(command: &mut std::process::Command) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{command:?} was still waiting after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
     let db = partitioned_db("part_rebuild_locks", "day");
     let (_, _, child) = start_new_partition_load(&db, "part_rebuild_locks", &[19, 20]);
-    // Until it attaches its partitions, the long transaction holds no lock on log_events:
-    // one would make a partition's creation wait for the whole load, and DETACH
-    // CONCURRENTLY deadlock with the final ATTACH.
+    // Paused in the middle of its long transaction, the load must hold no lock on
+    // log_events: one would make prune and the creation of partitions wait for the
+    // whole load, and DETACH CONCURRENTLY deadlock with the final ATTACH.
+    signal(&child, libc::SIGSTOP);
     assert_eq!(
         db.count(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE a.query LIKE 'COPY logctl_staging%' AND l.relation = 'log_events'::regclass"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid"
         ),
-        0
+        1,
+        "the load is in its new-partition transaction"
     );
-    let pruned = db
-        .logctl(&["prune", "--older-than", "2026-11-20T00:00:00Z"])
-        .output()
-        .unwrap();
+    assert_eq!(rebuild_session_locks_on(&db, "log_events"), 0);
+    let pruned = run_within_30s(&mut db.logctl(&["prune", "--older-than", "2026-11-20T00:00:00Z"]));
     assert_success(&pruned);
     db.client()
-        .batch_execute("SET lock_timeout = '30s'; SELECT logctl_ensure_partition('2026-11-25')")
+        .batch_execute("SET lock_timeout = '5s'; SELECT logctl_ensure_partition('2026-11-25')")
         .unwrap();
+    signal(&child, libc::SIGCONT);
     assert_success(&child.wait_with_output().unwrap());
     assert_eq!(
         partition_names(&db),
@@ -463,6 +498,49 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
         db.count("SELECT count(*) FROM log_events WHERE created_at >= '2026-11-21'"),
         40_000
     );
+}
+
+#[test]
+fn a_day_another_loader_creates_first_is_filled_as_an_existing_partition() {
+    let db = partitioned_db("part_rebuild_first", "day");
+    let (first, more, child) = start_new_partition_load(&db, "part_rebuild_first", &[20]);
+    signal(&child, libc::SIGSTOP);
+    // Still on the 21st: it has not taken the 22nd's partition name yet.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 1819240293 \
+             AND objid::bigint = hashtext('log_events_20261122')::bigint & 4294967295"
+        ),
+        0,
+        "the paused load already reached the 22nd; give it more lines on the 21st"
+    );
+    let dir = scratch_dir("part_rebuild_first_other");
+    let other = days_file(&dir, "other.ndjson", &[22], 500);
+    let keep = run_within_30s(&mut db.logctl(&[
+        "load",
+        other.to_str().unwrap(),
+        "--index-strategy",
+        "keep",
+    ]));
+    assert_success(&keep);
+    signal(&child, libc::SIGCONT);
+    assert_success(&child.wait_with_output().unwrap());
+    let mut expected = expected_events(&first);
+    expected.extend(expected_events(&more));
+    expected.extend(expected_events(&other));
+    expected.sort();
+    assert_eq!(loaded_events(&db), expected);
+    assert_eq!(
+        partitions(&db),
+        [
+            ("log_events_20261120".to_string(), 300),
+            ("log_events_20261121".to_string(), 20_000),
+            ("log_events_20261122".to_string(), 20_500)
+        ]
+    );
+    let reference = partition_indexes(&db, "log_events_20261120");
+    assert_eq!(partition_indexes(&db, "log_events_20261121"), reference);
+    assert_eq!(partition_indexes(&db, "log_events_20261122"), reference);
 }
 
 /// Loads 500 lines on each of two new days into a partitioned table changed by `setup`,
