@@ -443,18 +443,18 @@ fn rebuild_session_locks_on(db: &TestDb, relation: &str) -> i64 {
     ))
 }
 
-/// Runs a command to its end, failing the test if it takes more than 30 seconds.
-fn run_within_30s(command: &mut std::process::Command) -> std::process::Output {
+/// Runs a command to its end, failing the test if it takes more than `seconds`.
+fn run_within(command: &mut std::process::Command, seconds: u64) -> std::process::Output {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("{command:?} was still waiting after 30 s");
+            panic!("{command:?} was still waiting after {seconds} s");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -478,7 +478,10 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
         "the load is in its new-partition transaction"
     );
     assert_eq!(rebuild_session_locks_on(&db, "log_events"), 0);
-    let pruned = run_within_30s(&mut db.logctl(&["prune", "--older-than", "2026-11-20T00:00:00Z"]));
+    let pruned = run_within(
+        &mut db.logctl(&["prune", "--older-than", "2026-11-20T00:00:00Z"]),
+        30,
+    );
     assert_success(&pruned);
     db.client()
         .batch_execute("SET lock_timeout = '5s'; SELECT logctl_ensure_partition('2026-11-25')")
@@ -516,12 +519,10 @@ fn a_day_another_loader_creates_first_is_filled_as_an_existing_partition() {
     );
     let dir = scratch_dir("part_rebuild_first_other");
     let other = days_file(&dir, "other.ndjson", &[22], 500);
-    let keep = run_within_30s(&mut db.logctl(&[
-        "load",
-        other.to_str().unwrap(),
-        "--index-strategy",
-        "keep",
-    ]));
+    let keep = run_within(
+        &mut db.logctl(&["load", other.to_str().unwrap(), "--index-strategy", "keep"]),
+        30,
+    );
     assert_success(&keep);
     signal(&child, libc::SIGCONT);
     assert_success(&child.wait_with_output().unwrap());
@@ -619,25 +620,16 @@ fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
     // Day 21 is in the other load's staging table, not yet committed.
     let dir = scratch_dir("part_rebuild_keep_same_day");
     let same_day = days_file(&dir, "same_day.ndjson", &[23, 21], 500);
-    let mut keep = db
-        .logctl(&[
+    let keep = run_within(
+        &mut db.logctl(&[
             "load",
             same_day.to_str().unwrap(),
             "--index-strategy",
             "keep",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while keep.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            keep.kill().unwrap();
-            panic!("the keep loader never finished");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert_success(&keep.wait_with_output().unwrap());
+        ]),
+        120,
+    );
+    assert_success(&keep);
     assert_success(&child.wait_with_output().unwrap());
     let mut expected = expected_events(&first);
     expected.extend(expected_events(&more));
