@@ -364,10 +364,9 @@ fn new_partitions_are_built_after_their_rows_and_existing_ones_keep_theirs() {
 #[test]
 fn a_killed_new_partition_load_leaves_no_partition_behind() {
     let db = partitioned_db("part_rebuild_kill", "day");
-    let (first, more, mut child) = start_new_partition_load(&db, "part_rebuild_kill", &[20]);
+    let (first, more, mut loader) = start_new_partition_load(&db, "part_rebuild_kill", &[20]);
     let before = vec![("log_events_20261120".to_string(), 300)];
-    child.kill().unwrap();
-    child.wait().unwrap();
+    loader.kill();
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
         partitions(&db),
@@ -396,7 +395,7 @@ fn start_new_partition_load(
     db: &TestDb,
     tag: &str,
     old_days: &[u32],
-) -> (PathBuf, PathBuf, std::process::Child) {
+) -> (PathBuf, PathBuf, Loader) {
     let dir = scratch_dir(tag);
     let first = days_file(&dir, "first.ndjson", old_days, 300);
     assert_success(
@@ -405,18 +404,20 @@ fn start_new_partition_load(
             .unwrap(),
     );
     let more = days_file(&dir, "more.ndjson", &[21, 22], 20_000);
-    let mut child = db
-        .logctl(&["load", more.to_str().unwrap(), "--batch-bytes", "32KiB"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut loader = Loader(Some(
+        db.logctl(&["load", more.to_str().unwrap(), "--batch-bytes", "32KiB"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while db.count(
         "SELECT count(*) FROM pg_stat_activity \
          WHERE query LIKE 'COPY logctl_staging%' AND xact_start IS NOT NULL",
     ) == 0
     {
-        assert!(child.try_wait().unwrap().is_none(), "the load ended first");
+        assert!(loader.running(), "the load ended first");
         assert!(
             std::time::Instant::now() < deadline,
             "the load never got going"
@@ -424,13 +425,53 @@ fn start_new_partition_load(
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     std::thread::sleep(std::time::Duration::from_millis(150));
-    (first, more, child)
+    (first, more, loader)
 }
 
-/// Pauses (SIGSTOP) or resumes (SIGCONT) a running loader.
-fn signal(child: &std::process::Child, signal: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid has no memory effects.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+/// A running loader. If the test fails, it is resumed (when paused) and killed, so no
+/// stopped process outlives the test.
+struct Loader(Option<std::process::Child>);
+
+impl Loader {
+    fn running(&mut self) -> bool {
+        self.0.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.0.as_ref().unwrap().id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn kill(&mut self) {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Waits for the load's end, for two minutes at most.
+    fn finish(mut self) -> std::process::Output {
+        wait_within(self.0.take().unwrap(), 120)
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: as in `signal`.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// How many locks the backend of a load's new-partition transaction (the holder of
@@ -439,22 +480,28 @@ fn rebuild_session_locks_on(db: &TestDb, relation: &str) -> i64 {
     db.count(&format!(
         "SELECT count(*) FROM pg_locks l WHERE l.relation = '{relation}'::regclass AND l.pid IN \
          (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted \
-          AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid)"
+          AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid AND objsubid = 1)"
     ))
 }
 
 /// Runs a command to its end, failing the test if it takes more than `seconds`.
 fn run_within(command: &mut std::process::Command, seconds: u64) -> std::process::Output {
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_within(child, seconds)
+}
+
+/// Waits for a process's end and output, killing it and failing the test after `seconds`.
+fn wait_within(mut child: std::process::Child, seconds: u64) -> std::process::Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("{command:?} was still waiting after {seconds} s");
+            child.wait().unwrap();
+            panic!("a process was still running after {seconds} s");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -464,15 +511,15 @@ fn run_within(command: &mut std::process::Command, seconds: u64) -> std::process
 #[test]
 fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
     let db = partitioned_db("part_rebuild_locks", "day");
-    let (_, _, child) = start_new_partition_load(&db, "part_rebuild_locks", &[19, 20]);
+    let (_, _, loader) = start_new_partition_load(&db, "part_rebuild_locks", &[19, 20]);
     // Paused in the middle of its long transaction, the load must hold no lock on
     // log_events: one would make prune and the creation of partitions wait for the
     // whole load, and DETACH CONCURRENTLY deadlock with the final ATTACH.
-    signal(&child, libc::SIGSTOP);
+    loader.pause();
     assert_eq!(
         db.count(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid"
+             AND classid = x'6c6f6763'::int AND objid = x'70617274'::bigint::oid AND objsubid = 1 AND granted"
         ),
         1,
         "the load is in its new-partition transaction"
@@ -486,8 +533,8 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
     db.client()
         .batch_execute("SET lock_timeout = '5s'; SELECT logctl_ensure_partition('2026-11-25')")
         .unwrap();
-    signal(&child, libc::SIGCONT);
-    assert_success(&child.wait_with_output().unwrap());
+    loader.resume();
+    assert_success(&loader.finish());
     assert_eq!(
         partition_names(&db),
         [
@@ -506,8 +553,8 @@ fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
 #[test]
 fn a_day_another_loader_creates_first_is_filled_as_an_existing_partition() {
     let db = partitioned_db("part_rebuild_first", "day");
-    let (first, more, child) = start_new_partition_load(&db, "part_rebuild_first", &[20]);
-    signal(&child, libc::SIGSTOP);
+    let (first, more, loader) = start_new_partition_load(&db, "part_rebuild_first", &[20]);
+    loader.pause();
     // Still on the 21st: it has not taken the 22nd's partition name yet.
     assert_eq!(
         db.count(
@@ -524,8 +571,8 @@ fn a_day_another_loader_creates_first_is_filled_as_an_existing_partition() {
         30,
     );
     assert_success(&keep);
-    signal(&child, libc::SIGCONT);
-    assert_success(&child.wait_with_output().unwrap());
+    loader.resume();
+    assert_success(&loader.finish());
     let mut expected = expected_events(&first);
     expected.extend(expected_events(&more));
     expected.extend(expected_events(&other));
@@ -616,7 +663,7 @@ fn generated_columns_and_publications_keep_the_indexes() {
 #[test]
 fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
     let db = partitioned_db("part_rebuild_keep", "day");
-    let (first, more, child) = start_new_partition_load(&db, "part_rebuild_keep", &[20]);
+    let (first, more, loader) = start_new_partition_load(&db, "part_rebuild_keep", &[20]);
     // Day 21 is in the other load's staging table, not yet committed.
     let dir = scratch_dir("part_rebuild_keep_same_day");
     let same_day = days_file(&dir, "same_day.ndjson", &[23, 21], 500);
@@ -630,7 +677,7 @@ fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
         120,
     );
     assert_success(&keep);
-    assert_success(&child.wait_with_output().unwrap());
+    assert_success(&loader.finish());
     let mut expected = expected_events(&first);
     expected.extend(expected_events(&more));
     expected.extend(expected_events(&same_day));
@@ -699,4 +746,25 @@ fn partition_bounds_are_read_right_whatever_the_sessions_date_style_and_zone() {
         "{listed}"
     );
     assert_eq!(listed["partitions"][0]["partition"], "log_events_20261120");
+}
+
+#[test]
+fn new_partitions_get_the_users_own_indexes_too() {
+    let (db, summary) = load_new_days_after(
+        "part_user_indexes",
+        "CREATE INDEX \"odd ON ONLY name\" ON log_events (level); \
+         CREATE INDEX ON log_events (lower(message)) INCLUDE (status); \
+         CREATE UNIQUE INDEX ON log_events (request_id, created_at, event_id); \
+         CREATE INDEX ON log_events USING gin (metadata jsonb_path_ops)",
+    );
+    assert_eq!(summary["rebuilt_indexes"], true, "{summary}");
+    // A partition created in place, by PostgreSQL itself, is the reference.
+    db.client()
+        .batch_execute("SELECT logctl_ensure_partition('2026-11-25')")
+        .unwrap();
+    let reference = partition_indexes(&db, "log_events_20261125");
+    assert_eq!(reference.len(), 11, "{reference:?}");
+    for day in ["log_events_20261120", "log_events_20261121"] {
+        assert_eq!(partition_indexes(&db, day), reference, "{day}");
+    }
 }
