@@ -17,25 +17,6 @@ fn load(db: &TestDb, args: &[&str]) -> std::process::Output {
     db.logctl(&all).output().unwrap()
 }
 
-fn assert_loaded_exactly(db: &TestDb, files: &[&Path]) {
-    let mut expected: Vec<Event> = files.iter().flat_map(|f| expected_events(f)).collect();
-    expected.sort();
-    assert_eq!(
-        db.count("SELECT count(*) FROM log_events"),
-        expected.len() as i64,
-        "row count"
-    );
-    assert_eq!(
-        db.count("SELECT count(DISTINCT event_id) FROM log_events"),
-        expected.len() as i64
-    );
-    assert_eq!(
-        loaded_events(db),
-        expected,
-        "rows equal the input, line for line"
-    );
-}
-
 fn append(path: &Path, text: &str) {
     std::fs::OpenOptions::new()
         .append(true)
@@ -380,24 +361,9 @@ fn a_rebuild_load_killed_or_cut_off_midway_leaves_the_indexes_and_no_rows() {
         "--index-strategy",
         "rebuild",
     ];
-    let in_flight = |db: &TestDb| {
-        db.count(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'logctl' \
-             AND xact_start IS NOT NULL AND query LIKE 'COPY %'",
-            db.name
-        ))
-    };
-    let wait_in_flight = |db: &TestDb, child: &mut Child| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while in_flight(db) == 0 && child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the load never got going");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
     // A kill: the server rolls the whole transaction back, indexes included.
     let mut child = spawn_load(&db, &args);
-    wait_in_flight(&db, &mut child);
+    wait_until_copying(&db, &mut child, "log_events");
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -406,7 +372,7 @@ fn a_rebuild_load_killed_or_cut_off_midway_leaves_the_indexes_and_no_rows() {
     assert_eq!(db.count("SELECT count(*) FROM logctl_ranges"), 0);
     // A connection cut off by the server: the same, and the loader says so.
     let mut child = spawn_load(&db, &args);
-    wait_in_flight(&db, &mut child);
+    wait_until_copying(&db, &mut child, "log_events");
     db.query(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' \
          AND application_name = 'logctl' AND pid <> pg_backend_pid()",

@@ -140,10 +140,7 @@ fn two_loaders_racing_on_new_days_both_succeed_and_load_once() {
         assert_success(&child.wait_with_output().unwrap());
     }
     assert_eq!(partitions(&db).len(), 6);
-    let mut expected = expected_events(&a);
-    expected.extend(expected_events(&b));
-    expected.sort();
-    assert_eq!(loaded_events(&db), expected);
+    assert_loaded_exactly(&db, &[&a, &b]);
 }
 
 #[test]
@@ -347,10 +344,7 @@ fn new_partitions_are_built_after_their_rows_and_existing_ones_keep_theirs() {
         db.count("SELECT count(*) FROM pg_class WHERE relname LIKE 'logctl_staging%'"),
         0
     );
-    let mut expected = expected_events(&first);
-    expected.extend(expected_events(&more));
-    expected.sort();
-    assert_eq!(loaded_events(&db), expected);
+    assert_loaded_exactly(&db, &[&first, &more]);
     assert_eq!(
         partitions(&db),
         [
@@ -382,10 +376,7 @@ fn a_killed_new_partition_load_leaves_no_partition_behind() {
             .output()
             .unwrap(),
     );
-    let mut expected = expected_events(&first);
-    expected.extend(expected_events(&more));
-    expected.sort();
-    assert_eq!(loaded_events(&db), expected);
+    assert_loaded_exactly(&db, &[&first, &more]);
 }
 
 /// Loads 300 lines on each of `old_days` of November 2026, then starts a load of 20,000
@@ -411,20 +402,7 @@ fn start_new_partition_load(
             .spawn()
             .unwrap(),
     ));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while db.count(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE query LIKE 'COPY logctl_staging%' AND xact_start IS NOT NULL",
-    ) == 0
-    {
-        assert!(loader.running(), "the load ended first");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the load never got going"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    wait_until_copying(db, loader.0.as_mut().unwrap(), "logctl_staging");
     (first, more, loader)
 }
 
@@ -433,10 +411,6 @@ fn start_new_partition_load(
 struct Loader(Option<std::process::Child>);
 
 impl Loader {
-    fn running(&mut self) -> bool {
-        self.0.as_mut().unwrap().try_wait().unwrap().is_none()
-    }
-
     fn signal(&self, signal: libc::c_int) {
         let pid = self.0.as_ref().unwrap().id() as libc::pid_t;
         // SAFETY: kill(2) on our own child's pid has no memory effects.
@@ -573,11 +547,7 @@ fn a_day_another_loader_creates_first_is_filled_as_an_existing_partition() {
     assert_success(&keep);
     loader.resume();
     assert_success(&loader.finish());
-    let mut expected = expected_events(&first);
-    expected.extend(expected_events(&more));
-    expected.extend(expected_events(&other));
-    expected.sort();
-    assert_eq!(loaded_events(&db), expected);
+    assert_loaded_exactly(&db, &[&first, &more, &other]);
     assert_eq!(
         partitions(&db),
         [
@@ -678,11 +648,7 @@ fn a_keep_loader_creating_the_same_new_day_waits_for_the_rebuilding_one() {
     );
     assert_success(&keep);
     assert_success(&loader.finish());
-    let mut expected = expected_events(&first);
-    expected.extend(expected_events(&more));
-    expected.extend(expected_events(&same_day));
-    expected.sort();
-    assert_eq!(loaded_events(&db), expected);
+    assert_loaded_exactly(&db, &[&first, &more, &same_day]);
     assert_eq!(
         partition_names(&db),
         [

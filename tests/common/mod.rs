@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -273,4 +273,43 @@ pub fn expected_events(path: &Path) -> Vec<Event> {
         .collect();
     events.sort();
     events
+}
+
+/// Asserts that log_events holds the valid lines of these files, each exactly once.
+pub fn assert_loaded_exactly(db: &TestDb, files: &[&Path]) {
+    let mut expected: Vec<Event> = files.iter().flat_map(|f| expected_events(f)).collect();
+    expected.sort();
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events"),
+        expected.len() as i64,
+        "row count"
+    );
+    assert_eq!(
+        db.count("SELECT count(DISTINCT event_id) FROM log_events"),
+        expected.len() as i64
+    );
+    assert_eq!(
+        loaded_events(db),
+        expected,
+        "rows equal the input, line for line"
+    );
+}
+
+/// Waits until a load started on `db` is copying, inside its transaction, into a table
+/// whose name starts with `table_prefix`, then a little longer, so that it is mid-load.
+pub fn wait_until_copying(db: &TestDb, child: &mut Child, table_prefix: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db.count(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND xact_start IS NOT NULL AND query LIKE 'COPY {table_prefix}%'"
+    )) == 0
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the load ended first");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
 }
