@@ -8,19 +8,14 @@ use common::*;
 fn write_penalty_measures_each_configuration_in_a_scratch_schema_it_drops() {
     let db = TestDb::with_schema("penalty");
     let tables_before = db.count("SELECT count(*) FROM pg_class");
-    let output = db
-        .logctl(&[
-            "bench",
-            "write-penalty",
-            "--rows",
-            "2000",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = db.logctl_json(&[
+        "bench",
+        "write-penalty",
+        "--rows",
+        "2000",
+        "--format",
+        "json",
+    ]);
     let rows = json["write_penalty"].as_array().unwrap();
     assert_eq!(rows.len(), 10);
     assert_eq!(rows[0]["indexes"], 0);

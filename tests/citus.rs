@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Stdio;
 
 use common::*;
 
@@ -67,17 +66,8 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
     let dir = scratch_dir("citus");
     let file = generated_file(&dir, "app.ndjson", 4000, 81);
     // Two loaders racing on the same file, then a re-run: every line once.
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            db.logctl(&["load", file.to_str().unwrap(), "--batch-bytes", "64KiB"])
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        assert_success(&child.wait_with_output().unwrap());
-    }
+    let run = vec![file.to_str().unwrap(), "--batch-bytes", "64KiB"];
+    load_at_once(&db, &[run.clone(), run]);
     assert_success(
         &db.logctl(&["load", file.to_str().unwrap()])
             .output()
@@ -85,20 +75,15 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
     );
     assert_eq!(loaded_events(&db), expected_events(&file));
     // The report equals plain SQL over the distributed table.
-    let output = db
-        .logctl(&[
-            "slow",
-            "--threshold",
-            "2000",
-            "--limit",
-            "10",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = db.logctl_json(&[
+        "slow",
+        "--threshold",
+        "2000",
+        "--limit",
+        "10",
+        "--format",
+        "json",
+    ]);
     let reported: Vec<i64> = json["requests"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -111,16 +111,6 @@ fn renamed_and_compressed_rotations_are_not_loaded_again_but_a_new_file_is() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["loaded"], 200, "{summary}");
     assert_loaded_exactly(&db, &[&old, &fresh]);
-}
-
-fn spawn_load(db: &TestDb, args: &[&str]) -> Child {
-    let mut all = vec!["load"];
-    all.extend_from_slice(args);
-    db.logctl(&all)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Waits until the ledger shows at least `ranges` committed batches (or the child ended).
@@ -266,7 +256,7 @@ fn four_loaders_on_the_same_three_files_load_every_line_once() {
     let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1]];
     let strategies = ["keep", "auto", "keep", "auto"];
-    let children: Vec<Child> = orders
+    let runs: Vec<Vec<&str>> = orders
         .iter()
         .zip(strategies)
         .map(|(order, strategy)| {
@@ -278,12 +268,10 @@ fn four_loaders_on_the_same_three_files_load_every_line_once() {
                 "--index-strategy",
                 strategy,
             ]);
-            spawn_load(&db, &args)
+            args
         })
         .collect();
-    for child in children {
-        assert_success(&child.wait_with_output().unwrap());
-    }
+    load_at_once(&db, &runs);
     let paths: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
     assert_loaded_exactly(&db, &paths);
 }

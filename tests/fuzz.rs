@@ -589,14 +589,20 @@ fn service_value() -> BoxedStrategy<Gen> {
             .prop_map(|s| Value::String(s.to_string())),
         3 => "\\PC{1,10}".prop_map(Value::String),
         1 => select(vec!["", "   ", "\u{3000}", "\t"]).prop_map(|s| Value::String(s.to_string())),
-        1 => prop_oneof![
-            json_number(),
-            any::<bool>().prop_map(Value::Bool),
-            Just(serde_json::json!({"name": "api"})),
-            Just(Value::Null),
-        ],
+        1 => not_a_string(serde_json::json!({"name": "api"})),
     ]
     .prop_map(Gen::plain)
+    .boxed()
+}
+
+/// A number, a boolean, `object` or null: where a string is expected, the wrong type.
+fn not_a_string(object: Value) -> BoxedStrategy<Value> {
+    prop_oneof![
+        json_number(),
+        any::<bool>().prop_map(Value::Bool),
+        Just(object),
+        Just(Value::Null),
+    ]
     .boxed()
 }
 
@@ -625,12 +631,7 @@ fn text_value() -> BoxedStrategy<Gen> {
     prop_oneof![
         8 => json_string().prop_map(Value::String),
         1 => select(vec!["line\n", "line\r\n", "\n\n", "two\nlines\r", "\r"]).prop_map(|s| Value::String(s.to_string())),
-        1 => prop_oneof![
-            json_number(),
-            any::<bool>().prop_map(Value::Bool),
-            Just(serde_json::json!({"text": "hi"})),
-            Just(Value::Null),
-        ],
+        1 => not_a_string(serde_json::json!({"text": "hi"})),
     ]
     .prop_map(Gen::plain)
     .boxed()

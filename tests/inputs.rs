@@ -36,18 +36,13 @@ fn compressed_files_are_detected_by_content_whatever_their_names() {
     std::fs::create_dir(&logs).unwrap();
     gzip(&a, &logs.join("a.log"));
     zstd(&b, &logs.join("b.log"));
-    let output = db
-        .logctl(&[
-            "load",
-            "--format",
-            "json",
-            logs.join("a.log").to_str().unwrap(),
-            logs.join("b.log").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = db.logctl_json(&[
+        "load",
+        "--format",
+        "json",
+        logs.join("a.log").to_str().unwrap(),
+        logs.join("b.log").to_str().unwrap(),
+    ]);
     assert_eq!(summary["loaded"], 1300);
     assert_loaded_exactly(&db, &[&a, &b]);
 }
@@ -69,12 +64,7 @@ fn globs_and_directories_expand_to_their_files() {
     assert_success(&db.logctl(&["load", &pattern]).output().unwrap());
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 200);
     // The directory adds the nested file and other.txt; the hidden file is skipped.
-    let output = db
-        .logctl(&["load", "--format", "json", logs.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = db.logctl_json(&["load", "--format", "json", logs.to_str().unwrap()]);
     assert_eq!(summary["files"], 4);
     assert_eq!(summary["files_already_loaded"], 2);
     let other = logs.join("other.txt");

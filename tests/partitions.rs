@@ -127,18 +127,13 @@ fn two_loaders_racing_on_new_days_both_succeed_and_load_once() {
     let dir = scratch_dir("part_race");
     let a = days_file(&dir, "a.ndjson", &[10, 11, 12, 13, 14, 15], 300);
     let b = days_file(&dir, "b.ndjson", &[15, 14, 13, 12, 11, 10], 300);
-    let children: Vec<_> = [&a, &b]
-        .iter()
-        .map(|file| {
-            db.logctl(&["load", file.to_str().unwrap(), "--batch-bytes", "16KiB"])
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        assert_success(&child.wait_with_output().unwrap());
-    }
+    load_at_once(
+        &db,
+        &[
+            vec![a.to_str().unwrap(), "--batch-bytes", "16KiB"],
+            vec![b.to_str().unwrap(), "--batch-bytes", "16KiB"],
+        ],
+    );
     assert_eq!(partitions(&db).len(), 6);
     assert_loaded_exactly(&db, &[&a, &b]);
 }
@@ -225,20 +220,15 @@ fn prune_on_a_plain_table_deletes_in_batches() {
             .output()
             .unwrap(),
     );
-    let output = db
-        .logctl(&[
-            "prune",
-            "--older-than",
-            "2026-11-03T00:00:00Z",
-            "--batch-rows",
-            "300",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = db.logctl_json(&[
+        "prune",
+        "--older-than",
+        "2026-11-03T00:00:00Z",
+        "--batch-rows",
+        "300",
+        "--format",
+        "json",
+    ]);
     assert_eq!(json["deleted"][0]["rows"], 2000);
     assert_eq!(json["deleted"][0]["batches"], 7);
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 1000);
@@ -319,19 +309,14 @@ fn new_partitions_are_built_after_their_rows_and_existing_ones_keep_theirs() {
     // Day 20 exists; 21 and 22 are new, and a batch spans 21 and 20. (The file starts
     // with another day than `first`, or it would be the same source, grown.)
     let more = days_file(&dir, "more.ndjson", &[21, 20, 22], 3000);
-    let output = db
-        .logctl(&[
-            "load",
-            "--format",
-            "json",
-            "--batch-bytes",
-            "256KiB",
-            more.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = db.logctl_json(&[
+        "load",
+        "--format",
+        "json",
+        "--batch-bytes",
+        "256KiB",
+        more.to_str().unwrap(),
+    ]);
     assert_eq!(summary["rebuilt_indexes"], true, "{summary}");
     for day in ["log_events_20261121", "log_events_20261122"] {
         assert_eq!(
@@ -395,13 +380,10 @@ fn start_new_partition_load(
             .unwrap(),
     );
     let more = days_file(&dir, "more.ndjson", &[21, 22], 20_000);
-    let mut loader = Loader(Some(
-        db.logctl(&["load", more.to_str().unwrap(), "--batch-bytes", "32KiB"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut loader = Loader(Some(spawn_load(
+        db,
+        &[more.to_str().unwrap(), "--batch-bytes", "32KiB"],
+    )));
     wait_until_copying(db, loader.0.as_mut().unwrap(), "logctl_staging");
     (first, more, loader)
 }
@@ -693,19 +675,14 @@ fn partition_bounds_are_read_right_whatever_the_sessions_date_style_and_zone() {
             ("log_events_20261122".to_string(), 300)
         ]
     );
-    let dry = db
-        .logctl(&[
-            "prune",
-            "--older-than",
-            "2026-11-21T00:00:00Z",
-            "--dry-run",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&dry);
-    let listed: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let listed = db.logctl_json(&[
+        "prune",
+        "--older-than",
+        "2026-11-21T00:00:00Z",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
     assert_eq!(
         listed["partitions"].as_array().unwrap().len(),
         1,

@@ -417,12 +417,7 @@ fn mappings_from_flags_and_from_a_config_file() {
 fn the_shape_examples_load_without_rejects() {
     let db = TestDb::with_schema("shape_examples");
     let dir = format!("{}/examples/shapes", env!("CARGO_MANIFEST_DIR"));
-    let output = db
-        .logctl(&["load", "--format", "json", &dir])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = db.logctl_json(&["load", "--format", "json", &dir]);
     assert_eq!(summary["rejected"], 0);
     assert!(summary["loaded"].as_u64().unwrap() >= 70);
     assert!(db.count("SELECT count(*) FROM log_events WHERE latency_ms IS NOT NULL") >= 40);

@@ -94,6 +94,14 @@ impl TestDb {
         command
     }
 
+    /// Runs logctl with these arguments, asserts that it succeeds, and returns the JSON
+    /// object it printed.
+    pub fn logctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let output = self.logctl(args).output().unwrap();
+        assert_success(&output);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test database")
     }
@@ -312,4 +320,23 @@ pub fn wait_until_copying(db: &TestDb, child: &mut Child, table_prefix: &str) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     std::thread::sleep(std::time::Duration::from_millis(150));
+}
+
+/// Starts `logctl load ARGS...` on `db`, its output captured.
+pub fn spawn_load(db: &TestDb, args: &[&str]) -> Child {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    db.logctl(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Starts the loads all at once, then asserts that each one succeeds.
+pub fn load_at_once(db: &TestDb, runs: &[Vec<&str>]) {
+    let children: Vec<Child> = runs.iter().map(|args| spawn_load(db, args)).collect();
+    for child in children {
+        assert_success(&child.wait_with_output().unwrap());
+    }
 }
