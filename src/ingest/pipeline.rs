@@ -157,23 +157,16 @@ pub async fn run(
         None => Variant::default(),
     };
     let partitions = Arc::new(variant.partition.map(|_| Partitions::default()));
-    let mode = match (&database, &control) {
+    let (rebuild, session) = match (&database, &control) {
         (Some(database), Some(control)) => {
             Rebuild::choose(database, control, variant, plan.index_strategy).await?
         }
-        _ => Rebuild::None,
+        _ => (Rebuild::None, None),
     };
-    let rebuilding_whole = matches!(mode, Rebuild::WholeTable(_));
-    let session_possible = !matches!(mode, Rebuild::None);
-    let new_partitions = matches!(mode, Rebuild::NewPartitions(_));
-    let (existing_partitions, session) = match mode {
-        Rebuild::WholeTable(session) => {
-            registry.create_through(session.client.clone());
-            (Vec::new(), Some(session))
-        }
-        Rebuild::NewPartitions(existing) => (existing, None),
-        Rebuild::None => (Vec::new(), None),
-    };
+    if let Some(session) = &session {
+        registry.create_through(session.client.clone());
+    }
+    let rebuilding_whole = matches!(rebuild, Rebuild::WholeTable);
     let disk_bytes = Arc::new(AtomicU64::new(0));
     let lines_parsed = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(&plan, disk_bytes.clone(), lines_parsed.clone());
@@ -201,7 +194,7 @@ pub async fn run(
             disk_bytes: disk_bytes.clone(),
             claimed: claimed.clone(),
             buffers: buffers.clone(),
-            wait_for_busy: !session_possible,
+            wait_for_busy: matches!(rebuild, Rebuild::None),
         };
         std::thread::Builder::new()
             .name("logctl-reader".into())
@@ -260,9 +253,7 @@ pub async fn run(
     let batch_rx = Arc::new(Mutex::new(batch_rx));
     let shared = Arc::new(SessionSlot {
         session: Mutex::new(session),
-        existing: existing_partitions,
-        rebuilding_whole,
-        new_partitions,
+        rebuild,
         deferred: std::sync::Mutex::new(Vec::new()),
         failed: AtomicBool::new(false),
     });
@@ -392,8 +383,9 @@ pub async fn run(
 enum Rebuild {
     /// Every batch through the pool, indexes maintained row by row.
     None,
-    /// An empty plain table: one transaction that drops and rebuilds the indexes.
-    WholeTable(RebuildSession),
+    /// An empty plain table: one transaction, begun at the start, that drops and
+    /// rebuilds the indexes.
+    WholeTable,
     /// A partitioned table: batches for partitions that did not exist go through one
     /// transaction that builds those partitions after their rows; the others through
     /// the pool. Holds the bounds of the partitions that did exist.
@@ -401,29 +393,30 @@ enum Rebuild {
 }
 
 impl Rebuild {
+    /// The way, with the whole table's rebuild transaction when that is the way.
     async fn choose(
         database: &Database,
         control: &Arc<Mutex<Client>>,
         variant: Variant,
         strategy: IndexStrategy,
-    ) -> anyhow::Result<Rebuild> {
+    ) -> anyhow::Result<(Rebuild, Option<RebuildSession>)> {
         // A distributed table keeps its indexes: Citus would run the drops and builds
         // on every shard inside the load's transaction.
         if strategy == IndexStrategy::Keep || variant.distributed {
-            return Ok(Rebuild::None);
+            return Ok((Rebuild::None, None));
         }
         if variant.partition.is_some() {
             let client = control.lock().await;
             if !partitions_can_be_built_detached(&client).await? {
-                return Ok(Rebuild::None);
+                return Ok((Rebuild::None, None));
             }
             let existing = partition_bounds(&client).await?;
-            return Ok(Rebuild::NewPartitions(existing));
+            return Ok((Rebuild::NewPartitions(existing), None));
         }
         let force = strategy == IndexStrategy::Rebuild;
         Ok(match RebuildSession::whole_table(database, force).await? {
-            Some(session) => Rebuild::WholeTable(session),
-            None => Rebuild::None,
+            Some(session) => (Rebuild::WholeTable, Some(session)),
+            None => (Rebuild::None, None),
         })
     }
 }
@@ -432,9 +425,7 @@ impl Rebuild {
 /// it (new partitions) or at the start (a whole table), used by one writer at a time.
 struct SessionSlot {
     session: Mutex<Option<RebuildSession>>,
-    existing: Vec<(i64, i64)>,
-    rebuilding_whole: bool,
-    new_partitions: bool,
+    rebuild: Rebuild,
     /// Stats of the batches written through it, counted once it commits.
     deferred: std::sync::Mutex<Vec<(BatchStats, bool)>>,
     failed: AtomicBool,
@@ -442,15 +433,19 @@ struct SessionSlot {
 
 impl SessionSlot {
     fn wants(&self, batch: &Batch) -> bool {
-        self.rebuilding_whole
-            || self.new_partitions
-                && RebuildSession::covers_new_partition(&self.existing, &batch.days)
+        match &self.rebuild {
+            Rebuild::None => false,
+            Rebuild::WholeTable => true,
+            Rebuild::NewPartitions(existing) => {
+                RebuildSession::covers_new_partition(existing, &batch.days)
+            }
+        }
     }
 
     async fn write(&self, database: &Database, batch: Batch, rejects: &RejectSink) -> Written {
         let mut slot = self.session.lock().await;
         if slot.is_none() {
-            match RebuildSession::new_partitions(database, self.existing.clone()).await {
+            match RebuildSession::new_partitions(database).await {
                 Ok(session) => *slot = Some(session),
                 Err(error) => {
                     return Written {

@@ -107,10 +107,10 @@ pub async fn write_batch(
                 Err(error) => Err(Failure::Other(error)),
             },
             Destination::Rebuild(session) => match session.prepare(&batch.days).await {
-                Ok(table) => {
+                Ok(()) => {
                     let client = session.client.lock().await;
                     let target = Target::Savepoint {
-                        table: &table,
+                        table: session.copy_target(),
                         ranges: &session.ranges,
                     };
                     attempt(&client, target, &mut batch, rejects).await
@@ -335,10 +335,20 @@ enum Kind {
 }
 
 struct NewPartitions {
-    /// Bounds (PostgreSQL microseconds) of the partitions log_events had at the start.
-    existing: Vec<(i64, i64)>,
+    /// Bounds (PostgreSQL microseconds) of the partitions that exist or that this
+    /// transaction created.
+    known: Vec<(i64, i64)>,
     /// Partitions created in this transaction: name and bounds.
     created: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// Whether one of these partition bounds (PostgreSQL microseconds) holds the whole day
+/// (days since 2000-01-01 UTC).
+fn partition_holds_day(bounds: &[(i64, i64)], day: i64) -> bool {
+    let start = day * copy::MICROS_PER_DAY;
+    bounds
+        .iter()
+        .any(|&(from, to)| from <= start && start + copy::MICROS_PER_DAY <= to)
 }
 
 const PARTITION_COLUMNS_SQL: &str = include_str!("../../sql/partition_columns.sql");
@@ -455,12 +465,9 @@ impl RebuildSession {
         }))
     }
 
-    /// Starts the rebuild transaction of a partitioned table, for partitions other than
-    /// the `existing` ones (bounds in PostgreSQL microseconds).
-    pub async fn new_partitions(
-        database: &Database,
-        existing: Vec<(i64, i64)>,
-    ) -> anyhow::Result<RebuildSession> {
+    /// Starts the rebuild transaction of a partitioned table, for the partitions that
+    /// do not exist once it holds the lock below.
+    pub async fn new_partitions(database: &Database) -> anyhow::Result<RebuildSession> {
         let client = database.dedicated().await?;
         let staging = format!("logctl_staging_{}", std::process::id());
         // One loader at a time builds new partitions (two creating the same day's table
@@ -485,14 +492,13 @@ impl RebuildSession {
             ))
             .await
             .map_err(db::explain)?;
-        let mut existing = existing;
-        existing.extend(partition_bounds(&client).await?);
+        let known = partition_bounds(&client).await?;
         Ok(RebuildSession {
             client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
             kind: Kind::NewPartitions {
                 staging,
                 state: Mutex::new(NewPartitions {
-                    existing,
+                    known,
                     created: Vec::new(),
                 }),
             },
@@ -503,12 +509,7 @@ impl RebuildSession {
     /// Whether a batch of a partitioned table has rows for a partition that did not
     /// exist when the load started.
     pub fn covers_new_partition(existing: &[(i64, i64)], days: &[i64]) -> bool {
-        days.iter().any(|&day| {
-            let start = day * copy::MICROS_PER_DAY;
-            !existing
-                .iter()
-                .any(|&(from, to)| from <= start && start + copy::MICROS_PER_DAY <= to)
-        })
+        days.iter().any(|&day| !partition_holds_day(existing, day))
     }
 
     /// The table a batch is copied into.
@@ -520,29 +521,20 @@ impl RebuildSession {
     }
 
     /// Makes the new partitions a batch needs, and names the table to copy it into.
-    async fn prepare(&self, days: &[i64]) -> anyhow::Result<String> {
+    async fn prepare(&self, days: &[i64]) -> anyhow::Result<()> {
         let Kind::NewPartitions { staging, state } = &self.kind else {
-            return Ok("log_events".into());
+            return Ok(());
         };
         let mut state = state.lock().await;
         let client = self.client.lock().await;
         for &day in days {
-            let start = day * copy::MICROS_PER_DAY;
-            let known = state
-                .existing
-                .iter()
-                .any(|&(from, to)| from <= start && start < to)
-                || state.created.iter().any(|(_, from, to)| {
-                    timestamp::from_datetime(*from) <= start
-                        && start < timestamp::from_datetime(*to)
-                });
-            if known {
+            if partition_holds_day(&state.known, day) {
                 continue;
             }
             let bounds = client
                 .query_one(
                     "SELECT name, lower, upper FROM logctl_partition_bounds($1)",
-                    &[&timestamp::to_datetime(start)],
+                    &[&timestamp::to_datetime(day * copy::MICROS_PER_DAY)],
                 )
                 .await
                 .map_err(db::explain)?;
@@ -564,12 +556,11 @@ impl RebuildSession {
                 .await
                 .map_err(db::explain)?
                 .get(0);
+            state.known.push((
+                timestamp::from_datetime(lower),
+                timestamp::from_datetime(upper),
+            ));
             if exists {
-                let bounds = (
-                    timestamp::from_datetime(lower),
-                    timestamp::from_datetime(upper),
-                );
-                state.existing.push(bounds);
                 continue;
             }
             client
@@ -586,7 +577,7 @@ impl RebuildSession {
                 .map_err(db::explain)?;
             state.created.push((name, lower, upper));
         }
-        Ok(staging.clone())
+        Ok(())
     }
 
     /// Builds what the load deferred and commits everything.
