@@ -42,7 +42,7 @@ BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'logctl_commit_range must run under READ COMMITTED';
     END IF;
-    PERFORM pg_advisory_xact_lock(1819240292, p_lock);
+    PERFORM pg_advisory_xact_lock({{lock:source_commit}}, p_lock);
     IF EXISTS (SELECT 1 FROM logctl_ranges
                WHERE source_key = p_key AND start_offset < p_end AND end_offset > p_start) THEN
         RETURN false;
@@ -60,7 +60,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     merged logctl_ranges[];
 BEGIN
-    PERFORM pg_advisory_xact_lock(1819240292, p_lock);
+    PERFORM pg_advisory_xact_lock({{lock:source_commit}}, p_lock);
     SELECT array_agg(ROW(p_key, s, e, sl, el, r, j, c)::logctl_ranges ORDER BY s) INTO merged
     FROM (
         SELECT min(start_offset) AS s, max(end_offset) AS e, min(start_line) AS sl,

@@ -17,7 +17,7 @@ BEGIN
     upper := lower + ('1 ' || unit)::interval;
     name := 'log_events_' || to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD');
     IF to_regclass(name) IS NULL THEN
-        PERFORM pg_advisory_xact_lock(1819240293, hashtext(name));
+        PERFORM pg_advisory_xact_lock({{lock:partition_name}}, hashtext(name));
         -- Citus creates a distributed partition's shards over one connection per node
         -- when the table has a foreign key to a reference table (services).
         IF (SELECT value FROM logctl_settings WHERE key = 'distributed') = 'true' THEN

@@ -29,7 +29,7 @@ DECLARE
 BEGIN
     SELECT b.name, b.lower, b.upper INTO name, lower, upper FROM logctl_partition_bounds(p_at) b;
     IF to_regclass(name) IS NULL THEN
-        PERFORM pg_advisory_xact_lock(1819240293, hashtext(name));
+        PERFORM pg_advisory_xact_lock({{lock:partition_name}}, hashtext(name));
         -- Citus creates a distributed partition's shards over one connection per node
         -- when the table has a foreign key to a reference table (services).
         IF (SELECT value FROM logctl_settings WHERE key = 'distributed') = 'true' THEN

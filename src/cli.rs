@@ -5,12 +5,22 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::db::migrate::Interval;
-use crate::exit::EXIT_CODES_HELP;
 
 const CONNECTION_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT,
 PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT) with ~/.pgpass, else the managed
 local instance (see `logctl local`), started on demand.";
+
+/// The exit codes, as `--help` and the README list them (see `Outcome`).
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    failure (see the message on stderr)
+  2    usage error: bad arguments or configuration
+  3    cannot connect to the database, or the connection was lost
+  4    the load finished but some lines were rejected
+  5    the load stopped because more lines than --max-errors were rejected
+  130  interrupted by SIGINT/SIGTERM; what was committed stays committed";
 
 #[derive(Debug, Parser)]
 #[command(

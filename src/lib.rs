@@ -6,9 +6,11 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod db;
-pub mod exit;
+pub mod error;
 pub mod ingest;
 pub mod report;
 pub mod retention;
 pub mod synth;
 pub mod write_penalty;
+
+pub use error::{Error, Outcome, Result, error_text};

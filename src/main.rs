@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use logctl::cli::Cli;
-use logctl::exit::{Outcome, outcome_of};
+use logctl::{Error, Outcome};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -36,4 +36,12 @@ fn main() -> ExitCode {
             outcome_of(&error).into()
         }
     }
+}
+
+/// The exit code of the library error behind the failure; anything else is a failure.
+fn outcome_of(error: &anyhow::Error) -> Outcome {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Error>())
+        .map_or(Outcome::Failure, Error::outcome)
 }

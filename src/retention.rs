@@ -21,24 +21,11 @@ pub async fn prune(
     cutoff: DateTime<Utc>,
     dry_run: bool,
     batch_rows: i64,
-) -> anyhow::Result<Pruned> {
+) -> crate::Result<Pruned> {
     match variant.partition {
         Some(_) => drop_partitions(client, variant, cutoff, dry_run).await,
         None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await,
     }
-}
-
-/// The partitions of log_events: name, bounds and estimated rows, oldest first. The
-/// bounds are read back from their text form, which only the ISO DateStyle writes
-/// unambiguously (with a numeric offset where others may write a zone abbreviation
-/// such as IST, which means another zone when read back).
-pub async fn partitions(
-    client: &Client,
-) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    client.batch_execute("SET DateStyle = ISO").await?;
-    client
-        .query(include_str!("../sql/partition_list.sql"), &[])
-        .await
 }
 
 async fn drop_partitions(
@@ -46,18 +33,18 @@ async fn drop_partitions(
     variant: Variant,
     cutoff: DateTime<Utc>,
     dry_run: bool,
-) -> anyhow::Result<Pruned> {
+) -> crate::Result<Pruned> {
     let mut rows = Vec::new();
     let mut total = 0;
-    for partition in partitions(client).await? {
-        let name: String = partition.get(0);
-        let upper: Option<DateTime<Utc>> = partition.get(2);
+    for partition in crate::db::partitions::list(client).await? {
+        let name = partition.name;
+        let upper = partition.to;
         // Only partitions wholly before the cutoff go; the one holding it stays whole.
         if upper.is_none_or(|upper| upper > cutoff) {
             continue;
         }
         // The planner's estimate when the partition was analyzed, else a count.
-        let estimated = match partition.get::<_, i64>(3) {
+        let estimated = match partition.estimated_rows {
             rows if rows >= 0 => rows,
             _ => client
                 .query_one(&format!("SELECT count(*) FROM {}", quote(&name)), &[])
@@ -73,9 +60,7 @@ async fn drop_partitions(
         total += estimated;
         rows.push(vec![
             Cell::Text(name),
-            partition
-                .get::<_, Option<DateTime<Utc>>>(1)
-                .map_or(Cell::Null, Cell::Time),
+            partition.from.map_or(Cell::Null, Cell::Time),
             upper.map_or(Cell::Null, Cell::Time),
             Cell::Int(estimated),
         ]);
@@ -97,7 +82,7 @@ async fn drop_partitions(
 
 /// DETACH ... CONCURRENTLY waits for queries on the partition but never blocks loads
 /// into the others; a detach interrupted before is finished first.
-async fn detach(client: &Client, variant: Variant, name: &str) -> anyhow::Result<()> {
+async fn detach(client: &Client, variant: Variant, name: &str) -> crate::Result<()> {
     let name = quote(name);
     if variant.distributed {
         // Citus propagates a plain DETACH; it has no concurrent form.
@@ -113,7 +98,7 @@ async fn detach(client: &Client, variant: Variant, name: &str) -> anyhow::Result
         .await
     {
         Ok(()) => Ok(()),
-        Err(error) if crate::db::error_text(&error).contains("FINALIZE") => {
+        Err(error) if crate::error_text(&error).contains("FINALIZE") => {
             client
                 .batch_execute(&format!(
                     "ALTER TABLE log_events DETACH PARTITION {name} FINALIZE"
@@ -131,7 +116,7 @@ async fn delete_rows(
     cutoff: DateTime<Utc>,
     dry_run: bool,
     batch_rows: i64,
-) -> anyhow::Result<Pruned> {
+) -> crate::Result<Pruned> {
     let (rows, batches) = if dry_run {
         let count: i64 = client
             .query_one(
@@ -181,7 +166,7 @@ async fn delete_rows(
 async fn delete_in_time_windows(
     client: &Client,
     cutoff: DateTime<Utc>,
-) -> anyhow::Result<(i64, i64)> {
+) -> crate::Result<(i64, i64)> {
     let oldest: Option<DateTime<Utc>> = client
         .query_one(
             "SELECT min(created_at) FROM log_events WHERE created_at < $1",

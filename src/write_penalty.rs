@@ -8,9 +8,8 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::Client;
 
-use crate::ingest::copy;
-use crate::ingest::parse::{LineEncoder, ParseOptions, ServiceIds};
-use crate::ingest::shape::ShapeChoice;
+use crate::ingest::encode::tuple as copy;
+use crate::ingest::encode::{LineEncoder, ParseOptions, ServiceIds, ShapeChoice};
 use crate::report::{Cell, Table};
 use crate::synth::{self, GenOptions};
 
@@ -86,14 +85,14 @@ const REQUEST: &str = "CREATE INDEX ON events (request_id)";
 struct NumberedServices(rustc_hash::FxHashMap<String, i32>);
 
 impl ServiceIds for NumberedServices {
-    fn id(&mut self, name: &str) -> anyhow::Result<i32> {
+    fn id(&mut self, name: &str) -> i32 {
         let next = self.0.len() as i32 + 1;
-        Ok(*self.0.entry(name.to_string()).or_insert(next))
+        *self.0.entry(name.to_string()).or_insert(next)
     }
 }
 
 /// Runs every scenario in a scratch schema, which is dropped afterwards whatever happens.
-pub async fn measure(client: &Client, rows: u64) -> anyhow::Result<Table> {
+pub async fn measure(client: &Client, rows: u64) -> crate::Result<Table> {
     let (time_ordered, random) = encode_rows(rows)?;
     let schema = format!("logctl_write_penalty_{}", std::process::id());
     client
@@ -114,7 +113,7 @@ async fn run_scenarios(
     time_ordered: &Bytes,
     random: &Bytes,
     rows: u64,
-) -> anyhow::Result<Table> {
+) -> crate::Result<Table> {
     client
         .batch_execute(&format!("SET search_path = {schema}"))
         .await?;
@@ -166,7 +165,7 @@ async fn copy_into_fresh_table(
     client: &Client,
     scenario: &Scenario,
     data: &Bytes,
-) -> anyhow::Result<f64> {
+) -> crate::Result<f64> {
     client
         .batch_execute("DROP TABLE IF EXISTS events_copy; CREATE TABLE events_copy (LIKE events INCLUDING DEFAULTS)")
         .await?;
@@ -194,7 +193,7 @@ async fn copy_into_fresh_table(
 }
 
 /// The same generated rows as binary COPY tuples, with time-ordered and with random keys.
-fn encode_rows(rows: u64) -> anyhow::Result<(Bytes, Bytes)> {
+fn encode_rows(rows: u64) -> crate::Result<(Bytes, Bytes)> {
     let mut lines = Vec::new();
     let options = GenOptions {
         lines: rows,
@@ -202,9 +201,10 @@ fn encode_rows(rows: u64) -> anyhow::Result<(Bytes, Bytes)> {
         services: 20,
         start_unix_micros: 1_795_478_400_000_000,
     };
-    synth::write(&options, &mut lines)?;
+    synth::write(&options, &mut lines)
+        .map_err(|e| crate::Error::io("cannot generate the rows", e))?;
     let mut encoder = LineEncoder::new(ParseOptions {
-        shape: ShapeChoice::new(None, &[], None).map_err(anyhow::Error::msg)?,
+        shape: ShapeChoice::new(None, &[], None).expect("the built-in shapes"),
         zone: Default::default(),
         nul: copy::NulPolicy::Reject,
         max_line_bytes: 1 << 20,
@@ -214,7 +214,7 @@ fn encode_rows(rows: u64) -> anyhow::Result<(Bytes, Bytes)> {
     let mut starts = Vec::with_capacity(rows as usize);
     for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
         starts.push(time_ordered.len());
-        encoder.encode(line, &mut services, &mut time_ordered)?;
+        encoder.encode(line, &mut services, &mut time_ordered);
     }
     // The key is the first field of each tuple: 2 bytes of field count, 4 of length.
     let mut random = time_ordered.clone();

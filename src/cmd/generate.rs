@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
 use crate::cli::GenArgs;
-use crate::exit::{ExitError, Outcome};
-use crate::ingest::timestamp;
+use crate::ingest::encode::timestamp;
 use crate::synth::{self, GenOptions};
+use crate::{Error, Outcome};
 
 pub fn run(args: GenArgs) -> anyhow::Result<Outcome> {
     let start = timestamp::parse_text(&args.start, timestamp::Zone::Utc)
-        .map_err(|e| ExitError::usage(format!("--start: {e}")))?;
+        .map_err(|e| Error::usage(format!("--start: {e}")))?;
     let options = GenOptions {
         lines: args.lines,
         seed: args.seed,

@@ -6,47 +6,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{IndexStrategyArg, LoadArgs, SummaryFormat, parse_size};
 use crate::config::LoadConfig;
-use crate::db::{Database, DbError, migrate};
-use crate::exit::{ExitError, Outcome};
-use crate::ingest::copy::NulPolicy;
-use crate::ingest::parse::ParseOptions;
-use crate::ingest::rejects::RejectSink;
-use crate::ingest::shape::{Mapping, ShapeChoice};
-use crate::ingest::source::{self, Input};
-use crate::ingest::writer::IndexStrategy;
-use crate::ingest::{self, LoadPlan, LoadReport, Stop};
+use crate::db::{Database, migrate};
+use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice};
+use crate::ingest::{
+    self, IndexStrategy, Input, LoadPlan, LoadReport, RejectSink, Stop, expand_inputs,
+};
+use crate::{Error, Outcome};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
 const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
 
 pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let config = match &args.config {
-        Some(path) => LoadConfig::read(path).map_err(ExitError::usage)?,
+        Some(path) => LoadConfig::read(path).map_err(Error::usage)?,
         None => LoadConfig::default(),
     };
-    let inputs = source::expand(&args.inputs).map_err(|e| ExitError::usage(e.to_string()))?;
+    let inputs = expand_inputs(&args.inputs).map_err(|e| Error::usage(e.to_string()))?;
     if inputs
         .iter()
         .filter(|input| **input == Input::Stdin)
         .count()
         > 1
     {
-        return Err(ExitError::usage("`-` (stdin) can be given only once").into());
+        return Err(Error::usage("`-` (stdin) can be given only once").into());
     }
-    let size = |flag: Option<usize>,
-                configured: &Option<String>,
-                default: &str|
-     -> Result<usize, ExitError> {
-        match (flag, configured) {
-            (Some(size), _) => Ok(size),
-            (None, Some(text)) => parse_size(text).map_err(ExitError::usage),
-            (None, None) => Ok(parse_size(default).expect("valid default")),
-        }
-    };
+    let size =
+        |flag: Option<usize>, configured: &Option<String>, default: &str| -> Result<usize, Error> {
+            match (flag, configured) {
+                (Some(size), _) => Ok(size),
+                (None, Some(text)) => parse_size(text).map_err(Error::usage),
+                (None, None) => Ok(parse_size(default).expect("valid default")),
+            }
+        };
     let max_line_bytes = size(args.max_line_bytes, &config.max_line_bytes, "1MiB")?;
     let batch_bytes = size(args.batch_bytes, &config.batch_bytes, "2MiB")?;
     if max_line_bytes > LINE_LIMIT_CEILING {
-        return Err(ExitError::usage(format!(
+        return Err(Error::usage(format!(
             "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
         ))
         .into());
@@ -57,12 +52,12 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
         .or(config.timezone.as_deref())
         .unwrap_or("UTC")
         .parse()
-        .map_err(ExitError::usage)?;
+        .map_err(|e: crate::ingest::encode::Invalid| Error::usage(e.to_string()))?;
     let mut mappings = Vec::new();
     for text in config.mappings().iter().chain(&args.mappings) {
         mappings.push(
             text.parse::<Mapping>()
-                .map_err(|e| ExitError::usage(format!("--map {e}")))?,
+                .map_err(|e| Error::usage(format!("--map {e}")))?,
         );
     }
     let shape = ShapeChoice::new(
@@ -72,7 +67,7 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
             .as_deref()
             .or(config.default_service.as_deref()),
     )
-    .map_err(ExitError::usage)?;
+    .map_err(|e| Error::usage(e.to_string()))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let jobs = args.jobs.or(config.jobs).unwrap_or(cores.max(2)).max(1);
     let strip_nul = args.strip_nul || config.strip_nul.unwrap_or(false);
@@ -108,7 +103,7 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     };
     let rejects = match args.rejects.as_ref().or(config.rejects.as_ref()) {
         Some(path) => RejectSink::file(path).map_err(|e| {
-            ExitError::usage(format!(
+            Error::usage(format!(
                 "cannot open the reject file {}: {e}",
                 path.display()
             ))
@@ -127,21 +122,20 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     let mut report = ingest::run(plan, database, rejects, stop).await?;
     print_summary(&report, &args, max_errors);
     if let Some(failure) = report.failure.take() {
-        return Err(failure);
+        return Err(failure.into());
     }
     Ok(outcome_of(&report))
 }
 
-async fn require_schema(database: &Database) -> anyhow::Result<()> {
+async fn require_schema(database: &Database) -> crate::Result<()> {
     let client = database.get().await?;
     let newest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
     match migrate::current_version(&client).await? {
         Some(version) if version >= newest => Ok(()),
-        Some(version) => Err(DbError::NoSchema(format!(
+        Some(version) => Err(Error::NoSchema(format!(
             "schema version {version}, this logctl needs {newest}"
-        ))
-        .into()),
-        None => Err(DbError::NoSchema("no logctl tables in this database".into()).into()),
+        ))),
+        None => Err(Error::NoSchema("no logctl tables in this database".into())),
     }
 }
 

@@ -1,8 +1,8 @@
 //! `logctl local start|stop|status|url`: the private PostgreSQL instance.
 
+use crate::Outcome;
 use crate::cli::{LocalAction, LocalArgs};
 use crate::db::local::{LocalInstance, Status};
-use crate::exit::Outcome;
 
 pub async fn run(args: LocalArgs) -> anyhow::Result<Outcome> {
     let instance = LocalInstance::for_current_user()?;

@@ -9,8 +9,8 @@ pub mod schema;
 pub mod slow;
 pub mod status;
 
+use crate::Outcome;
 use crate::cli::{Cli, Command};
-use crate::exit::Outcome;
 
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let url = cli.database_url.as_deref();

@@ -1,9 +1,9 @@
 //! `logctl schema`: create or upgrade the schema in the variant asked for, or print its SQL.
 
+use crate::Outcome;
 use crate::cli::SchemaArgs;
+use crate::db::Database;
 use crate::db::migrate::{self, Variant};
-use crate::db::{Database, explain};
-use crate::exit::Outcome;
 
 pub async fn run(args: SchemaArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let asked = Variant {
@@ -17,12 +17,7 @@ pub async fn run(args: SchemaArgs, database_url: Option<&str>) -> anyhow::Result
     let wanted = (args.partition.is_some() || args.distributed).then_some(asked);
     let database = Database::open(database_url, 1).await?;
     let mut client = database.dedicated().await?;
-    let applied = migrate::apply(&mut client, wanted)
-        .await
-        .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
-            Ok(error) => explain(error),
-            Err(other) => other,
-        })?;
+    let applied = migrate::apply(&mut client, wanted).await?;
     if applied.newly_applied.is_empty() {
         eprintln!(
             "logctl: schema is up to date (version {}, {}); nothing changed",

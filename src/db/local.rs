@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::DbError;
 use super::settings::{Origin, SslMode, Target};
+use crate::Error;
 
 /// The database and role the local instance is created with.
 pub const DATABASE: &str = "logctl";
@@ -31,13 +31,13 @@ pub enum Status {
 impl LocalInstance {
     /// The instance for the current user: `$LOGCTL_LOCAL_DIR`, else the user's data
     /// directory; root's home is closed to the server user, so root's lives in /var/lib.
-    pub fn for_current_user() -> Result<LocalInstance, DbError> {
+    pub fn for_current_user() -> Result<LocalInstance, Error> {
         let root = match std::env::var_os("LOGCTL_LOCAL_DIR").filter(|dir| !dir.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None if is_root() => PathBuf::from("/var/lib/logctl/local"),
             None => dirs::data_dir()
                 .ok_or_else(|| {
-                    DbError::LocalInstance(
+                    Error::LocalInstance(
                         "cannot find your data directory; set LOGCTL_LOCAL_DIR".into(),
                     )
                 })?
@@ -98,7 +98,7 @@ impl LocalInstance {
         )
     }
 
-    pub fn status(&self) -> Result<Status, DbError> {
+    pub fn status(&self) -> Result<Status, Error> {
         if !self.data_dir().join("PG_VERSION").exists() {
             return Ok(Status::NotCreated);
         }
@@ -112,7 +112,7 @@ impl LocalInstance {
 
     /// Creates the cluster if needed and starts it; returns whether it was started now.
     /// A file lock keeps two logctl processes from initialising or starting it at once.
-    pub fn start(&self) -> Result<bool, DbError> {
+    pub fn start(&self) -> Result<bool, Error> {
         let bindir = postgres_bindir()?;
         fs::create_dir_all(&self.root).map_err(|e| self.io_error("create", &self.root, e))?;
         let _lock = self.lock()?;
@@ -133,7 +133,7 @@ impl LocalInstance {
                 .args(["-w", "-t", "120", "start"]),
         )?;
         if !output.status.success() {
-            return Err(DbError::LocalInstance(format!(
+            return Err(Error::LocalInstance(format!(
                 "the local PostgreSQL instance at {} did not start: {}\n{}",
                 self.root.display(),
                 String::from_utf8_lossy(&output.stderr).trim(),
@@ -144,14 +144,14 @@ impl LocalInstance {
     }
 
     /// Stops the server if it runs (fast shutdown: sessions are cut, nothing committed is lost).
-    pub fn stop(&self) -> Result<bool, DbError> {
+    pub fn stop(&self) -> Result<bool, Error> {
         if self.status()? != Status::Running {
             return Ok(false);
         }
         let _lock = self.lock()?;
         let output = self.pg_ctl(&["-m", "fast", "-w", "stop"])?;
         if !output.status.success() {
-            return Err(DbError::LocalInstance(format!(
+            return Err(Error::LocalInstance(format!(
                 "could not stop the local instance: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
             )));
@@ -167,9 +167,9 @@ impl LocalInstance {
 
     /// Starts the instance if needed, says so on stderr, and makes sure the
     /// `logctl` database exists. Used when no connection settings were given.
-    pub async fn ensure_running_and_announce(&self) -> anyhow::Result<Target> {
+    pub async fn ensure_running_and_announce(&self) -> crate::Result<Target> {
         let instance = self.clone();
-        let started = tokio::task::spawn_blocking(move || instance.start()).await??;
+        let started = run_blocking(move || instance.start()).await?;
         if started {
             eprintln!(
                 "logctl: started the local PostgreSQL instance in {} (stop it with `logctl local stop`)",
@@ -181,7 +181,7 @@ impl LocalInstance {
     }
 
     /// Creates the `logctl` database on first use; idempotent and safe against a racing creator.
-    pub async fn ensure_database(&self) -> anyhow::Result<()> {
+    pub async fn ensure_database(&self) -> crate::Result<()> {
         let mut maintenance = self.target();
         maintenance.config.dbname("postgres");
         let database = super::Database::connect(maintenance, 1).await?;
@@ -201,7 +201,7 @@ impl LocalInstance {
         Ok(())
     }
 
-    fn initialise(&self, bindir: &Path, owner: Option<(u32, u32)>) -> Result<(), DbError> {
+    fn initialise(&self, bindir: &Path, owner: Option<(u32, u32)>) -> Result<(), Error> {
         let data = self.data_dir();
         let sockets = self.socket_dir();
         for dir in [&self.root, &sockets] {
@@ -220,7 +220,7 @@ impl LocalInstance {
                 .args(["-U", USER, "--auth=trust", "--encoding=UTF8", "--no-locale"]),
         )?;
         if !output.status.success() {
-            return Err(DbError::LocalInstance(format!(
+            return Err(Error::LocalInstance(format!(
                 "initdb failed for the local instance in {}: {}",
                 self.root.display(),
                 String::from_utf8_lossy(&output.stderr).trim()
@@ -241,7 +241,7 @@ impl LocalInstance {
         Ok(())
     }
 
-    fn pg_ctl(&self, args: &[&str]) -> Result<Output, DbError> {
+    fn pg_ctl(&self, args: &[&str]) -> Result<Output, Error> {
         let bindir = postgres_bindir()?;
         self.run(
             Command::new(bindir.join("pg_ctl"))
@@ -252,7 +252,7 @@ impl LocalInstance {
     }
 
     /// Runs a PostgreSQL program as the server user, from a directory it can read.
-    fn run(&self, command: &mut Command) -> Result<Output, DbError> {
+    fn run(&self, command: &mut Command) -> Result<Output, Error> {
         if let Some((uid, gid)) = server_user()? {
             command.uid(uid).gid(gid);
         }
@@ -262,11 +262,11 @@ impl LocalInstance {
             .env("LC_ALL", "C")
             .stdin(Stdio::null());
         command.output().map_err(|e| {
-            DbError::LocalInstance(format!("cannot run {:?}: {e}", command.get_program()))
+            Error::LocalInstance(format!("cannot run {:?}: {e}", command.get_program()))
         })
     }
 
-    fn lock(&self) -> Result<File, DbError> {
+    fn lock(&self) -> Result<File, Error> {
         let path = self.root.join(".logctl.lock");
         let file = File::options()
             .create(true)
@@ -285,8 +285,8 @@ impl LocalInstance {
         format!("last lines of {}:\n{tail}", self.log_file().display())
     }
 
-    fn io_error(&self, action: &str, path: &Path, error: std::io::Error) -> DbError {
-        DbError::LocalInstance(format!(
+    fn io_error(&self, action: &str, path: &Path, error: std::io::Error) -> Error {
+        Error::LocalInstance(format!(
             "cannot {action} {} for the local instance: {error}",
             path.display()
         ))
@@ -296,7 +296,7 @@ impl LocalInstance {
 /// The directory holding initdb and pg_ctl: PATH first, then `pg_config --bindir`,
 /// then the versioned directories distributions install into (newest first).
 /// `LOGCTL_PG_BINDIR` overrides the search (and is the only place looked at when set).
-pub fn postgres_bindir() -> Result<PathBuf, DbError> {
+pub fn postgres_bindir() -> Result<PathBuf, Error> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(dir) = std::env::var_os("LOGCTL_PG_BINDIR").map(PathBuf::from) {
         return if has_tools(&dir) {
@@ -342,8 +342,8 @@ pub fn postgres_bindir() -> Result<PathBuf, DbError> {
         .ok_or_else(not_installed)
 }
 
-fn not_installed() -> DbError {
-    DbError::LocalInstance(
+fn not_installed() -> Error {
+    Error::LocalInstance(
         "PostgreSQL is not installed: no initdb/pg_ctl in PATH, `pg_config --bindir` or \
              /usr/lib/postgresql/*/bin\n\
              hint: install it (Debian/Ubuntu: `sudo apt-get install postgresql`; Fedora: \
@@ -359,7 +359,7 @@ fn is_root() -> bool {
 }
 
 /// As root, the uid/gid of the unprivileged user the server runs as.
-fn server_user() -> Result<Option<(u32, u32)>, DbError> {
+fn server_user() -> Result<Option<(u32, u32)>, Error> {
     if !is_root() {
         return Ok(None);
     }
@@ -372,7 +372,7 @@ fn server_user() -> Result<Option<(u32, u32)>, DbError> {
             }
         }
     }
-    Err(DbError::LocalInstance(
+    Err(Error::LocalInstance(
         "running as root, but there is no `postgres` user to run the server as; \
          create one (`useradd --system postgres`) or run logctl as an ordinary user"
             .into(),
@@ -389,4 +389,13 @@ fn percent_encode(text: &str) -> String {
         }
     }
     encoded
+}
+
+/// Runs a blocking step of the instance's life (initdb, pg_ctl) off the async threads.
+pub async fn run_blocking<T: Send + 'static>(
+    step: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::task::spawn_blocking(step)
+        .await
+        .map_err(|e| Error::LocalInstance(format!("the local instance's task failed: {e}")))?
 }

@@ -6,6 +6,9 @@ use std::fmt;
 
 use tokio_postgres::Client;
 
+use super::locks;
+use crate::{Error, error_text};
+
 /// One numbered SQL file, applied once and recorded in `logctl_schema_version`.
 pub struct Migration {
     pub version: i32,
@@ -44,9 +47,6 @@ CREATE TABLE IF NOT EXISTS logctl_schema_version (
     name       text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );";
-
-/// Serialises concurrent `logctl schema` runs (the key spells "logctl" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6c6f_6763_746c;
 
 /// The time span of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,7 +104,7 @@ impl Variant {
         if self.partition.is_some() {
             key.push("created_at");
         }
-        let sql = migration
+        let mut sql = migration
             .sql
             .replace("{{partition}}", self.partition.map_or("", Interval::name))
             .replace(
@@ -120,6 +120,9 @@ impl Variant {
                     ""
                 },
             );
+        for (placeholder, class) in locks::SQL_PLACEHOLDERS {
+            sql = sql.replace(placeholder, &class.to_string());
+        }
         if migration.version == 1 && self.distributed {
             format!("{sql}\n{DISTRIBUTE}")
         } else {
@@ -130,7 +133,7 @@ impl Variant {
     /// The variant a database holds; None when logctl never created one there.
     pub async fn of_database(
         client: &impl tokio_postgres::GenericClient,
-    ) -> anyhow::Result<Option<Variant>> {
+    ) -> crate::Result<Option<Variant>> {
         let exists: bool = client
             .query_one("SELECT to_regclass('logctl_settings') IS NOT NULL", &[])
             .await?
@@ -181,10 +184,10 @@ pub fn script(variant: Variant) -> String {
 /// Applies the migrations the database has not seen, all in one transaction. `wanted`
 /// is the variant asked for (None: whatever the database holds, plain when new); a
 /// database created as another variant is left alone with an error.
-pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Result<Applied> {
+pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> crate::Result<Applied> {
     let transaction = client.transaction().await?;
     transaction
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::MIGRATION])
         .await?;
     transaction.batch_execute(VERSION_TABLE).await?;
     let applied: Vec<i32> = transaction
@@ -200,17 +203,19 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Resu
     if let Some(&newest) = applied.last()
         && newest > newest_known
     {
-        anyhow::bail!(
+        return Err(Error::Failed(format!(
             "the database's logctl schema is at version {newest}, newer than this logctl knows \
              ({newest_known}); upgrade logctl"
-        );
+        )));
     }
     let existing = Variant::of_database(&transaction).await?;
     let variant = match (existing, wanted) {
-        (Some(existing), Some(wanted)) if existing != wanted => anyhow::bail!(
-            "this database holds {existing}; logctl does not convert it to {wanted} \
-             (create the other variant in a new database and load the logs there)"
-        ),
+        (Some(existing), Some(wanted)) if existing != wanted => {
+            return Err(Error::Failed(format!(
+                "this database holds {existing}; logctl does not convert it to {wanted} \
+                 (create the other variant in a new database and load the logs there)"
+            )));
+        }
         (Some(existing), _) => existing,
         (None, wanted) => wanted.unwrap_or_default(),
     };
@@ -223,11 +228,12 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Resu
             .await?
             .get(0);
         if !citus {
-            anyhow::bail!(
+            return Err(Error::Failed(
                 "--distributed needs the Citus extension, which this database does not have: \
                  run `CREATE EXTENSION citus` on the coordinator (as a superuser, with citus in \
                  shared_preload_libraries) and add the workers, or leave out --distributed"
-            );
+                    .into(),
+            ));
         }
     }
     let mut newly_applied = Vec::new();
@@ -235,7 +241,7 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Resu
         transaction
             .batch_execute(&variant.render(migration))
             .await
-            .map_err(|e| anyhow::anyhow!("{} failed: {}", migration.name, super::error_text(&e)))?;
+            .map_err(|e| Error::Failed(format!("{} failed: {}", migration.name, error_text(&e))))?;
         transaction
             .execute(
                 "INSERT INTO logctl_schema_version (version, name) VALUES ($1, $2)",
@@ -253,7 +259,7 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> anyhow::Resu
 }
 
 /// The schema version the database is at, or None when logctl never ran there.
-pub async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
+pub async fn current_version(client: &Client) -> crate::Result<Option<i32>> {
     let exists = client
         .query_one(
             "SELECT to_regclass('logctl_schema_version') IS NOT NULL",

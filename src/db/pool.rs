@@ -8,7 +8,8 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::{Origin, SslMode, Target, configured_target};
-use super::{DbError, error_text, local, tls};
+use super::{local, tls};
+use crate::{Error, error_text};
 
 pub type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 pub type Connection<'a> = PooledConnection<'a, Manager>;
@@ -23,7 +24,7 @@ pub struct Database {
 
 impl Database {
     /// Resolves the target (flag, DATABASE_URL, PG*, local instance) and opens a pool.
-    pub async fn open(database_url: Option<&str>, pool_size: u32) -> anyhow::Result<Database> {
+    pub async fn open(database_url: Option<&str>, pool_size: u32) -> crate::Result<Database> {
         let target = match configured_target(database_url)? {
             Some(target) => target,
             None => {
@@ -37,13 +38,13 @@ impl Database {
 
     /// Opens a pool on an explicit target, failing at once with the server's reason
     /// if the first connection cannot be made.
-    pub async fn connect(mut target: Target, pool_size: u32) -> anyhow::Result<Database> {
+    pub async fn connect(mut target: Target, pool_size: u32) -> crate::Result<Database> {
         let tls = tls::connector(&target)?;
         match connect_client(&target, tls.clone()).await {
             Ok(probe) => drop(probe),
             // libpq's `prefer` (and `allow`) falls back to a plain connection when the TLS
             // handshake fails, e.g. on a self-signed X.509 v1 certificate rustls cannot read.
-            Err(DbError::Connect { reason, .. })
+            Err(Error::Connect { reason, .. })
                 if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow)
                     && reason.contains("TLS") =>
             {
@@ -53,7 +54,7 @@ impl Database {
                 target.ssl_mode = SslMode::Disable;
                 drop(connect_client(&target, tls.clone()).await?);
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         }
         let manager = PostgresConnectionManager::new(target.config.clone(), tls.clone());
         let pool = Pool::builder()
@@ -65,25 +66,23 @@ impl Database {
     }
 
     /// A pooled connection.
-    pub async fn get(&self) -> anyhow::Result<Connection<'_>> {
+    pub async fn get(&self) -> crate::Result<Connection<'_>> {
         self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::User(error) => DbError::Connect {
+            bb8::RunError::User(error) => Error::Connect {
                 target: self.target.describe(),
                 reason: error_text(&error),
-            }
-            .into(),
-            bb8::RunError::TimedOut => DbError::Connect {
+            },
+            bb8::RunError::TimedOut => Error::Connect {
                 target: self.target.describe(),
                 reason: "timed out waiting for a connection".into(),
-            }
-            .into(),
+            },
         })
     }
 
     /// A connection outside the pool, for session state such as advisory locks
     /// that must not leak to other users of a pooled connection.
-    pub async fn dedicated(&self) -> anyhow::Result<Client> {
-        Ok(connect_client(&self.target, self.tls.clone()).await?)
+    pub async fn dedicated(&self) -> crate::Result<Client> {
+        connect_client(&self.target, self.tls.clone()).await
     }
 
     pub fn origin(&self) -> Origin {
@@ -91,12 +90,12 @@ impl Database {
     }
 }
 
-async fn connect_client(target: &Target, tls: MakeRustlsConnect) -> Result<Client, DbError> {
+async fn connect_client(target: &Target, tls: MakeRustlsConnect) -> Result<Client, Error> {
     let (client, connection) = target
         .config
         .connect(tls)
         .await
-        .map_err(|e| DbError::Connect {
+        .map_err(|e| Error::Connect {
             target: target.describe(),
             reason: error_text(&e),
         })?;

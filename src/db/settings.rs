@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
-use super::DbError;
 use super::pgpass;
+use crate::Error;
 
 /// Which of the configuration sources a target came from, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,8 @@ pub enum SslMode {
 }
 
 impl FromStr for SslMode {
-    type Err = DbError;
-    fn from_str(value: &str) -> Result<Self, DbError> {
+    type Err = Error;
+    fn from_str(value: &str) -> Result<Self, Error> {
         Ok(match value {
             "disable" => SslMode::Disable,
             "allow" => SslMode::Allow,
@@ -41,7 +41,7 @@ impl FromStr for SslMode {
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
             other => {
-                return Err(DbError::Settings(format!(
+                return Err(Error::Settings(format!(
                     "sslmode `{other}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
                 )));
             }
@@ -61,11 +61,11 @@ pub struct Target {
 impl Target {
     /// Parses a libpq-style URL or `key=value` string, taking out the TLS keys
     /// that tokio-postgres does not understand (`verify-ca`, `verify-full`, `sslrootcert`).
-    pub fn parse(connection: &str, origin: Origin) -> Result<Target, DbError> {
+    pub fn parse(connection: &str, origin: Origin) -> Result<Target, Error> {
         let (rest, ssl_mode) = take_param(connection, "sslmode");
         let (rest, ssl_root_cert) = take_param(&rest, "sslrootcert");
         let mut config = tokio_postgres::Config::from_str(&rest)
-            .map_err(|e| DbError::Settings(format!("cannot parse the connection string: {e}")))?;
+            .map_err(|e| Error::Settings(format!("cannot parse the connection string: {e}")))?;
         let ssl_mode = match ssl_mode {
             Some(mode) => mode.parse()?,
             None => SslMode::Prefer,
@@ -84,7 +84,7 @@ impl Target {
     }
 
     /// Builds a target from libpq's environment variables, if any of them is set.
-    pub fn from_pg_environment() -> Result<Option<Target>, DbError> {
+    pub fn from_pg_environment() -> Result<Option<Target>, Error> {
         const KEYS: [(&str, &str); 7] = [
             ("PGHOST", "host"),
             ("PGPORT", "port"),
@@ -113,7 +113,7 @@ impl Target {
                 }
                 "port" => {
                     let port = value.parse::<u16>().map_err(|_| {
-                        DbError::Settings(format!("PGPORT `{value}` is not a port number"))
+                        Error::Settings(format!("PGPORT `{value}` is not a port number"))
                     })?;
                     config.port(port);
                 }
@@ -131,7 +131,7 @@ impl Target {
                 }
                 _ => {
                     let seconds = value.parse::<u64>().map_err(|_| {
-                        DbError::Settings(format!(
+                        Error::Settings(format!(
                             "PGCONNECT_TIMEOUT `{value}` is not a number of seconds"
                         ))
                     })?;
@@ -219,7 +219,7 @@ impl Target {
 }
 
 /// How the caller asked to connect, before the local instance is considered.
-pub fn configured_target(flag: Option<&str>) -> Result<Option<Target>, DbError> {
+pub fn configured_target(flag: Option<&str>) -> Result<Option<Target>, Error> {
     if let Some(url) = flag {
         return Target::parse(url, Origin::Flag).map(Some);
     }

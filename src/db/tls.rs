@@ -15,15 +15,15 @@ use rustls::{
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::DbError;
 use super::settings::{SslMode, Target};
+use crate::Error;
 
 /// The TLS connector for a target; unused by tokio-postgres when sslmode is `disable`.
-pub fn connector(target: &Target) -> Result<MakeRustlsConnect, DbError> {
+pub fn connector(target: &Target) -> Result<MakeRustlsConnect, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Settings(format!("TLS setup failed: {e}")))?;
+        .map_err(|e| Error::Settings(format!("TLS setup failed: {e}")))?;
     let config = match target.ssl_mode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
@@ -36,7 +36,7 @@ pub fn connector(target: &Target) -> Result<MakeRustlsConnect, DbError> {
             let roots = Arc::new(root_store(target.ssl_root_cert.as_deref())?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
-                .map_err(|e| DbError::Settings(format!("TLS setup failed: {e}")))?;
+                .map_err(|e| Error::Settings(format!("TLS setup failed: {e}")))?;
             if target.ssl_mode == SslMode::VerifyFull {
                 builder.with_webpki_verifier(webpki).with_no_client_auth()
             } else {
@@ -55,7 +55,7 @@ pub fn connector(target: &Target) -> Result<MakeRustlsConnect, DbError> {
 
 /// The CA certificates to trust: `sslrootcert`/`PGSSLROOTCERT`, else libpq's
 /// `~/.postgresql/root.crt`, else the system's store.
-fn root_store(explicit: Option<&Path>) -> Result<RootCertStore, DbError> {
+fn root_store(explicit: Option<&Path>) -> Result<RootCertStore, Error> {
     let mut store = RootCertStore::empty();
     let default_file = dirs::home_dir().map(|home| home.join(".postgresql/root.crt"));
     let file = explicit
@@ -64,17 +64,17 @@ fn root_store(explicit: Option<&Path>) -> Result<RootCertStore, DbError> {
     match file {
         Some(path) if path.as_os_str() != "system" => {
             let certificates = CertificateDer::pem_file_iter(&path).map_err(|e| {
-                DbError::Settings(format!(
+                Error::Settings(format!(
                     "cannot read root certificate {}: {e}",
                     path.display()
                 ))
             })?;
             for certificate in certificates {
                 let certificate = certificate.map_err(|e| {
-                    DbError::Settings(format!("bad certificate in {}: {e}", path.display()))
+                    Error::Settings(format!("bad certificate in {}: {e}", path.display()))
                 })?;
                 store.add(certificate).map_err(|e| {
-                    DbError::Settings(format!("bad certificate in {}: {e}", path.display()))
+                    Error::Settings(format!("bad certificate in {}: {e}", path.display()))
                 })?;
             }
         }
@@ -85,7 +85,7 @@ fn root_store(explicit: Option<&Path>) -> Result<RootCertStore, DbError> {
         }
     }
     if store.is_empty() {
-        return Err(DbError::Settings(
+        return Err(Error::Settings(
             "sslmode verify-ca/verify-full needs a root certificate: set sslrootcert or PGSSLROOTCERT"
                 .into(),
         ));

@@ -1,23 +1,23 @@
-//! A batch: one chunk's lines encoded as COPY tuples, with what is needed to
-//! commit it exactly once (its byte and line range) and to report its rejects.
+//! A batch: one chunk's lines encoded as COPY tuples, what the encode stage hands the
+//! write stage. It carries what is needed to commit it exactly once (its byte and line
+//! range), to report its rejects, and the service names its tuples stand for until the
+//! writer resolves them to ids.
 
 use std::sync::Arc;
 
-use super::buffers::BufferPool;
-use super::copy;
-use super::parse::{LineEncoder, LineOutcome, ServiceIds, oversized_reason};
-use super::reader::Chunk;
-use super::reader::OVERSIZED_PREFIX;
+use chrono::{DateTime, Utc};
 
-/// The identity of a source being loaded, shared by its batches.
+use super::encode::timestamp::{self, MICROS_PER_DAY};
+use super::encode::tuple;
+
+/// A source being loaded, shared by its batches.
 #[derive(Debug)]
-pub struct SourceSlot {
+pub struct SourceRef {
+    /// Its place among the load's inputs.
     pub index: usize,
     pub name: Arc<str>,
     /// The ledger key.
     pub key: [u8; 32],
-    /// The advisory lock this loader holds while the source is in flight.
-    pub claim_lock: i32,
 }
 
 /// One encoded tuple and the line it came from.
@@ -42,7 +42,7 @@ pub struct Reject {
 
 #[derive(Debug)]
 pub struct Batch {
-    pub source: Arc<SourceSlot>,
+    pub source: Arc<SourceRef>,
     pub start_offset: u64,
     pub end_offset: u64,
     pub start_line: u64,
@@ -56,9 +56,30 @@ pub struct Batch {
     pub raw: Vec<u8>,
     /// The days (since 2000-01-01 UTC) its rows fall in, for a partitioned table.
     pub days: Vec<i64>,
+    /// The service names of its tuples: each tuple's service_id holds an index into this
+    /// list until `set_service_ids` replaces it with the id.
+    pub service_names: Vec<Box<str>>,
 }
 
 impl Batch {
+    /// Replaces each tuple's service index with the id of that name (`ids` in the order of
+    /// `service_names`, which this empties: the tuples hold ids from now on).
+    pub fn set_service_ids(&mut self, ids: &[i32]) {
+        for row in &self.rows {
+            let tuple = &mut self.copy[row.copy_start..row.copy_end];
+            let index = tuple::service_id_of(tuple);
+            tuple::set_service_id(tuple, ids[index as usize]);
+        }
+        self.service_names.clear();
+    }
+
+    /// The first instants of the days its rows fall in.
+    pub fn day_starts(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.days
+            .iter()
+            .map(|day| timestamp::to_datetime(day * MICROS_PER_DAY))
+    }
+
     /// Lines this batch accounts for: loaded, rejected and blank.
     pub fn line_count(&self) -> u64 {
         self.end_line - self.start_line
@@ -81,9 +102,7 @@ impl Batch {
             text: self.raw[row.raw_start..row.raw_end].to_vec(),
         });
     }
-}
 
-impl Batch {
     /// Splits off the rows from `index` on into a batch of their own, with the byte and
     /// line range from that row's line to this batch's end; used to narrow down a row
     /// the server refuses when it does not say which one.
@@ -119,6 +138,7 @@ impl Batch {
             blank_lines: 0,
             raw: self.raw.split_off(first.raw_start),
             days: self.days.clone(),
+            service_names: self.service_names.clone(),
         };
         self.end_offset = split_offset;
         self.end_line = first.line;
@@ -126,80 +146,105 @@ impl Batch {
     }
 }
 
-/// Encodes every line of a chunk.
-pub fn encode_chunk(
-    source: Arc<SourceSlot>,
-    chunk: Chunk,
-    encoder: &mut LineEncoder,
-    services: &mut dyn ServiceIds,
-    buffers: &BufferPool,
-) -> anyhow::Result<Batch> {
-    let mut batch = Batch {
-        source,
-        start_offset: chunk.start_offset,
-        end_offset: chunk.end_offset,
-        start_line: chunk.start_line,
-        end_line: chunk.end_line,
-        copy: buffers.take(chunk.data.len() + chunk.data.len() / 4),
-        rows: Vec::new(),
-        rejects: Vec::new(),
-        blank_lines: 0,
-        raw: Vec::new(),
-        days: Vec::new(),
-    };
-    if let Some(oversized) = chunk.oversized {
-        batch.rejects.push(Reject {
-            source: batch.source.name.clone(),
-            line: chunk.start_line,
-            offset: chunk.start_offset,
-            reason: oversized_reason(oversized.length as usize, encoder.options().max_line_bytes),
-            text: oversized.prefix,
-        });
-        return Ok(batch);
-    }
-    let max_line_bytes = encoder.options().max_line_bytes;
-    let data = &chunk.data;
-    let mut line = chunk.start_line;
-    let mut start = 0;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let raw = &data[start..end];
-        let copy_start = batch.copy.len();
-        match encoder.encode(raw, services, &mut batch.copy)? {
-            LineOutcome::Encoded => {
-                let day =
-                    copy::created_at_of(&batch.copy[copy_start..]).div_euclid(copy::MICROS_PER_DAY);
-                if batch.days.last() != Some(&day) {
-                    batch.days.push(day);
-                }
-                batch.rows.push(Row {
-                    copy_start,
-                    copy_end: batch.copy.len(),
-                    raw_start: start,
-                    raw_end: end,
-                    line,
-                });
-            }
-            LineOutcome::Blank => batch.blank_lines += 1,
-            LineOutcome::Rejected(reason) => batch.rejects.push(Reject {
-                source: batch.source.name.clone(),
-                line,
-                offset: chunk.start_offset + start as u64,
-                reason,
-                // An oversized line is reported by its start, like one the reader skipped.
-                text: raw[..raw.len().min(if raw.len() > max_line_bytes {
-                    OVERSIZED_PREFIX
-                } else {
-                    raw.len()
-                })]
-                    .to_vec(),
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A batch of the lines of `text` (each its own "tuple": the line's bytes behind a
+    /// service id 0), starting at byte `offset` and line number `line`.
+    pub fn batch_of(text: &str, offset: u64, line: u64) -> Batch {
+        let mut batch = Batch {
+            source: Arc::new(SourceRef {
+                index: 0,
+                name: "test.ndjson".into(),
+                key: [7; 32],
             }),
+            start_offset: offset,
+            end_offset: offset + text.len() as u64,
+            start_line: line,
+            end_line: line + text.lines().count() as u64,
+            copy: Vec::new(),
+            rows: Vec::new(),
+            rejects: Vec::new(),
+            blank_lines: 0,
+            raw: text.as_bytes().to_vec(),
+            days: Vec::new(),
+            service_names: Vec::new(),
+        };
+        let mut start = 0;
+        for (number, content) in text.lines().enumerate() {
+            let copy_start = batch.copy.len();
+            batch.copy.extend_from_slice(&[0; 26]);
+            batch.copy.extend_from_slice(&0i32.to_be_bytes());
+            batch.copy.extend_from_slice(content.as_bytes());
+            batch.rows.push(Row {
+                copy_start,
+                copy_end: batch.copy.len(),
+                raw_start: start,
+                raw_end: start + content.len(),
+                line: line + number as u64,
+            });
+            start += content.len() + 1;
         }
-        line += 1;
-        start = end + 1;
+        batch
     }
-    batch.raw = chunk.data;
-    batch.days.sort_unstable();
-    batch.days.dedup();
-    Ok(batch)
+
+    fn tuple_text(batch: &Batch, index: usize) -> &[u8] {
+        let row = batch.rows[index];
+        &batch.copy[row.copy_start + 30..row.copy_end]
+    }
+
+    #[test]
+    fn a_split_keeps_lines_offsets_and_tuples_together() {
+        let mut head = batch_of("a\nbb\nccc\ndddd\n", 1000, 5);
+        head.reject_row(1, "refused".into());
+        let tail = head.split_off(1);
+        assert_eq!((head.start_offset, head.end_offset), (1000, 1005));
+        assert_eq!((head.start_line, head.end_line), (5, 7));
+        assert_eq!((tail.start_offset, tail.end_offset), (1005, 1014));
+        assert_eq!((tail.start_line, tail.end_line), (7, 9));
+        assert_eq!(tuple_text(&head, 0), b"a");
+        assert_eq!(tuple_text(&tail, 0), b"ccc");
+        assert_eq!(tuple_text(&tail, 1), b"dddd");
+        assert_eq!(
+            &tail.raw[tail.rows[1].raw_start..tail.rows[1].raw_end],
+            b"dddd"
+        );
+        assert_eq!(tail.rows[1].line, 8);
+        // The reject (line 6, "bb" at byte 1002) stays with the part that holds its line.
+        assert_eq!(head.rejects.len(), 1);
+        assert_eq!((head.rejects[0].line, head.rejects[0].offset), (6, 1002));
+        assert_eq!(head.rejects[0].text, b"bb");
+        assert!(tail.rejects.is_empty());
+    }
+
+    #[test]
+    fn a_rejected_row_leaves_the_other_tuples_intact() {
+        let mut batch = batch_of("one\ntwo\nthree\n", 0, 1);
+        batch.reject_row(0, "no".into());
+        assert_eq!(batch.rows.len(), 2);
+        assert_eq!(tuple_text(&batch, 0), b"two");
+        assert_eq!(tuple_text(&batch, 1), b"three");
+        assert_eq!(batch.rows[0].copy_start, 0);
+        assert_eq!(batch.copy.len(), batch.rows[1].copy_end);
+        assert_eq!(batch.rejects[0].offset, 0);
+        assert_eq!(batch.rejects[0].text, b"one");
+    }
+
+    #[test]
+    fn service_numbers_become_ids() {
+        let mut batch = batch_of("x\ny\n", 0, 1);
+        let second = batch.rows[1];
+        tuple::set_service_id(&mut batch.copy[second.copy_start..second.copy_end], 1);
+        batch.service_names = vec!["api".into(), "db".into()];
+        batch.set_service_ids(&[40, 41]);
+        let ids: Vec<i32> = batch
+            .rows
+            .iter()
+            .map(|row| tuple::service_id_of(&batch.copy[row.copy_start..row.copy_end]))
+            .collect();
+        assert_eq!(ids, [40, 41]);
+        assert!(batch.service_names.is_empty());
+        assert_eq!(tuple_text(&batch, 1), b"y");
+    }
 }

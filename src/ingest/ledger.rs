@@ -1,56 +1,174 @@
-//! The load ledger: which byte ranges of which source are committed. A loader
-//! claims a source with a session advisory lock (others skip it and come back),
-//! and every batch records its range in its own transaction.
+//! The load ledger, owner of the exactly-once protocol: which byte ranges of which
+//! source are committed. A loader claims a source with a session advisory lock (others
+//! skip it and come back), reads only the gaps, and every batch records its range inside
+//! the transaction of its rows; at the end the ranges of each source are compacted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::batch::Batch;
-use super::reader::Gap;
-use super::source::Identity;
-
-/// Advisory lock class held by the session loading a source ("logc").
-const CLAIM_LOCK_CLASS: i32 = 0x6c6f_6763;
+use super::batch::{Batch, SourceRef};
+use super::read::{Gap, Identity};
+use crate::db::locks;
 
 /// A committed stretch of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommittedRange {
-    pub start: u64,
-    pub end: u64,
-    pub start_line: u64,
-    pub end_line: u64,
+struct CommittedRange {
+    start: u64,
+    end: u64,
+    end_line: u64,
+}
+
+/// The reader's question: may this loader read this source, and which of its bytes?
+pub(crate) struct ClaimRequest {
+    pub index: usize,
+    pub name: Arc<str>,
+    pub identity: Identity,
+    pub reply: tokio::sync::oneshot::Sender<ClaimAnswer>,
+}
+
+pub(crate) enum ClaimAnswer {
+    /// The source is this loader's until released; these stretches are still to load.
+    Claimed {
+        source: Arc<SourceRef>,
+        gaps: Vec<Gap>,
+    },
+    /// Another loader (or this one, for a source with the same first line) holds it.
+    Busy,
+}
+
+/// The committed state of every source, read and written through one control connection
+/// (none in a dry run). Claims are session advisory locks: the server drops them if this
+/// process dies, and `finish` releases the ones still held on every other path.
+pub(crate) struct Ledger {
+    control: Option<Client>,
+    /// Claim locks held, by source index. Session advisory locks are re-entrant, so the
+    /// server alone would let one process claim two sources sharing a first line.
+    held: HashMap<usize, i32>,
+    locks_held: HashSet<i32>,
+    /// Sources with new commits, compacted at the end.
+    to_compact: Vec<[u8; 32]>,
+}
+
+impl Ledger {
+    pub fn new(control: Option<Client>) -> Ledger {
+        Ledger {
+            control,
+            held: HashMap::new(),
+            locks_held: HashSet::new(),
+            to_compact: Vec::new(),
+        }
+    }
+
+    /// Claims a source for this loader if no other session holds one with the same first
+    /// line, finds it in the ledger by any of its prefixes (or records it under its own
+    /// key), and answers with what is left to read of it.
+    pub async fn claim(&mut self, request: &ClaimRequest) -> crate::Result<ClaimAnswer> {
+        let lock = claim_lock(&request.identity);
+        let source = |key| {
+            Arc::new(SourceRef {
+                index: request.index,
+                name: request.name.clone(),
+                key,
+            })
+        };
+        let Some(client) = &self.control else {
+            return Ok(ClaimAnswer::Claimed {
+                source: source(request.identity.own_key().1),
+                gaps: gaps(&[]),
+            });
+        };
+        if self.locks_held.contains(&lock) {
+            return Ok(ClaimAnswer::Busy);
+        }
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&locks::SOURCE_CLAIM, &lock],
+            )
+            .await?
+            .get(0);
+        if !locked {
+            return Ok(ClaimAnswer::Busy);
+        }
+        self.locks_held.insert(lock);
+        self.held.insert(request.index, lock);
+        let (key, committed) = find_or_record(client, &request.identity, &request.name).await?;
+        Ok(ClaimAnswer::Claimed {
+            source: source(key),
+            gaps: gaps(&committed),
+        })
+    }
+
+    /// Lets other loaders have the source: all of it that this load read is committed.
+    pub async fn release(&mut self, index: usize) -> crate::Result<()> {
+        let (Some(client), Some(lock)) = (&self.control, self.held.remove(&index)) else {
+            return Ok(());
+        };
+        self.locks_held.remove(&lock);
+        client
+            .execute(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[&locks::SOURCE_CLAIM, &lock],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Notes that a source has new commits, to compact at the end.
+    pub fn committed_to(&mut self, key: [u8; 32]) {
+        if !self.to_compact.contains(&key) {
+            self.to_compact.push(key);
+        }
+    }
+
+    /// Releases the claims still held and merges each touched source's adjacent ranges
+    /// into one row. Safe beside other loaders: compaction takes the same lock as their
+    /// commits. The first error is returned after everything was tried.
+    pub async fn finish(mut self) -> crate::Result<()> {
+        let indexes: Vec<usize> = self.held.keys().copied().collect();
+        for index in indexes {
+            let _ = self.release(index).await;
+        }
+        let Some(client) = &self.control else {
+            return Ok(());
+        };
+        let mut first_error = None;
+        for key in &self.to_compact {
+            let compacted = client
+                .execute(
+                    "SELECT logctl_compact_ranges($1, $2)",
+                    &[&key.as_slice(), &commit_lock(key)],
+                )
+                .await;
+            if let Err(error) = compacted {
+                first_error.get_or_insert(crate::Error::from(error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Sources that share a first line take turns on one claim lock, so loaders racing on
+/// the same file agree on whether it is new before either records it.
+fn claim_lock(identity: &Identity) -> i32 {
+    let first_line = identity.first_line();
+    i32::from_be_bytes([first_line[0], first_line[1], first_line[2], first_line[3]])
 }
 
 /// The second half of the advisory lock key that serialises commits of one source.
-pub fn lock_id(key: &[u8; 32]) -> i32 {
+fn commit_lock(key: &[u8; 32]) -> i32 {
     i32::from_be_bytes([key[0], key[1], key[2], key[3]])
 }
 
-/// A source claimed by this session: the ledger key it is recorded under, and what
-/// of it is committed.
-#[derive(Debug)]
-pub struct Claimed {
-    pub key: [u8; 32],
-    pub committed: Vec<CommittedRange>,
-}
-
-/// Takes the source for this session if no other session holds a source with the same
-/// first line, finds it in the ledger by any of its prefixes (or records it under its
-/// own key), and returns what is committed of it; None when another loader holds it.
-pub async fn try_claim(
+/// The source's ledger key (found by any prefix of its identity, or recorded under its
+/// own) and its committed ranges in order.
+async fn find_or_record(
     client: &Client,
     identity: &Identity,
     name: &str,
-) -> Result<Option<Claimed>, tokio_postgres::Error> {
-    let locked: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, $2)",
-            &[&CLAIM_LOCK_CLASS, &identity.claim_lock()],
-        )
-        .await?
-        .get(0);
-    if !locked {
-        return Ok(None);
-    }
+) -> Result<([u8; 32], Vec<CommittedRange>), tokio_postgres::Error> {
     let candidates: Vec<&[u8]> = identity
         .prefixes
         .iter()
@@ -83,7 +201,7 @@ pub async fn try_claim(
     };
     let rows = client
         .query(
-            "SELECT start_offset, end_offset, start_line, end_line FROM logctl_ranges \
+            "SELECT start_offset, end_offset, end_line FROM logctl_ranges \
              WHERE source_key = $1 ORDER BY start_offset",
             &[&key.as_slice()],
         )
@@ -93,39 +211,15 @@ pub async fn try_claim(
         .map(|row| CommittedRange {
             start: row.get::<_, i64>(0) as u64,
             end: row.get::<_, i64>(1) as u64,
-            start_line: row.get::<_, i64>(2) as u64,
-            end_line: row.get::<_, i64>(3) as u64,
+            end_line: row.get::<_, i64>(2) as u64,
         })
         .collect();
-    Ok(Some(Claimed { key, committed }))
-}
-
-/// Lets other loaders have the source.
-pub async fn release(client: &Client, claim_lock: i32) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "SELECT pg_advisory_unlock($1, $2)",
-            &[&CLAIM_LOCK_CLASS, &claim_lock],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Merges the source's adjacent committed ranges into one row. Safe beside other
-/// loaders: it takes the same lock as their commits.
-pub async fn compact(client: &Client, key: &[u8; 32]) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "SELECT logctl_compact_ranges($1, $2)",
-            &[&key.as_slice(), &lock_id(key)],
-        )
-        .await?;
-    Ok(())
+    Ok((key, committed))
 }
 
 /// A batch's place in its source, as the ledger records it.
 #[derive(Debug, Clone)]
-pub struct Range {
+pub(crate) struct Range {
     key: [u8; 32],
     start_offset: i64,
     end_offset: i64,
@@ -147,34 +241,32 @@ impl Range {
             rejects: batch.rejects.len() as i64,
         }
     }
-}
 
-/// Records a range in the current transaction; false when some of it was committed by
-/// someone else meanwhile, and the transaction must be rolled back.
-pub async fn commit_range(
-    transaction: &impl GenericClient,
-    range: &Range,
-) -> Result<bool, tokio_postgres::Error> {
-    let row = transaction
-        .query_one(
-            "SELECT logctl_commit_range($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &range.key.as_slice(),
-                &lock_id(&range.key),
-                &range.start_offset,
-                &range.end_offset,
-                &range.start_line,
-                &range.end_line,
-                &range.rows,
-                &range.rejects,
-            ],
-        )
-        .await?;
-    Ok(row.get(0))
+    /// Records the range inside the caller's transaction, the one that holds its rows;
+    /// false when some of it was committed by someone else meanwhile, and the
+    /// transaction must be rolled back.
+    pub async fn record(&self, transaction: &impl GenericClient) -> crate::Result<bool> {
+        let row = transaction
+            .query_one(
+                "SELECT logctl_commit_range($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &self.key.as_slice(),
+                    &commit_lock(&self.key),
+                    &self.start_offset,
+                    &self.end_offset,
+                    &self.start_line,
+                    &self.end_line,
+                    &self.rows,
+                    &self.rejects,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
 }
 
 /// The stretches not yet committed, in order; the last one runs to the end of the source.
-pub fn gaps(committed: &[CommittedRange]) -> Vec<Gap> {
+fn gaps(committed: &[CommittedRange]) -> Vec<Gap> {
     let mut gaps = Vec::new();
     let mut offset = 0;
     let mut line = 1;
@@ -201,11 +293,10 @@ pub fn gaps(committed: &[CommittedRange]) -> Vec<Gap> {
 mod tests {
     use super::*;
 
-    fn range(start: u64, end: u64, start_line: u64, end_line: u64) -> CommittedRange {
+    fn range(start: u64, end: u64, end_line: u64) -> CommittedRange {
         CommittedRange {
             start,
             end,
-            start_line,
             end_line,
         }
     }
@@ -220,7 +311,7 @@ mod tests {
                 start_line: 1
             }]
         );
-        let committed = [range(0, 100, 1, 11), range(200, 300, 21, 31)];
+        let committed = [range(0, 100, 11), range(200, 300, 31)];
         assert_eq!(
             gaps(&committed),
             vec![
@@ -237,7 +328,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            gaps(&[range(50, 60, 5, 6)])[0],
+            gaps(&[range(50, 60, 6)])[0],
             Gap {
                 start: 0,
                 end: Some(50),

@@ -1,19 +1,29 @@
-//! The ingest pipeline: read sources, split them into line batches, parse each
-//! line with simd-json, encode binary COPY tuples and write them through the pool,
-//! recording each committed range in the ledger. Knows nothing of the command line.
+//! Loading: input -> lines -> events -> COPY rows -> database, exactly once, cut by stage:
+//!
+//! - `read`: sources, their identity, chunks of whole lines (one thread);
+//! - `encode`: line -> `Event` -> COPY tuple, pure (a thread per core);
+//! - `write`: each batch's transaction, refused-row isolation, service ids;
+//! - `rebuild`: the one-transaction index build for empty tables and new partitions;
+//! - `ledger`: the exactly-once protocol; `report`: the task that owns it and adds up
+//!   the load report; `run`: the wiring; `progress`: the bar on a terminal.
+//!
+//! The face is narrow: a `LoadPlan` in, a `LoadReport` out. `encode` is public on
+//! purpose, for benchmarks and property tests.
 
-pub mod batch;
-pub mod buffers;
-pub mod copy;
-pub mod ledger;
-pub mod parse;
-pub mod pipeline;
-pub mod reader;
-pub mod rejects;
-pub mod services;
-pub mod shape;
-pub mod source;
-pub mod timestamp;
-pub mod writer;
+mod batch;
+mod buffers;
+pub mod encode;
+mod ledger;
+mod plan;
+mod progress;
+mod read;
+mod rebuild;
+mod report;
+mod run;
+mod write;
 
-pub use pipeline::{LoadPlan, LoadReport, Stop, run};
+pub use plan::{IndexStrategy, LoadPlan};
+pub use read::{Input, InputError, expand as expand_inputs};
+pub use report::{LoadReport, Stop};
+pub use run::run;
+pub use write::RejectSink;

@@ -19,10 +19,7 @@ pub struct SlowQuery {
 }
 
 /// The two result tables: requests, then the per-service summary.
-pub async fn report(
-    client: &Client,
-    query: &SlowQuery,
-) -> Result<Vec<Table>, tokio_postgres::Error> {
+pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Table>> {
     let requests = client
         .query(
             REQUESTS_SQL,

@@ -6,7 +6,7 @@ use super::{Cell, Table};
 
 const STATUS_SQL: &str = include_str!("../../sql/ledger_status.sql");
 
-pub async fn report(client: &Client) -> Result<Table, tokio_postgres::Error> {
+pub async fn report(client: &Client) -> crate::Result<Table> {
     let rows = client.query(STATUS_SQL, &[]).await?;
     Ok(Table {
         name: "sources",

@@ -1,117 +1,13 @@
-//! Inputs: files, shell-style globs, directories and stdin, opened with gzip or
-//! zstd decompression detected from their first bytes, and identified by their
-//! first kilobyte of content, so renames and rotation are recognised.
+//! Opening a source: gzip or zstd detected from its first bytes, its identity read,
+//! and a stream that can resume at a committed offset.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
-
-/// The leading bytes of content that identify a source.
-pub const FINGERPRINT_BYTES: usize = 1024;
-
-/// One input to load.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    File(PathBuf),
-    Stdin,
-}
-
-impl Input {
-    pub fn display_name(&self) -> String {
-        match self {
-            Input::File(path) => path.display().to_string(),
-            Input::Stdin => "-".to_string(),
-        }
-    }
-
-    /// Size on disk, for the progress bar.
-    pub fn size_on_disk(&self) -> Option<u64> {
-        match self {
-            Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
-            Input::Stdin => None,
-        }
-    }
-}
-
-/// Errors while finding inputs, each naming the argument at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    #[error("no such file or directory: {0}")]
-    Missing(String),
-    #[error("pattern `{0}` matches no files")]
-    NoMatch(String),
-    #[error("bad pattern `{pattern}`: {reason}")]
-    BadPattern { pattern: String, reason: String },
-    #[error("cannot read directory {path}: {reason}")]
-    Directory { path: String, reason: String },
-}
-
-/// Expands the command-line arguments: `-` is stdin, a directory contributes its
-/// files (not hidden ones, recursively, in name order), anything with `*?[` is a glob.
-pub fn expand(arguments: &[String]) -> Result<Vec<Input>, InputError> {
-    let mut inputs = Vec::new();
-    for argument in arguments {
-        if argument == "-" {
-            inputs.push(Input::Stdin);
-            continue;
-        }
-        let path = Path::new(argument);
-        if path.exists() {
-            add_path(path, &mut inputs)?;
-            continue;
-        }
-        if !argument.contains(['*', '?', '[']) {
-            return Err(InputError::Missing(argument.clone()));
-        }
-        let matches = glob::glob(argument).map_err(|e| InputError::BadPattern {
-            pattern: argument.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut matched: Vec<PathBuf> = matches.flatten().collect();
-        if matched.is_empty() {
-            return Err(InputError::NoMatch(argument.clone()));
-        }
-        matched.sort();
-        for path in matched {
-            add_path(&path, &mut inputs)?;
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    inputs.retain(|input| match input {
-        Input::File(path) => seen.insert(path.canonicalize().unwrap_or_else(|_| path.clone())),
-        Input::Stdin => true,
-    });
-    Ok(inputs)
-}
-
-fn add_path(path: &Path, inputs: &mut Vec<Input>) -> Result<(), InputError> {
-    if !path.is_dir() {
-        inputs.push(Input::File(path.to_path_buf()));
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(path).map_err(|e| InputError::Directory {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let mut children: Vec<PathBuf> = entries
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|child| {
-            !child
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    children.sort();
-    for child in children {
-        add_path(&child, inputs)?;
-    }
-    Ok(())
-}
+use super::identity::{FINGERPRINT_BYTES, Identity};
+use super::inputs::Input;
 
 /// How a source's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +31,6 @@ impl Compression {
 
 /// An opened source, positioned at its first decompressed byte.
 pub struct Opened {
-    pub compression: Compression,
     /// What identifies the source; None when it has no complete line yet.
     pub identity: Option<Identity>,
     /// Whether the end of the stream is the end of the data (stdin, compressed files),
@@ -183,7 +78,6 @@ impl Opened {
                     let identity = Identity::read(&mut file, false)?;
                     file.seek(SeekFrom::Start(0))?;
                     return Ok(Opened {
-                        compression: Compression::None,
                         identity,
                         ends_complete: false,
                         stream: Stream::Plain { file, disk_bytes },
@@ -211,7 +105,6 @@ impl Opened {
         head.truncate(n);
         let identity = Identity::read(&mut Cursor::new(&head), true)?;
         Ok(Opened {
-            compression,
             identity,
             ends_complete: true,
             stream: Stream::Sequential {
@@ -294,53 +187,7 @@ impl Read for Opened {
     }
 }
 
-/// A source's identity: SHA-256 of its first FINGERPRINT_BYTES of content, or of all its
-/// complete lines while it is shorter than that. A short file that grows is found again
-/// through the hashes of its shorter prefixes (one per line end), so the ledger matches
-/// it to the key it was first loaded under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// (length, SHA-256) of each prefix ending at a line end within the first
-    /// FINGERPRINT_BYTES, and of the whole FINGERPRINT_BYTES; shortest first.
-    pub prefixes: Vec<(u32, [u8; 32])>,
-}
-
-impl Identity {
-    fn read(reader: &mut impl Read, ends_complete: bool) -> io::Result<Option<Identity>> {
-        let mut head = vec![0u8; FINGERPRINT_BYTES];
-        let n = read_up_to(reader, &mut head)?;
-        let head = &head[..n];
-        let mut ends: Vec<usize> = memchr::memchr_iter(b'\n', head).map(|i| i + 1).collect();
-        if (n == FINGERPRINT_BYTES || (ends_complete && n > 0)) && ends.last() != Some(&n) {
-            ends.push(n);
-        }
-        if ends.is_empty() {
-            return Ok(None);
-        }
-        let prefixes = ends
-            .into_iter()
-            .map(|end| (end as u32, Sha256::digest(&head[..end]).into()))
-            .collect();
-        Ok(Some(Identity { prefixes }))
-    }
-
-    /// The key a source is recorded under the first time it is loaded: its longest prefix.
-    pub fn own_key(&self) -> (u32, [u8; 32]) {
-        *self
-            .prefixes
-            .last()
-            .expect("an identity has at least one prefix")
-    }
-
-    /// All sources that share a first line take turns on one lock, so loaders racing on
-    /// the same file agree on whether it is new before either records it.
-    pub fn claim_lock(&self) -> i32 {
-        let (_, first_line) = self.prefixes[0];
-        i32::from_be_bytes([first_line[0], first_line[1], first_line[2], first_line[3]])
-    }
-}
-
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -375,13 +222,13 @@ mod tests {
         assert_eq!(small.prefixes.len(), 2);
         let grown = identity_of(b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\"").unwrap();
         assert!(grown.prefixes.contains(&small.own_key()));
-        assert_eq!(small.claim_lock(), grown.claim_lock());
+        assert_eq!(small.first_line(), grown.first_line());
         let other = identity_of(b"{\"a\":1}\n{\"x\":9}\n").unwrap();
         assert!(
             !other.prefixes.contains(&small.own_key()),
             "same first line, different file"
         );
-        assert_eq!(other.claim_lock(), small.claim_lock());
+        assert_eq!(other.first_line(), small.first_line());
         let mut long = Vec::new();
         for i in 0..200 {
             long.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
@@ -407,7 +254,7 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
             let mut opened = Opened::open(&Input::File(path), Arc::default()).unwrap();
-            assert_eq!(opened.compression, compression);
+            assert_eq!(Compression::detect(&bytes), compression);
             assert_eq!(opened.identity, identity_of(plain));
             let mut content = Vec::new();
             opened.read_to_end(&mut content).unwrap();

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::batch::Reject;
+use crate::ingest::batch::Reject;
 
 pub enum RejectSink {
     Stderr,

@@ -1,7 +1,10 @@
-//! PostgreSQL's binary COPY format, written straight into a batch buffer: one
-//! tuple per event, no intermediate row objects.
+//! Event -> COPY tuple: PostgreSQL's binary COPY format, written straight into a batch
+//! buffer, one tuple per event, no intermediate row objects.
 
 use uuid::Uuid;
+
+use super::event::{Event, Found, Layer};
+use super::metadata;
 
 /// The columns of `log_events` in the order every tuple carries them.
 pub const COLUMNS: &str = "event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata";
@@ -18,8 +21,23 @@ pub fn created_at_of(tuple: &[u8]) -> i64 {
     i64::from_be_bytes(tuple[34..42].try_into().expect("a whole tuple"))
 }
 
-/// PostgreSQL's microseconds in a day, for the day a tuple falls in.
-pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Where service_id's value lies in a tuple: after the field count (2 bytes), event_id
+/// (4 + 16) and its own length (4).
+const SERVICE_ID_AT: usize = 26;
+
+/// The service_id of an encoded tuple.
+pub fn service_id_of(tuple: &[u8]) -> i32 {
+    i32::from_be_bytes(
+        tuple[SERVICE_ID_AT..SERVICE_ID_AT + 4]
+            .try_into()
+            .expect("a whole tuple"),
+    )
+}
+
+/// Overwrites the service_id of an encoded tuple.
+pub fn set_service_id(tuple: &mut [u8], id: i32) {
+    tuple[SERVICE_ID_AT..SERVICE_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
+}
 
 /// What to do with U+0000, which neither `text` nor `jsonb` can store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +214,30 @@ impl JsonWriter<'_> {
             self.out.extend_from_slice(b"null");
         }
     }
+}
+
+/// Appends one event's tuple: its typed fields, then the rest of the line as metadata.
+pub(super) fn write_tuple(
+    event: &Event<'_>,
+    id: Uuid,
+    service_id: i32,
+    layers: &[Layer<'_, '_, '_>],
+    found: &Found<'_, '_>,
+    nul: NulPolicy,
+    out: &mut Vec<u8>,
+) -> Result<(), NulFound> {
+    let mut tuple = TupleWriter::begin(out, nul);
+    tuple.uuid(Some(&id));
+    tuple.int4(Some(service_id));
+    tuple.timestamptz(event.created_at);
+    tuple.text(event.level, Case::Lower)?;
+    tuple.text(event.message, Case::AsIs)?;
+    tuple.text(event.endpoint, Case::AsIs)?;
+    tuple.text(event.method, Case::Upper)?;
+    tuple.int2(event.status);
+    tuple.int4(event.latency_ms);
+    tuple.uuid(event.request_id.as_ref());
+    tuple.jsonb(|json| metadata::write(json, event, layers, found))
 }
 
 /// The bytes JSON strings must escape: control characters, the quote and the backslash.

@@ -4,8 +4,8 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::buffers::BufferPool;
 use super::source::Opened;
+use crate::ingest::buffers::BufferPool;
 
 const READ_SIZE: usize = 256 * 1024;
 /// How much of an oversized line is kept for the reject report.
@@ -253,7 +253,7 @@ fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::source::Input;
+    use crate::ingest::read::inputs::Input;
     use std::sync::Arc;
 
     fn chunks_of(content: &[u8], gap: Gap, limits: ReadLimits) -> (Vec<Chunk>, GapEnd) {

@@ -4,6 +4,11 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone as _};
 
+use super::Invalid;
+
+/// PostgreSQL's microseconds in a day, for the day a row falls in.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
 const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
@@ -17,25 +22,25 @@ pub enum Zone {
 }
 
 impl std::str::FromStr for Zone {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Zone, String> {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Zone, Invalid> {
         if text.eq_ignore_ascii_case("utc") || text == "Z" {
             return Ok(Zone::Utc);
         }
         if let Some(offset) = parse_offset(text.as_bytes()) {
             return FixedOffset::east_opt(offset)
                 .map(Zone::Fixed)
-                .ok_or_else(|| format!("time zone offset `{text}` is out of range"));
+                .ok_or_else(|| Invalid(format!("time zone offset `{text}` is out of range")));
         }
         text.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
-            format!("unknown time zone `{text}`: use an IANA name such as Europe/Berlin, or an offset such as +02:00")
+            Invalid(format!("unknown time zone `{text}`: use an IANA name such as Europe/Berlin, or an offset such as +02:00"))
         })
     }
 }
 
 /// A string timestamp: RFC 3339 (`T`, `t` or a space between date and time, any
 /// fraction, `Z` or an offset, or no offset), epoch digits, or nginx's format.
-pub fn parse_text(text: &str, zone: Zone) -> Result<i64, String> {
+pub fn parse_text(text: &str, zone: Zone) -> Result<i64, Invalid> {
     let trimmed = text.trim();
     let bytes = trimmed.as_bytes();
     if let Some(micros) = parse_iso(bytes, zone) {
@@ -60,14 +65,14 @@ pub fn parse_text(text: &str, zone: Zone) -> Result<i64, String> {
             parsed.timestamp_subsec_nanos(),
         ));
     }
-    Err(format!(
+    Err(Invalid(format!(
         "timestamp `{}` is not RFC 3339, epoch time or nginx's time_local",
         shorten(trimmed)
-    ))
+    )))
 }
 
 /// An epoch number: seconds, milliseconds, microseconds or nanoseconds by magnitude.
-pub fn parse_epoch_integer(value: i64) -> Result<i64, String> {
+pub fn parse_epoch_integer(value: i64) -> Result<i64, Invalid> {
     let magnitude = value.unsigned_abs();
     let unix_micros = if magnitude < 100_000_000_000 {
         value.checked_mul(1_000_000)
@@ -80,13 +85,15 @@ pub fn parse_epoch_integer(value: i64) -> Result<i64, String> {
     };
     unix_micros
         .and_then(|micros| micros.checked_sub(POSTGRES_EPOCH_UNIX_MICROS))
-        .ok_or_else(|| format!("epoch timestamp {value} is out of range"))
+        .ok_or_else(|| Invalid(format!("epoch timestamp {value} is out of range")))
 }
 
 /// A fractional epoch number (zap's `ts: 1732443600.123456`), by the same magnitudes.
-pub fn parse_epoch_float(value: f64) -> Result<i64, String> {
+pub fn parse_epoch_float(value: f64) -> Result<i64, Invalid> {
     if !value.is_finite() {
-        return Err(format!("epoch timestamp {value} is not a finite number"));
+        return Err(Invalid(format!(
+            "epoch timestamp {value} is not a finite number"
+        )));
     }
     let magnitude = value.abs();
     let micros = if magnitude < 1e11 {
@@ -100,7 +107,7 @@ pub fn parse_epoch_float(value: f64) -> Result<i64, String> {
     };
     let micros = micros.round();
     if micros.abs() > 9.0e15 {
-        return Err(format!("epoch timestamp {value} is out of range"));
+        return Err(Invalid(format!("epoch timestamp {value} is out of range")));
     }
     Ok(micros as i64 - POSTGRES_EPOCH_UNIX_MICROS)
 }

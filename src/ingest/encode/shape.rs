@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Invalid;
+
 /// The typed columns a line's fields can feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -383,23 +385,26 @@ pub struct Mapping {
 }
 
 impl std::str::FromStr for Mapping {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Mapping, String> {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Mapping, Invalid> {
         let (column, target) = text.split_once('=').ok_or_else(|| {
-            format!("`{text}`: a mapping is COLUMN=PATH[:UNIT], e.g. latency_ms=timings.total:s")
+            Invalid(format!(
+                "`{text}`: a mapping is COLUMN=PATH[:UNIT], e.g. latency_ms=timings.total:s"
+            ))
         })?;
         let field = Field::from_name(column.trim()).ok_or_else(|| {
-            format!(
+            Invalid(format!(
                 "`{column}` is not a column; use one of created_at, service, level, message, endpoint, method, \
                  status, latency_ms, request_id"
-            )
+            ))
         })?;
         let (path, unit) = match target.rsplit_once(':') {
             Some((path, unit)) => {
-                let unit = Unit::from_name(unit.trim())
-                    .ok_or_else(|| format!("`{unit}` is not a unit; use ns, us, ms or s"))?;
+                let unit = Unit::from_name(unit.trim()).ok_or_else(|| {
+                    Invalid(format!("`{unit}` is not a unit; use ns, us, ms or s"))
+                })?;
                 if field != Field::LatencyMs {
-                    return Err(format!("`{text}`: only latency_ms takes a unit"));
+                    return Err(Invalid(format!("`{text}`: only latency_ms takes a unit")));
                 }
                 (path, unit)
             }
@@ -407,7 +412,9 @@ impl std::str::FromStr for Mapping {
         };
         let path = path.trim();
         if path.is_empty() || path.split('.').any(str::is_empty) {
-            return Err(format!("`{text}`: the path must be keys separated by dots"));
+            return Err(Invalid(format!(
+                "`{text}`: the path must be keys separated by dots"
+            )));
         }
         Ok(Mapping {
             field,
@@ -431,7 +438,7 @@ impl ShapeChoice {
         forced: Option<&str>,
         mappings: &[Mapping],
         default_service: Option<&str>,
-    ) -> Result<ShapeChoice, String> {
+    ) -> Result<ShapeChoice, Invalid> {
         let prepare = |mut shape: Shape| {
             for mapping in mappings {
                 shape.map(mapping);
@@ -444,10 +451,10 @@ impl ShapeChoice {
         match forced {
             Some(name) => {
                 let shape = Shape::builtin(name).ok_or_else(|| {
-                    format!(
+                    Invalid(format!(
                         "unknown shape `{name}`; use one of {}",
                         SHAPE_NAMES.join(", ")
-                    )
+                    ))
                 })?;
                 Ok(ShapeChoice::Fixed(Box::new(prepare(shape))))
             }

@@ -1,0 +1,30 @@
+//! Every advisory-lock key logctl takes, in one place. The two-key locks share the
+//! class number with the SQL functions named beside them, which receive it when the
+//! migrations are rendered (`{{lock:...}}` in `sql/`), so Rust and SQL cannot drift apart.
+//! All keys spell "logc..." in ASCII, away from other applications' locks.
+
+/// Class of the session lock a loader holds on a source while it loads it (with the
+/// hash of the source's first line as the second key). Rust only: `ingest::ledger`.
+pub const SOURCE_CLAIM: i32 = 0x6c6f_6763;
+
+/// Class of the transaction lock that serialises commits of one source's ranges (with
+/// the start of its ledger key): `logctl_commit_range` and `logctl_compact_ranges`
+/// (sql/002_ledger.sql).
+pub const SOURCE_COMMIT: i32 = 0x6c6f_6764;
+
+/// Class of the transaction lock on a partition's name while it is created (with
+/// `hashtext(name)`): `logctl_ensure_partition` (sql/003, sql/004) and the loads that
+/// build new partitions detached (`ingest::rebuild`).
+pub const PARTITION_NAME: i32 = 0x6c6f_6765;
+
+/// Held by the one transaction at a time that builds new partitions detached ("logcpart").
+pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
+
+/// Serialises concurrent `logctl schema` runs ("logctl").
+pub const MIGRATION: i64 = 0x6c6f_6763_746c;
+
+/// The substitutions that give the migrations their lock classes.
+pub const SQL_PLACEHOLDERS: [(&str, i32); 2] = [
+    ("{{lock:source_commit}}", SOURCE_COMMIT),
+    ("{{lock:partition_name}}", PARTITION_NAME),
+];

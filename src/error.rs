@@ -1,0 +1,185 @@
+//! The library's one error type, which classifies PostgreSQL errors once (unreachable,
+//! connection lost, no schema, a row refused, ...) and knows its exit code, and the exit
+//! codes themselves (`Outcome`).
+
+use std::process::ExitCode;
+
+use tokio_postgres::error::SqlState;
+
+/// How a command ended. The numeric values are part of the public interface:
+/// scripts and cron jobs branch on them, so they never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done.
+    Success = 0,
+    /// Something failed that is not covered by a more specific code.
+    Failure = 1,
+    /// The command line or a configuration file was wrong.
+    Usage = 2,
+    /// The database could not be reached (or the connection was lost).
+    Unreachable = 3,
+    /// The load finished, but some lines were rejected.
+    Rejected = 4,
+    /// The load stopped early because more lines than --max-errors were rejected.
+    TooManyRejects = 5,
+    /// Stopped by SIGINT or SIGTERM after committing what was in flight.
+    Interrupted = 130,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> Self {
+        ExitCode::from(outcome.code())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the library, each with a message that says what to
+/// do next.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments or configuration.
+    #[error("{0}")]
+    Usage(String),
+    #[error(
+        "cannot connect to {target}: {reason}\n\
+         hint: check that the server is running and that --database-url, DATABASE_URL or the PG* \
+         variables point at it (with none of them set, logctl uses its local instance)"
+    )]
+    Connect { target: String, reason: String },
+    #[error(
+        "lost the connection to the database: {0}\nhint: what was committed stays committed; run the same command again to continue"
+    )]
+    ConnectionLost(String),
+    #[error(
+        "the database has no logctl schema (or an older one): {0}\nhint: run `logctl schema` first"
+    )]
+    NoSchema(String),
+    #[error("{0}")]
+    LocalInstance(String),
+    #[error("bad connection settings: {0}")]
+    Settings(String),
+    /// The server refused a row's content: a bad value, a violated constraint, a limit,
+    /// or what a trigger of the user's raised for it.
+    #[error(transparent)]
+    RowRefused(tokio_postgres::Error),
+    /// Any other failed statement.
+    #[error(transparent)]
+    Postgres(tokio_postgres::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// A failure that is fully described by its message.
+    #[error("{0}")]
+    Failed(String),
+    /// An error with what was being done when it happened.
+    #[error("{context}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The documented exit code this error ends the process with.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Usage(_) => Outcome::Usage,
+            Error::Connect { .. } | Error::ConnectionLost(_) => Outcome::Unreachable,
+            Error::Context { source, .. } => source.outcome(),
+            _ => Outcome::Failure,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage(message.into())
+    }
+
+    /// Wraps the error with what was being done.
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The one place PostgreSQL errors are classified: a dead connection gets the "run it
+/// again" hint, a missing table means the schema was never created, and a row's content
+/// is told apart from everything else.
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Error {
+        if is_connection_lost(&error) {
+            return Error::ConnectionLost(error_text(&error));
+        }
+        let Some(code) = error.code() else {
+            return Error::Postgres(error);
+        };
+        if *code == SqlState::UNDEFINED_TABLE
+            || *code == SqlState::UNDEFINED_FUNCTION
+            || *code == SqlState::UNDEFINED_COLUMN
+        {
+            return Error::NoSchema(error_text(&error));
+        }
+        // Data exceptions, integrity violations, limits, and what a trigger or function of
+        // the user's raises for a row. Not the connection, the server's resources or
+        // state, or a missing table.
+        if matches!(
+            &code.code()[..2],
+            "22" | "23" | "54" | "P0" | "2F" | "38" | "39"
+        ) {
+            return Error::RowRefused(error);
+        }
+        Error::Postgres(error)
+    }
+}
+
+/// Whether an error from tokio-postgres means the connection itself is gone
+/// (closed socket, server shutdown, backend terminated) rather than a failed statement.
+fn is_connection_lost(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        return code.code().starts_with("08")
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW;
+    }
+    // No SQLSTATE: the error came from the socket, not from the server.
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+/// The server's message (with detail) when there is one, else the client's.
+pub fn error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                text.push_str(": ");
+                text.push_str(detail);
+            }
+            text
+        }
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}

@@ -1,0 +1,32 @@
+//! What a load is asked to do, already validated: the one thing `cmd/load` hands the
+//! ingest pipeline.
+
+use super::encode::ParseOptions;
+use super::read::Input;
+
+/// Everything a load needs to know.
+pub struct LoadPlan {
+    pub inputs: Vec<Input>,
+    /// The ledger name of stdin (`--source`).
+    pub stdin_name: String,
+    pub parse: ParseOptions,
+    /// Concurrent COPY streams.
+    pub jobs: usize,
+    pub parse_threads: usize,
+    pub chunk_bytes: usize,
+    pub max_errors: Option<u64>,
+    pub dry_run: bool,
+    pub progress: bool,
+    pub index_strategy: IndexStrategy,
+}
+
+/// How indexes are maintained during a load (`--index-strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexStrategy {
+    /// Rebuild when the table is empty, keep otherwise.
+    Auto,
+    /// Insert into the indexes row by row, with concurrent COPY streams.
+    Keep,
+    /// Drop, load in one transaction, rebuild.
+    Rebuild,
+}

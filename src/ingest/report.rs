@@ -1,0 +1,234 @@
+//! The load report, added up from the stages' updates by the task that owns the ledger:
+//! it answers the reader's claims, releases each source once all of it is committed, and
+//! raises the stop flag on --max-errors or a failure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::batch::{Batch, SourceRef};
+use super::ledger::{ClaimAnswer, ClaimRequest, Ledger};
+use crate::Error;
+
+/// Why a load ended before reading everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    Interrupted,
+    TooManyRejects,
+    Failed,
+}
+
+/// What a load did; also the `--format json` summary.
+#[derive(Debug, Default, Serialize)]
+pub struct LoadReport {
+    pub files: usize,
+    pub files_with_new_lines: usize,
+    pub files_already_loaded: usize,
+    /// Files without a complete line yet.
+    pub files_waiting: usize,
+    /// Files another loader was loading, left to it (only when this load could build
+    /// indexes in one transaction, which must not wait on another loader).
+    pub files_left_to_others: Vec<String>,
+    pub lines_read: u64,
+    pub loaded: u64,
+    pub rejected: u64,
+    pub blank: u64,
+    pub bytes_read: u64,
+    /// Bytes of unterminated last lines left for the next run.
+    pub pending_bytes: u64,
+    pub services_created: Vec<String>,
+    pub seconds: f64,
+    pub dry_run: bool,
+    pub stopped: Option<Stop>,
+    /// Sources that could not be read, with the reason.
+    pub source_errors: Vec<String>,
+    /// Whether the indexes were dropped for the load and built again after it.
+    pub rebuilt_indexes: bool,
+    #[serde(skip)]
+    pub failure: Option<Error>,
+}
+
+/// What the stages tell the report as the load goes on.
+pub(crate) enum Update {
+    /// The reader wants to read a source: claim it in the ledger and answer.
+    ClaimWanted(ClaimRequest),
+    /// All of a source was read, in this many batches.
+    Read {
+        source: usize,
+        batches: u64,
+        pending_bytes: u64,
+    },
+    /// A source without a complete line yet.
+    NoCompleteLine,
+    /// A source another loader holds, left to it.
+    Busy(Arc<str>),
+    /// A source that could not be read, or not to the end.
+    SourceError(String),
+    /// Lines committed; `chunk_done` when this was the last part of a chunk.
+    Committed {
+        stats: BatchStats,
+        chunk_done: bool,
+    },
+    /// Lines rejected by a write, counted against --max-errors at once, even when the
+    /// write is part of the rebuild transaction and its stats come later.
+    Rejected(u64),
+    /// The rebuild transaction committed, indexes built.
+    Rebuilt,
+    Fatal(Error),
+}
+
+/// The lines of the committed parts of one batch.
+pub(crate) struct BatchStats {
+    source: usize,
+    lines: u64,
+    loaded: u64,
+    pub rejected: u64,
+    blank: u64,
+}
+
+impl BatchStats {
+    pub fn of(source: usize, batches: &[Batch]) -> BatchStats {
+        BatchStats {
+            source,
+            lines: batches.iter().map(Batch::line_count).sum(),
+            loaded: batches.iter().map(|b| b.rows.len() as u64).sum(),
+            rejected: batches.iter().map(|b| b.rejects.len() as u64).sum(),
+            blank: batches.iter().map(|b| b.blank_lines).sum(),
+        }
+    }
+}
+
+/// A source claimed and in flight.
+struct InFlight {
+    source: Arc<SourceRef>,
+    chunks: Option<u64>,
+    committed_chunks: u64,
+    new_lines: bool,
+}
+
+/// Adds up the updates until every stage is done, then settles the ledger.
+pub(crate) async fn tally(
+    mut updates: mpsc::UnboundedReceiver<Update>,
+    mut ledger: Ledger,
+    stop: Arc<AtomicBool>,
+    max_errors: Option<u64>,
+    files: usize,
+) -> LoadReport {
+    let mut report = LoadReport {
+        files,
+        ..LoadReport::default()
+    };
+    let mut in_flight: HashMap<usize, InFlight> = HashMap::new();
+    let mut rejected_so_far = 0;
+    while let Some(update) = updates.recv().await {
+        let touched = match update {
+            Update::ClaimWanted(request) => {
+                match ledger.claim(&request).await {
+                    Ok(answer) => {
+                        if let ClaimAnswer::Claimed { source, .. } = &answer {
+                            in_flight.insert(
+                                source.index,
+                                InFlight {
+                                    source: source.clone(),
+                                    chunks: None,
+                                    committed_chunks: 0,
+                                    new_lines: false,
+                                },
+                            );
+                        }
+                        let _ = request.reply.send(answer);
+                    }
+                    // Dropping the request tells the reader to stop.
+                    Err(error) => fail(&mut report, &stop, error),
+                }
+                None
+            }
+            Update::Read {
+                source,
+                batches,
+                pending_bytes,
+            } => {
+                report.pending_bytes += pending_bytes;
+                if let Some(entry) = in_flight.get_mut(&source) {
+                    entry.chunks = Some(batches);
+                }
+                Some(source)
+            }
+            Update::NoCompleteLine => {
+                report.files_waiting += 1;
+                None
+            }
+            Update::Busy(name) => {
+                report.files_left_to_others.push(name.to_string());
+                None
+            }
+            Update::SourceError(message) => {
+                report.source_errors.push(message);
+                None
+            }
+            Update::Committed { stats, chunk_done } => {
+                report.lines_read += stats.lines;
+                report.loaded += stats.loaded;
+                report.rejected += stats.rejected;
+                report.blank += stats.blank;
+                if let Some(entry) = in_flight.get_mut(&stats.source) {
+                    entry.committed_chunks += u64::from(chunk_done);
+                    entry.new_lines |= stats.lines > 0;
+                    if stats.lines > 0 {
+                        ledger.committed_to(entry.source.key);
+                    }
+                }
+                Some(stats.source)
+            }
+            Update::Rejected(lines) => {
+                rejected_so_far += lines;
+                if max_errors.is_some_and(|max| rejected_so_far > max) && report.stopped.is_none() {
+                    report.stopped = Some(Stop::TooManyRejects);
+                    stop.store(true, Ordering::Relaxed);
+                }
+                None
+            }
+            Update::Rebuilt => {
+                report.rebuilt_indexes = true;
+                None
+            }
+            Update::Fatal(error) => {
+                fail(&mut report, &stop, error);
+                None
+            }
+        };
+        let Some(index) = touched else { continue };
+        if in_flight
+            .get(&index)
+            .is_none_or(|entry| entry.chunks != Some(entry.committed_chunks))
+        {
+            continue;
+        }
+        let finished = in_flight.remove(&index).expect("checked above");
+        if finished.new_lines {
+            report.files_with_new_lines += 1;
+        } else {
+            report.files_already_loaded += 1;
+        }
+        if let Err(error) = ledger.release(index).await {
+            fail(&mut report, &stop, error);
+        }
+    }
+    if let Err(error) = ledger.finish().await {
+        fail(&mut report, &stop, error);
+    }
+    report
+}
+
+/// Keeps the first failure and stops the load.
+fn fail(report: &mut LoadReport, stop: &AtomicBool, error: Error) {
+    if report.failure.is_none() {
+        report.failure = Some(error);
+        report.stopped = Some(Stop::Failed);
+    }
+    stop.store(true, Ordering::Relaxed);
+}

@@ -1,0 +1,173 @@
+//! The run wiring: a reader thread cuts sources into chunks, encode threads turn them
+//! into COPY batches, and writer tasks commit the batches over pooled connections (or
+//! into the rebuild transaction), while the report task owns the ledger and adds up
+//! what happened. Bounded channels between the stages keep memory flat whatever the
+//! input size.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use tokio::sync::{Mutex, mpsc};
+
+use super::batch::{Batch, SourceRef};
+use super::buffers::BufferPool;
+use super::encode::{LineEncoder, encode_stage};
+use super::ledger::Ledger;
+use super::plan::LoadPlan;
+use super::progress::Progress;
+use super::read::{Chunk, ReadLimits, Reader};
+use super::rebuild::{Rebuild, SessionSlot};
+use super::report::{LoadReport, Stop, Update, tally};
+use super::write::{RejectSink, ServiceRegistry, Writers};
+use crate::db::Database;
+use crate::db::migrate::Variant;
+use crate::db::partitions::KnownPartitions;
+
+/// Runs a load to the end (or to a stop), and reports what was committed.
+pub async fn run(
+    plan: LoadPlan,
+    database: Option<Database>,
+    rejects: RejectSink,
+    stop: Arc<AtomicBool>,
+) -> crate::Result<LoadReport> {
+    let started = Instant::now();
+    let control = match &database {
+        Some(database) => Some(database.dedicated().await?),
+        None => None,
+    };
+    let (registry, variant) = match &control {
+        Some(control) => (
+            ServiceRegistry::load(control).await?,
+            Variant::of_database(control).await?.unwrap_or_default(),
+        ),
+        None => (ServiceRegistry::offline(), Variant::default()),
+    };
+    let registry = Arc::new(registry);
+    let (rebuild, session) = match (&database, &control) {
+        (Some(database), Some(control)) => {
+            Rebuild::choose(database, control, variant, plan.index_strategy).await?
+        }
+        _ => (Rebuild::None, None),
+    };
+    let rebuilding_whole = rebuild.is_whole_table();
+    let wait_for_busy = matches!(rebuild, Rebuild::None);
+    let disk_bytes = Arc::new(AtomicU64::new(0));
+    let lines_encoded = Arc::new(AtomicU64::new(0));
+    let progress = Progress::start(&plan, disk_bytes.clone(), lines_encoded.clone());
+
+    // Short queues: each holds batches of --batch-bytes, and memory must not grow with the input.
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(Arc<SourceRef>, Chunk)>(1);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(plan.jobs);
+    let buffers = Arc::new(BufferPool::new(2 * (plan.jobs + plan.parse_threads) + 2));
+    let (update_tx, update_rx) = mpsc::unbounded_channel::<Update>();
+
+    let reader = Reader {
+        inputs: plan.inputs.clone(),
+        stdin_name: plan.stdin_name.clone(),
+        limits: ReadLimits {
+            chunk_bytes: plan.chunk_bytes,
+            max_line_bytes: plan.parse.max_line_bytes,
+        },
+        stop: stop.clone(),
+        updates: update_tx.clone(),
+        chunks: chunk_tx,
+        disk_bytes: disk_bytes.clone(),
+        buffers: buffers.clone(),
+        wait_for_busy,
+    };
+    let reader = std::thread::Builder::new()
+        .name("logctl-reader".into())
+        .spawn(move || reader.run())
+        .map_err(|e| crate::Error::io("cannot start the reader thread", e))?;
+
+    // A rebuild load has one COPY stream, whose server backend needs a core of its own;
+    // with several streams the backends wait on each other and encoding fills the gaps.
+    let encode_threads = if rebuilding_whole {
+        plan.parse_threads.saturating_sub(1).max(1)
+    } else {
+        plan.parse_threads
+    };
+    let mut encoders = Vec::new();
+    for index in 0..encode_threads {
+        let chunks = chunk_rx.clone();
+        let batches = batch_tx.clone();
+        let encoder = LineEncoder::new(plan.parse.clone());
+        let buffers = buffers.clone();
+        let lines_encoded = lines_encoded.clone();
+        encoders.push(
+            std::thread::Builder::new()
+                .name(format!("logctl-encode-{index}"))
+                .spawn(move || encode_stage(chunks, batches, encoder, buffers, lines_encoded))
+                .map_err(|e| crate::Error::io("cannot start an encode thread", e))?,
+        );
+    }
+    drop(chunk_rx);
+    drop(batch_tx);
+
+    let writer_count = if database.is_some() && !rebuilding_whole {
+        plan.jobs
+    } else {
+        1
+    };
+    let writers = Arc::new(Writers {
+        partitions: variant.partition.map(|_| KnownPartitions::default()),
+        database,
+        // Only the writers hold the receiver: if they all stop, the encode threads'
+        // sends fail and the pipeline winds down instead of waiting on a full channel.
+        batches: Mutex::new(batch_rx),
+        updates: update_tx.clone(),
+        rejects,
+        registry: registry.clone(),
+        session: SessionSlot::new(rebuild, session),
+        buffers,
+        stop: stop.clone(),
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..writer_count {
+        let writers = writers.clone();
+        tasks.push(tokio::spawn(async move { writers.run().await }));
+    }
+    // Once every writer is done, the rebuild transaction (if any) commits, or rolls
+    // back when one of its batches failed, and only then are its batches counted. The
+    // finisher holds the writers' last handle, so the updates end when it does.
+    let finisher = tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
+        writers
+            .session
+            .finish(&writers.updates, &writers.stop)
+            .await;
+    });
+    drop(update_tx);
+
+    let mut report = tally(
+        update_rx,
+        Ledger::new(control),
+        stop.clone(),
+        plan.max_errors,
+        plan.inputs.len(),
+    )
+    .await;
+    finisher
+        .await
+        .map_err(|_| crate::Error::Failed("a writer task panicked".into()))?;
+    for encoder in encoders {
+        encoder
+            .join()
+            .map_err(|_| crate::Error::Failed("an encode thread panicked".into()))?;
+    }
+    reader
+        .join()
+        .map_err(|_| crate::Error::Failed("the reader thread panicked".into()))?;
+    progress.finish();
+    report.bytes_read = disk_bytes.load(Ordering::Relaxed);
+    report.services_created = registry.created();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.dry_run = plan.dry_run;
+    if report.stopped.is_none() && stop.load(Ordering::Relaxed) {
+        report.stopped = Some(Stop::Interrupted);
+    }
+    Ok(report)
+}

@@ -1,0 +1,242 @@
+//! The write stage: tasks that take encoded batches and commit each exactly once. A
+//! batch normally is one READ COMMITTED transaction on a pooled connection, holding its
+//! COPY and its ledger range; in a rebuild load it is a savepoint of the one rebuild
+//! transaction instead. Either way the batch's service names are resolved by the
+//! connection that holds it, and rows the server refuses are rejected with the server's
+//! message while the rest of their batch is sent again.
+
+mod refused;
+mod rejects;
+mod services;
+mod transaction;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Mutex, mpsc};
+
+pub use rejects::RejectSink;
+pub(crate) use services::ServiceRegistry;
+use transaction::{Failure, Target, attempt};
+
+use super::batch::Batch;
+use super::buffers::BufferPool;
+use super::rebuild::{RebuildSession, SessionSlot};
+use super::report::{BatchStats, Update};
+use crate::db::Database;
+use crate::db::partitions::KnownPartitions;
+use crate::{Error, error_text};
+
+/// What became of a batch: the parts committed (a part whose range another loader had
+/// committed meanwhile comes back empty), and the error that stopped the rest, if any.
+pub(crate) struct Written {
+    pub committed: Vec<Batch>,
+    pub error: Option<Error>,
+}
+
+/// Where a batch goes: its own transaction on a pooled connection (creating the
+/// partitions it needs first, when the table is partitioned), or a savepoint in the
+/// rebuild transaction.
+pub(crate) enum Destination<'a> {
+    Pool(&'a Database, Option<&'a KnownPartitions>),
+    Rebuild(&'a Database, &'a RebuildSession),
+}
+
+/// What every writer task shares.
+pub(crate) struct Writers {
+    pub database: Option<Database>,
+    pub batches: Mutex<mpsc::Receiver<Batch>>,
+    pub updates: mpsc::UnboundedSender<Update>,
+    pub rejects: RejectSink,
+    pub registry: Arc<ServiceRegistry>,
+    pub partitions: Option<KnownPartitions>,
+    pub session: SessionSlot,
+    pub buffers: Arc<BufferPool>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Writers {
+    /// One writer task: commits batches until they run out or one fails.
+    pub async fn run(&self) {
+        loop {
+            let next = self.batches.lock().await.recv().await;
+            let Some(batch) = next else { break };
+            let source = batch.source.index;
+            let (written, through_session) = match &self.database {
+                Some(database) if self.session.wants(&batch) => {
+                    let written = match self.session.begun(database).await {
+                        Ok(session) => {
+                            let destination = Destination::Rebuild(database, &session);
+                            self.write(destination, batch).await
+                        }
+                        Err(error) => Written {
+                            committed: Vec::new(),
+                            error: Some(error),
+                        },
+                    };
+                    (written, true)
+                }
+                Some(database) => {
+                    let destination = Destination::Pool(database, self.partitions.as_ref());
+                    (self.write(destination, batch).await, false)
+                }
+                None => (self.dry_run(batch).await, false),
+            };
+            let stats = BatchStats::of(source, &written.committed);
+            for batch in written.committed {
+                self.buffers.give(batch.raw);
+                self.buffers.give(batch.copy);
+            }
+            let chunk_done = written.error.is_none();
+            let _ = self.updates.send(Update::Rejected(stats.rejected));
+            if through_session {
+                // Counted once the rebuild transaction commits.
+                self.session.defer(stats, chunk_done);
+            } else {
+                let _ = self.updates.send(Update::Committed { stats, chunk_done });
+            }
+            if let Some(error) = written.error {
+                if through_session {
+                    self.session.fail();
+                }
+                self.stop.store(true, Ordering::Relaxed);
+                let _ = self.updates.send(Update::Fatal(error));
+                break;
+            }
+        }
+    }
+
+    async fn write(&self, destination: Destination<'_>, batch: Batch) -> Written {
+        write_batch(destination, batch, &self.registry, &self.rejects).await
+    }
+
+    /// A dry run writes only the rejects, and counts the services it would add.
+    async fn dry_run(&self, batch: Batch) -> Written {
+        let resolved = self.registry.ids(None, &batch.service_names).await;
+        let written = resolved.and_then(|_| {
+            self.rejects
+                .write(&batch.rejects)
+                .map_err(|e| Error::io("cannot write the rejected lines", e))
+        });
+        match written {
+            Ok(()) => Written {
+                committed: vec![batch],
+                error: None,
+            },
+            Err(error) => Written {
+                committed: Vec::new(),
+                error: Some(error),
+            },
+        }
+    }
+}
+
+/// Sends a batch until all of it is committed or an error other than a refused row
+/// stops it. Rejects are written before each part commits, so a crash can repeat a
+/// reject record but never lose one.
+async fn write_batch(
+    destination: Destination<'_>,
+    mut batch: Batch,
+    registry: &ServiceRegistry,
+    rejects: &RejectSink,
+) -> Written {
+    if let Err(error) = resolve_services(&destination, &mut batch, registry).await {
+        return Written {
+            committed: Vec::new(),
+            error: Some(error),
+        };
+    }
+    let mut work = vec![batch];
+    let mut committed = Vec::new();
+    while let Some(mut batch) = work.pop() {
+        let table = match &destination {
+            Destination::Rebuild(_, session) => session.copy_target(),
+            Destination::Pool(..) => Target::Transaction.table(),
+        };
+        let error = match attempt_once(&destination, &mut batch, rejects).await {
+            Ok(true) => {
+                committed.push(batch);
+                continue;
+            }
+            Ok(false) => {
+                batch.rows.clear();
+                batch.rejects.clear();
+                batch.blank_lines = 0;
+                batch.start_line = batch.end_line;
+                committed.push(batch);
+                continue;
+            }
+            Err(Failure::Row(error)) if !batch.rows.is_empty() => {
+                let reason = format!("refused by PostgreSQL: {}", error_text(&error));
+                let named = refused::refused_row(&error, table);
+                if let Some(tail) = refused::isolate(&mut batch, named, reason) {
+                    work.push(tail);
+                }
+                work.push(batch);
+                continue;
+            }
+            Err(Failure::Row(error)) => error.into(),
+            Err(Failure::Other(error)) => error,
+        };
+        return Written {
+            committed,
+            error: Some(error),
+        };
+    }
+    Written {
+        committed,
+        error: None,
+    }
+}
+
+/// Gives the batch's tuples their service ids. New services are created through the
+/// connection that holds the batch when that is the rebuild transaction of a whole table
+/// (which locks `services`), otherwise in a short transaction of their own on a pooled
+/// connection, so that other loaders never wait on a long one for a name.
+async fn resolve_services(
+    destination: &Destination<'_>,
+    batch: &mut Batch,
+    registry: &ServiceRegistry,
+) -> crate::Result<()> {
+    if batch.service_names.is_empty() {
+        return Ok(());
+    }
+    let ids = match destination {
+        Destination::Rebuild(_, session) if session.locks_services() => {
+            registry
+                .ids(Some(&session.client), &batch.service_names)
+                .await?
+        }
+        Destination::Pool(database, _) | Destination::Rebuild(database, _) => {
+            let client = database.get().await?;
+            registry.ids(Some(&client), &batch.service_names).await?
+        }
+    };
+    batch.set_service_ids(&ids);
+    Ok(())
+}
+
+/// One try at a batch where its destination says, with what the destination needs first.
+async fn attempt_once(
+    destination: &Destination<'_>,
+    batch: &mut Batch,
+    rejects: &RejectSink,
+) -> Result<bool, Failure> {
+    match destination {
+        Destination::Pool(database, partitions) => {
+            let connection = database.get().await?;
+            if let Some(partitions) = partitions {
+                partitions.ensure(&connection, batch.day_starts()).await?;
+            }
+            attempt(&connection, Target::Transaction, batch, rejects).await
+        }
+        Destination::Rebuild(_, session) => {
+            session.prepare(batch.day_starts()).await?;
+            let target = Target::Savepoint {
+                table: session.copy_target(),
+                ranges: &session.ranges,
+            };
+            attempt(&session.client, target, batch, rejects).await
+        }
+    }
+}

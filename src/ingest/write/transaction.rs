@@ -1,0 +1,152 @@
+//! One attempt at a batch: its COPY, its ledger range and its reject records, in its own
+//! READ COMMITTED transaction on a pooled connection, or in a savepoint of the rebuild
+//! transaction. Either all of it stays or none of it.
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+use super::rejects::RejectSink;
+use crate::Error;
+use crate::ingest::batch::Batch;
+use crate::ingest::encode::tuple;
+use crate::ingest::ledger::Range;
+
+/// Where one attempt at a batch goes.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// Its own transaction, into log_events, with its range recorded in it.
+    Transaction,
+    /// A savepoint of the rebuild transaction, into `table`. The range is recorded when
+    /// that transaction finishes: recording it now would hold the source's ledger lock
+    /// to the end of the load, while the pooled streams committing other batches of the
+    /// same source wait on that lock and the load waits on them.
+    Savepoint {
+        table: &'a str,
+        ranges: &'a std::sync::Mutex<Vec<Range>>,
+    },
+}
+
+/// How one attempt at a batch failed.
+pub(super) enum Failure {
+    /// The server refused the data of the COPY (a bad value, a violated constraint).
+    Row(tokio_postgres::Error),
+    /// Anything else: the connection, the ledger, the server's state.
+    Other(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Other(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Failure {
+        Failure::Other(error.into())
+    }
+}
+
+impl Target<'_> {
+    pub fn table(&self) -> &str {
+        match self {
+            Target::Transaction => "log_events",
+            Target::Savepoint { table, .. } => table,
+        }
+    }
+
+    fn begin(&self) -> &'static str {
+        match self {
+            Target::Transaction => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Target::Savepoint { .. } => "SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn commit(&self) -> &'static str {
+        match self {
+            Target::Transaction => "COMMIT",
+            Target::Savepoint { .. } => "RELEASE SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn rollback(&self) -> &'static str {
+        match self {
+            Target::Transaction => "ROLLBACK",
+            Target::Savepoint { .. } => "ROLLBACK TO SAVEPOINT logctl_batch",
+        }
+    }
+
+    /// Records the batch's range now, or for the end of the rebuild transaction.
+    async fn record(&self, client: &Client, batch: &Batch) -> crate::Result<bool> {
+        let range = Range::of(batch);
+        match self {
+            Target::Transaction => range.record(client).await,
+            Target::Savepoint { ranges, .. } => {
+                ranges.lock().expect("not poisoned").push(range);
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// One try at a batch. Ok(false) when some of its range was committed by someone else,
+/// in which case nothing of this attempt is kept.
+pub(super) async fn attempt(
+    client: &Client,
+    target: Target<'_>,
+    batch: &mut Batch,
+    rejects: &RejectSink,
+) -> Result<bool, Failure> {
+    client.batch_execute(target.begin()).await?;
+    let outcome = copy_and_record(client, target, batch, rejects).await;
+    let finish = match outcome {
+        Ok(true) => target.commit(),
+        _ => target.rollback(),
+    };
+    let finished = client.batch_execute(finish).await;
+    match (outcome, finished) {
+        (Ok(kept), Ok(())) => Ok(kept),
+        (Ok(_), Err(error)) => Err(error.into()),
+        // The first error tells what went wrong; a failed rollback after it adds nothing.
+        (Err(failure), _) => Err(failure),
+    }
+}
+
+async fn copy_and_record(
+    client: &Client,
+    target: Target<'_>,
+    batch: &mut Batch,
+    rejects: &RejectSink,
+) -> Result<bool, Failure> {
+    if !batch.rows.is_empty() {
+        let data = Bytes::from(std::mem::take(&mut batch.copy));
+        let sent = async {
+            let statement = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                target.table(),
+                tuple::COLUMNS
+            );
+            let sink = client.copy_in(&statement).await?;
+            futures_util::pin_mut!(sink);
+            sink.feed(Bytes::from_static(tuple::HEADER)).await?;
+            sink.feed(data.clone()).await?;
+            sink.feed(Bytes::from_static(tuple::TRAILER)).await?;
+            sink.finish().await
+        }
+        .await;
+        batch.copy = Vec::from(data);
+        if let Err(error) = sent {
+            return Err(match Error::from(error) {
+                Error::RowRefused(error) => Failure::Row(error),
+                other => Failure::Other(other),
+            });
+        }
+    }
+    if !target.record(client, batch).await? {
+        return Ok(false);
+    }
+    rejects
+        .write(&batch.rejects)
+        .map_err(|e| Error::io("cannot write the rejected lines", e))?;
+    Ok(true)
+}
