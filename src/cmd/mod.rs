@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a single `run` entry point.
 
+pub mod args;
 pub mod bench;
 pub mod generate;
 pub mod load;

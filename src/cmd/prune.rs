@@ -1,7 +1,7 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
 use crate::cli::PruneArgs;
-use crate::cmd::slow::parse_since;
+use crate::cmd::args::parse_when;
 use crate::db::migrate::Variant;
 use crate::db::{Database, DbError, explain};
 use crate::exit::{ExitError, Outcome};
@@ -9,7 +9,7 @@ use crate::report::render;
 use crate::retention;
 
 pub async fn run(args: PruneArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    let cutoff = parse_since(&args.older_than)?;
+    let cutoff = parse_when("--older-than", &args.older_than)?;
     if args.batch_rows < 1 {
         return Err(ExitError::usage("--batch-rows must be at least 1").into());
     }

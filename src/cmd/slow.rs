@@ -1,11 +1,9 @@
 //! `logctl slow`: the slow-request report.
 
-use chrono::{DateTime, Utc};
-
 use crate::cli::SlowArgs;
+use crate::cmd::args::parse_when;
 use crate::db::{Database, explain};
 use crate::exit::{ExitError, Outcome};
-use crate::ingest::timestamp;
 use crate::report::{render, slow};
 
 pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
@@ -15,7 +13,11 @@ pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<O
     if args.threshold < 0 {
         return Err(ExitError::usage("--threshold must not be negative").into());
     }
-    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|text| parse_when("--since", text))
+        .transpose()?;
     let query = slow::SlowQuery {
         threshold_ms: args.threshold,
         limit: args.limit,
@@ -27,19 +29,4 @@ pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<O
     let tables = slow::report(&client, &query).await.map_err(explain)?;
     render::print(&tables, args.format)?;
     Ok(Outcome::Success)
-}
-
-/// `1h`, `7d`, `30m` ago, or an absolute time in any form `logctl load` accepts.
-pub fn parse_since(text: &str) -> Result<DateTime<Utc>, ExitError> {
-    if let Ok(duration) = humantime::parse_duration(text) {
-        let duration = chrono::Duration::from_std(duration)
-            .map_err(|_| ExitError::usage(format!("--since {text} is too long ago")))?;
-        return Ok(Utc::now() - duration);
-    }
-    let micros = timestamp::parse_text(text, timestamp::Zone::Utc).map_err(|_| {
-        ExitError::usage(format!(
-            "--since `{text}` is neither a duration (1h, 7d, 30m) nor an RFC 3339 time"
-        ))
-    })?;
-    Ok(timestamp::to_datetime(micros))
 }

@@ -1,0 +1,23 @@
+//! Argument values several commands share: parsed the same way, and reported under
+//! the flag that took them.
+
+use chrono::{DateTime, Utc};
+
+use crate::exit::ExitError;
+use crate::ingest::timestamp;
+
+/// A moment given as a duration ago (`1h`, `7d`, `30m`) or as an absolute time in any
+/// form `logctl load` accepts; errors name `flag`, since several flags take one.
+pub fn parse_when(flag: &str, text: &str) -> Result<DateTime<Utc>, ExitError> {
+    if let Ok(duration) = humantime::parse_duration(text) {
+        let duration = chrono::Duration::from_std(duration)
+            .map_err(|_| ExitError::usage(format!("{flag} {text} is too long ago")))?;
+        return Ok(Utc::now() - duration);
+    }
+    let micros = timestamp::parse_text(text, timestamp::Zone::Utc).map_err(|_| {
+        ExitError::usage(format!(
+            "{flag} `{text}` is neither a duration (1h, 7d, 30m) nor an RFC 3339 time"
+        ))
+    })?;
+    Ok(timestamp::to_datetime(micros))
+}
