@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::db::migrate::Interval;
 use crate::exit::EXIT_CODES_HELP;
+use crate::ingest::writer::IndexStrategy;
 
 const CONNECTION_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT,
@@ -166,19 +167,11 @@ pub struct LoadArgs {
     /// with --jobs concurrent COPY streams each committing its batches. rebuild: the
     /// one-transaction rebuild even when the plain table has rows (locked meanwhile)
     #[arg(long, value_enum, value_name = "STRATEGY")]
-    pub index_strategy: Option<IndexStrategyArg>,
+    pub index_strategy: Option<IndexStrategy>,
 
     /// Read load options from a TOML file (command-line flags win); see the README
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IndexStrategyArg {
-    Auto,
-    Keep,
-    Rebuild,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

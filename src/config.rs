@@ -20,7 +20,7 @@ pub struct LoadConfig {
     pub batch_bytes: Option<String>,
     pub jobs: Option<usize>,
     pub strip_nul: Option<bool>,
-    pub index_strategy: Option<crate::cli::IndexStrategyArg>,
+    pub index_strategy: Option<crate::ingest::writer::IndexStrategy>,
     /// Column name to `path[:unit]`, as `--map` takes them.
     #[serde(default)]
     pub map: BTreeMap<String, String>,

@@ -3,8 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::db::migrate::Interval;
 use crate::exit::ExitError;
 use crate::ingest::timestamp;
+use crate::ingest::writer::IndexStrategy;
+use crate::report::Format;
 
 /// A moment given as a duration ago (`1h`, `7d`, `30m`) or as an absolute time in any
 /// form `logctl load` accepts; errors name `flag`, since several flags take one.
@@ -21,3 +24,25 @@ pub fn parse_when(flag: &str, text: &str) -> Result<DateTime<Utc>, ExitError> {
     })?;
     Ok(timestamp::to_datetime(micros))
 }
+
+/// Lets clap take a library enum as a flag's value, listing the values in `--help`:
+/// the library itself knows nothing of clap.
+macro_rules! value_enum {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl clap::ValueEnum for $type {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$($type::$variant),+]
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(match self {
+                    $($type::$variant => $name),+
+                }))
+            }
+        }
+    };
+}
+
+value_enum!(Format { Table => "table", Json => "json", Csv => "csv" });
+value_enum!(Interval { Day => "day", Week => "week", Month => "month" });
+value_enum!(IndexStrategy { Auto => "auto", Keep => "keep", Rebuild => "rebuild" });

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{IndexStrategyArg, LoadArgs, SummaryFormat, parse_size};
+use crate::cli::{LoadArgs, SummaryFormat, parse_size};
 use crate::config::LoadConfig;
 use crate::db::{Database, DbError, migrate};
 use crate::exit::{ExitError, Outcome};
@@ -96,15 +96,10 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
         max_errors,
         dry_run: args.dry_run,
         progress: !args.quiet && std::io::stderr().is_terminal(),
-        index_strategy: match args
+        index_strategy: args
             .index_strategy
             .or(config.index_strategy)
-            .unwrap_or(IndexStrategyArg::Auto)
-        {
-            IndexStrategyArg::Auto => IndexStrategy::Auto,
-            IndexStrategyArg::Keep => IndexStrategy::Keep,
-            IndexStrategyArg::Rebuild => IndexStrategy::Rebuild,
-        },
+            .unwrap_or(IndexStrategy::Auto),
     };
     let rejects = match args.rejects.as_ref().or(config.rejects.as_ref()) {
         Some(path) => RejectSink::file(path).map_err(|e| {

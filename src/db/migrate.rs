@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS logctl_schema_version (
 const MIGRATION_LOCK: i64 = 0x6c6f_6763_746c;
 
 /// The time span of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
     Day,
     Week,
