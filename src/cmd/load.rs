@@ -1,10 +1,13 @@
 //! `logctl load`: turn the arguments into a load plan, run the pipeline, report.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{LoadArgs, SummaryFormat, parse_size};
+use clap::ValueEnum;
+
+use crate::cmd::args::parse_size;
 use crate::config::LoadConfig;
 use crate::db::{Database, DbError, migrate};
 use crate::exit::{ExitError, Outcome};
@@ -16,10 +19,102 @@ use crate::ingest::source::{self, Input};
 use crate::ingest::writer::IndexStrategy;
 use crate::ingest::{self, LoadPlan, LoadReport, Stop};
 
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
+    /// gzip and zstd are detected from the content. Files are identified by their first
+    /// line, so a renamed or compressed file is not loaded twice, and a file that grew
+    /// loads only its new complete lines; a last line without its newline waits for the
+    /// next run. stdin is read once and cannot be resumed where it stopped; what it
+    /// committed is recorded under --source.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Append rejected lines to PATH as NDJSON (file, line, offset, reason, text) instead of stderr
+    #[arg(long, value_name = "PATH")]
+    pub rejects: Option<PathBuf>,
+
+    /// Stop once more than N lines were rejected (committed batches stay; exit code 5)
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u64>,
+
+    /// The name stdin is recorded under in the ledger
+    #[arg(long, value_name = "NAME", default_value = "stdin")]
+    pub source: String,
+
+    /// Parse and validate everything and report what would be loaded; connects to nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// No summary on stderr (rejected lines are still reported)
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Summary format: text on stderr, or one JSON object on stdout
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+
+    /// Concurrent COPY streams [default: the number of CPUs, at least 2]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Target size of one COPY batch (one transaction), e.g. 4MiB [default: 2MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub batch_bytes: Option<usize>,
+
+    /// Lines longer than this are rejected without being read into memory [default: 1MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_line_bytes: Option<usize>,
+
+    /// Zone for timestamps without an offset: an IANA name (Europe/Berlin) or +HH:MM [default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// Drop U+0000 characters instead of rejecting the lines that hold them
+    #[arg(long)]
+    pub strip_nul: bool,
+
+    /// Read every line with this shape instead of detecting each line's own:
+    /// generic, ecs, pino (also bunyan), zap, slog, nginx, docker
+    #[arg(long, value_name = "NAME")]
+    pub shape: Option<String>,
+
+    /// Take a column from a dotted path, with a unit for latency_ms (ns, us, ms, s);
+    /// repeatable, e.g. --map created_at=event.created --map latency_ms=timings.total:s
+    #[arg(long = "map", value_name = "COLUMN=PATH[:UNIT]")]
+    pub mappings: Vec<String>,
+
+    /// The service of lines that name none
+    #[arg(long, value_name = "NAME")]
+    pub default_service: Option<String>,
+
+    /// How indexes are kept up during the load. auto: into an empty table, drop the
+    /// indexes and keys, load in one transaction, and build them again at the end (much
+    /// less work for the server; one COPY stream; a failure or kill rolls back the whole
+    /// load, indexes included); into a table with rows, keep. On a partitioned table, the
+    /// same per partition: new partitions are filled in one transaction and get their
+    /// indexes after their rows, existing ones keep theirs (all keep them when there are
+    /// row triggers). A distributed table always keeps. keep: maintain them row by row,
+    /// with --jobs concurrent COPY streams each committing its batches. rebuild: the
+    /// one-transaction rebuild even when the plain table has rows (locked meanwhile)
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub index_strategy: Option<IndexStrategy>,
+
+    /// Read load options from a TOML file (command-line flags win); see the README
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
 const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
 
-pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let config = match &args.config {
         Some(path) => LoadConfig::read(path).map_err(ExitError::usage)?,
         None => LoadConfig::default(),
@@ -178,7 +273,7 @@ fn outcome_of(report: &LoadReport) -> Outcome {
     }
 }
 
-fn print_summary(report: &LoadReport, args: &LoadArgs, max_errors: Option<u64>) {
+fn print_summary(report: &LoadReport, args: &Args, max_errors: Option<u64>) {
     if args.format == SummaryFormat::Json {
         println!(
             "{}",

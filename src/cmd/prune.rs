@@ -1,14 +1,36 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
-use crate::cli::PruneArgs;
 use crate::cmd::args::parse_when;
 use crate::db::migrate::Variant;
 use crate::db::{Database, DbError, explain};
 use crate::exit::{ExitError, Outcome};
-use crate::report::render;
+use crate::report::{Format, render};
 use crate::retention;
 
-pub async fn run(args: PruneArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remove events older than this: a duration (30d, 12h, 2w) or an RFC 3339 time.
+    /// A partitioned table drops the partitions that end before it (detached
+    /// concurrently: loads into the other partitions go on); a plain table deletes in
+    /// batches of --batch-rows, each its own short transaction. The load ledger is kept,
+    /// so pruned files are not loaded again
+    #[arg(long, value_name = "WHEN")]
+    pub older_than: String,
+
+    /// List what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rows per DELETE on a plain table
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub batch_rows: i64,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let cutoff = parse_when("--older-than", &args.older_than)?;
     if args.batch_rows < 1 {
         return Err(ExitError::usage("--batch-rows must be at least 1").into());

@@ -1,12 +1,34 @@
 //! `logctl slow`: the slow-request report.
 
-use crate::cli::SlowArgs;
 use crate::cmd::args::parse_when;
 use crate::db::{Database, explain};
 use crate::exit::{ExitError, Outcome};
-use crate::report::{render, slow};
+use crate::report::{Format, render, slow};
 
-pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Latency threshold in milliseconds: requests slower than this are listed
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub threshold: i32,
+
+    /// How many requests to list
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i64,
+
+    /// Only requests since a duration ago (1h, 7d, 30m) or an RFC 3339 time
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only this service
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Output format; csv prints the requests, a blank line, then the per-service summary
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     if args.limit < 1 {
         return Err(ExitError::usage("--limit must be at least 1").into());
     }
