@@ -4,7 +4,6 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod config;
 pub mod db;
 pub mod exit;
 pub mod ingest;

@@ -1,7 +1,11 @@
-//! Argument values several commands share: parsed the same way, and reported under
-//! the flag that took them.
+//! Argument values the commands share, parsed one way everywhere: times and sizes as
+//! users write them, and the library's enums as flag values (the library knows nothing
+//! of clap).
+
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
 
 use crate::db::migrate::Interval;
 use crate::exit::ExitError;
@@ -25,6 +29,56 @@ pub fn parse_when(flag: &str, text: &str) -> Result<DateTime<Utc>, ExitError> {
     Ok(timestamp::to_datetime(micros))
 }
 
+/// A size in bytes, as a flag or a config file gives it: 4MiB, 512KiB, 1GB or a plain
+/// number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(usize);
+
+impl Size {
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Size, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: usize = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size such as 4MiB"))?;
+        let factor = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1024,
+            "m" | "mb" | "mib" => 1024 * 1024,
+            "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+            _ => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
+                ));
+            }
+        };
+        number
+            .checked_mul(factor)
+            .filter(|&size| size > 0)
+            .map(Size)
+            .ok_or_else(|| format!("`{text}` is not a usable size"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Size, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Lets clap take a library enum as a flag's value, listing the values in `--help`:
 /// the library itself knows nothing of clap.
 macro_rules! value_enum {
@@ -46,30 +100,3 @@ macro_rules! value_enum {
 value_enum!(Format { Table => "table", Json => "json", Csv => "csv" });
 value_enum!(Interval { Day => "day", Week => "week", Month => "month" });
 value_enum!(IndexStrategy { Auto => "auto", Keep => "keep", Rebuild => "rebuild" });
-
-/// Sizes such as 4MiB, 512KiB, 1GB or a plain number of bytes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 4MiB"))?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
-            ));
-        }
-    };
-    number
-        .checked_mul(factor)
-        .filter(|&size| size > 0)
-        .ok_or_else(|| format!("`{text}` is not a usable size"))
-}

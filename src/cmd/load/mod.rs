@@ -1,0 +1,220 @@
+//! `logctl load`: merge the flags with the config file, turn them into a load plan, run
+//! the pipeline, report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::ValueEnum;
+
+use crate::db::{Database, DbError, migrate};
+use crate::exit::{ExitError, Outcome};
+use crate::ingest::source::{self, Input};
+use crate::ingest::{self, LoadReport, Stop};
+
+mod options;
+
+pub use options::LoadOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
+    /// gzip and zstd are detected from the content. Files are identified by their first
+    /// line, so a renamed or compressed file is not loaded twice, and a file that grew
+    /// loads only its new complete lines; a last line without its newline waits for the
+    /// next run. stdin is read once and cannot be resumed where it stopped; what it
+    /// committed is recorded under --source.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub options: LoadOptions,
+
+    /// The name stdin is recorded under in the ledger
+    #[arg(long, value_name = "NAME", default_value = "stdin", display_order = 3)]
+    pub source: String,
+
+    /// Parse and validate everything and report what would be loaded; connects to nothing
+    #[arg(long, display_order = 4)]
+    pub dry_run: bool,
+
+    /// No summary on stderr (rejected lines are still reported)
+    #[arg(long, short, display_order = 5)]
+    pub quiet: bool,
+
+    /// Summary format: text on stderr, or one JSON object on stdout
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text, display_order = 6)]
+    pub format: SummaryFormat,
+
+    /// Read load options from a TOML file (command-line flags win); see the README
+    #[arg(long, value_name = "PATH", display_order = 16)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let file = match &args.config {
+        Some(path) => LoadOptions::read(path).map_err(ExitError::usage)?,
+        None => LoadOptions::default(),
+    };
+    let options = args.options.over(file);
+    let inputs = source::expand(&args.inputs).map_err(|e| ExitError::usage(e.to_string()))?;
+    if inputs
+        .iter()
+        .filter(|input| **input == Input::Stdin)
+        .count()
+        > 1
+    {
+        return Err(ExitError::usage("`-` (stdin) can be given only once").into());
+    }
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let plan = options.plan(inputs, args.source, args.dry_run, progress)?;
+    let rejects = options.reject_sink()?;
+    let (jobs, max_errors) = (plan.jobs, plan.max_errors);
+    let database = if args.dry_run {
+        None
+    } else {
+        let database = Database::open(database_url, jobs as u32 + 1).await?;
+        require_schema(&database).await?;
+        Some(database)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(stop.clone());
+    let mut report = ingest::run(plan, database, rejects, stop).await?;
+    print_summary(&report, args.format, args.quiet, max_errors);
+    if let Some(failure) = report.failure.take() {
+        return Err(failure);
+    }
+    Ok(outcome_of(&report))
+}
+
+async fn require_schema(database: &Database) -> anyhow::Result<()> {
+    let client = database.get().await?;
+    let newest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
+    match migrate::current_version(&client).await? {
+        Some(version) if version >= newest => Ok(()),
+        Some(version) => Err(DbError::NoSchema(format!(
+            "schema version {version}, this logctl needs {newest}"
+        ))
+        .into()),
+        None => Err(DbError::NoSchema("no logctl tables in this database".into()).into()),
+    }
+}
+
+/// The first SIGINT/SIGTERM stops reading and lets batches in flight commit; a second one
+/// exits at once, and the server rolls back whatever was not committed.
+fn watch_signals(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("logctl: stopping now; uncommitted batches are rolled back");
+                std::process::exit(Outcome::Interrupted.code().into());
+            }
+            eprintln!(
+                "logctl: stopping: committing the batches in flight (signal again to stop at once)"
+            );
+        }
+    });
+}
+
+fn outcome_of(report: &LoadReport) -> Outcome {
+    match report.stopped {
+        Some(Stop::Interrupted) => Outcome::Interrupted,
+        Some(Stop::TooManyRejects) => Outcome::TooManyRejects,
+        Some(Stop::Failed) => Outcome::Failure,
+        None if !report.source_errors.is_empty() => Outcome::Failure,
+        None if report.rejected > 0 => Outcome::Rejected,
+        None => Outcome::Success,
+    }
+}
+
+fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_errors: Option<u64>) {
+    if format == SummaryFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("the report serialises")
+        );
+    }
+    for error in &report.source_errors {
+        eprintln!("logctl: error: {error}");
+    }
+    if quiet || format == SummaryFormat::Json {
+        return;
+    }
+    eprintln!("logctl: {}", summary_line(report));
+    match report.stopped {
+        Some(Stop::Interrupted) => {
+            eprintln!("logctl: interrupted; run the same command again to continue")
+        }
+        Some(Stop::TooManyRejects) => eprintln!(
+            "logctl: stopped after more than {} rejected lines; the batches before that are committed",
+            max_errors.unwrap_or_default()
+        ),
+        _ => {}
+    }
+}
+
+fn summary_line(report: &LoadReport) -> String {
+    let verb = if report.dry_run {
+        "would load"
+    } else {
+        "loaded"
+    };
+    let mut line = format!(
+        "{verb} {} of {} lines from {} {} ({} rejected, {} blank)",
+        report.loaded,
+        report.lines_read,
+        report.files,
+        if report.files == 1 { "input" } else { "inputs" },
+        report.rejected,
+        report.blank
+    );
+    if report.files_already_loaded > 0 {
+        line.push_str(&format!(
+            "; {} already loaded, nothing new",
+            report.files_already_loaded
+        ));
+    }
+    if !report.files_left_to_others.is_empty() {
+        line.push_str(&format!(
+            "; {} being loaded by another logctl, left to it",
+            report.files_left_to_others.len()
+        ));
+    }
+    if report.pending_bytes > 0 {
+        line.push_str(&format!(
+            "; {} bytes of unterminated last lines wait for the next run",
+            report.pending_bytes
+        ));
+    }
+    if !report.services_created.is_empty() {
+        let verb = if report.dry_run { "would add" } else { "added" };
+        line.push_str(&format!(
+            "; {verb} {} services",
+            report.services_created.len()
+        ));
+    }
+    let rate = report.lines_read as f64 / report.seconds.max(1e-3);
+    line.push_str(&format!(" in {:.2} s ({rate:.0} lines/s)", report.seconds));
+    if report.dry_run {
+        line.push_str("; dry run, nothing was written");
+    }
+    line
+}
