@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
 use crate::db::migrate::Variant;
+use crate::db::partitions;
 use crate::report::{Cell, Table};
 
 /// What `prune` removed or, in a dry run, would remove.
@@ -28,19 +29,6 @@ pub async fn prune(
     }
 }
 
-/// The partitions of log_events: name, bounds and estimated rows, oldest first. The
-/// bounds are read back from their text form, which only the ISO DateStyle writes
-/// unambiguously (with a numeric offset where others may write a zone abbreviation
-/// such as IST, which means another zone when read back).
-pub async fn partitions(
-    client: &Client,
-) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    client.batch_execute("SET DateStyle = ISO").await?;
-    client
-        .query(include_str!("../sql/partition_list.sql"), &[])
-        .await
-}
-
 async fn drop_partitions(
     client: &Client,
     variant: Variant,
@@ -49,34 +37,24 @@ async fn drop_partitions(
 ) -> anyhow::Result<Pruned> {
     let mut rows = Vec::new();
     let mut total = 0;
-    for partition in partitions(client).await? {
-        let name: String = partition.get(0);
-        let upper: Option<DateTime<Utc>> = partition.get(2);
+    for partition in partitions::list(client).await? {
         // Only partitions wholly before the cutoff go; the one holding it stays whole.
-        if upper.is_none_or(|upper| upper > cutoff) {
+        if partition.to.is_none_or(|to| to > cutoff) {
             continue;
         }
-        // The planner's estimate when the partition was analyzed, else a count.
-        let estimated = match partition.get::<_, i64>(3) {
-            rows if rows >= 0 => rows,
-            _ => client
-                .query_one(&format!("SELECT count(*) FROM {}", quote(&name)), &[])
-                .await?
-                .get(0),
+        let estimated = match partition.estimated_rows {
+            Some(rows) => rows,
+            None => partitions::count_rows(client, &partition.name).await?,
         };
         if !dry_run {
-            detach(client, variant, &name).await?;
-            client
-                .batch_execute(&format!("DROP TABLE {}", quote(&name)))
-                .await?;
+            partitions::detach(client, &partition.name, variant.distributed).await?;
+            partitions::drop_detached(client, &partition.name).await?;
         }
         total += estimated;
         rows.push(vec![
-            Cell::Text(name),
-            partition
-                .get::<_, Option<DateTime<Utc>>>(1)
-                .map_or(Cell::Null, Cell::Time),
-            upper.map_or(Cell::Null, Cell::Time),
+            Cell::Text(partition.name),
+            partition.from.map_or(Cell::Null, Cell::Time),
+            partition.to.map_or(Cell::Null, Cell::Time),
             Cell::Int(estimated),
         ]);
     }
@@ -93,36 +71,6 @@ async fn drop_partitions(
         },
         rows: total,
     })
-}
-
-/// DETACH ... CONCURRENTLY waits for queries on the partition but never blocks loads
-/// into the others; a detach interrupted before is finished first.
-async fn detach(client: &Client, variant: Variant, name: &str) -> anyhow::Result<()> {
-    let name = quote(name);
-    if variant.distributed {
-        // Citus propagates a plain DETACH; it has no concurrent form.
-        client
-            .batch_execute(&format!("ALTER TABLE log_events DETACH PARTITION {name}"))
-            .await?;
-        return Ok(());
-    }
-    match client
-        .batch_execute(&format!(
-            "ALTER TABLE log_events DETACH PARTITION {name} CONCURRENTLY"
-        ))
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(error) if crate::db::error_text(&error).contains("FINALIZE") => {
-            client
-                .batch_execute(&format!(
-                    "ALTER TABLE log_events DETACH PARTITION {name} FINALIZE"
-                ))
-                .await?;
-            Ok(())
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 async fn delete_rows(
@@ -205,8 +153,4 @@ async fn delete_in_time_windows(
         start = end;
     }
     Ok((deleted, batches))
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
-use crate::db::migrate::Interval;
+use crate::db::partitions::Interval;
 use crate::exit::ExitError;
 use crate::ingest::timestamp;
 use crate::ingest::writer::IndexStrategy;

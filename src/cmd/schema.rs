@@ -1,6 +1,7 @@
 //! `logctl schema`: create or upgrade the schema in the variant asked for, or print its SQL.
 
-use crate::db::migrate::{self, Interval, Variant};
+use crate::db::migrate::{self, Variant};
+use crate::db::partitions::Interval;
 use crate::db::{Database, explain};
 use crate::exit::Outcome;
 

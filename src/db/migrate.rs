@@ -6,6 +6,8 @@ use std::fmt;
 
 use tokio_postgres::Client;
 
+use super::partitions::Interval;
+
 /// One numbered SQL file, applied once and recorded in `logctl_schema_version`.
 pub struct Migration {
     pub version: i32,
@@ -47,30 +49,6 @@ CREATE TABLE IF NOT EXISTS logctl_schema_version (
 
 /// Serialises concurrent `logctl schema` runs (the key spells "logctl" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c6f_6763_746c;
-
-/// The time span of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interval {
-    Day,
-    Week,
-    Month,
-}
-
-impl Interval {
-    pub fn name(self) -> &'static str {
-        match self {
-            Interval::Day => "day",
-            Interval::Week => "week",
-            Interval::Month => "month",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Interval> {
-        [Interval::Day, Interval::Week, Interval::Month]
-            .into_iter()
-            .find(|i| i.name() == name)
-    }
-}
 
 /// The shape of the schema, fixed when it is first created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,8 +1,9 @@
 //! The database layer: where to connect, the connection pool, the managed local
-//! instance and the schema migrations.
+//! instance, the schema migrations and the partitions.
 
 pub mod local;
 pub mod migrate;
+pub mod partitions;
 pub mod pgpass;
 pub mod pool;
 pub mod settings;

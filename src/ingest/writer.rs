@@ -357,17 +357,13 @@ const PARTITION_INDEXES_SQL: &str = include_str!("../../sql/partition_indexes.sq
 
 /// The bounds of log_events' partitions, in PostgreSQL microseconds.
 pub async fn partition_bounds(client: &Client) -> anyhow::Result<Vec<(i64, i64)>> {
-    let rows = crate::retention::partitions(client)
-        .await
-        .map_err(db::explain)?;
-    Ok(rows
+    let partitions = db::partitions::list(client).await.map_err(db::explain)?;
+    Ok(partitions
         .iter()
-        .filter_map(|row| {
-            let from: Option<DateTime<Utc>> = row.get(1);
-            let to: Option<DateTime<Utc>> = row.get(2);
+        .filter_map(|partition| {
             Some((
-                timestamp::from_datetime(from?),
-                timestamp::from_datetime(to?),
+                timestamp::from_datetime(partition.from?),
+                timestamp::from_datetime(partition.to?),
             ))
         })
         .collect())
