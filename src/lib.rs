@@ -8,6 +8,5 @@ pub mod db;
 pub mod exit;
 pub mod ingest;
 pub mod report;
-pub mod retention;
 pub mod synth;
 pub mod write_penalty;

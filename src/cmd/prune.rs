@@ -2,10 +2,10 @@
 
 use crate::cmd::args::parse_when;
 use crate::db::migrate::Variant;
+use crate::db::retention::{self, Pruned, Removed};
 use crate::db::{Database, DbError, explain};
 use crate::exit::{ExitError, Outcome};
-use crate::report::{Format, render};
-use crate::retention;
+use crate::report::{Cell, Format, Table, render};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,6 +46,52 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             Ok(error) => explain(error),
             Err(other) => other,
         })?;
-    render::print(&[pruned.table], args.format)?;
+    render::print(&[table(&pruned)], args.format)?;
     Ok(Outcome::Success)
+}
+
+fn table(pruned: &Pruned) -> Table {
+    let cutoff = pruned.cutoff;
+    match &pruned.removed {
+        Removed::Partitions(partitions) => {
+            let verb = if pruned.dry_run {
+                "would drop"
+            } else {
+                "dropped"
+            };
+            let total: i64 = partitions.iter().map(|dropped| dropped.rows).sum();
+            Table {
+                name: "partitions",
+                title: format!(
+                    "Partitions before {cutoff}: {verb} {} (about {total} rows)",
+                    partitions.len()
+                ),
+                columns: vec!["partition", "from", "to", "rows"],
+                rows: partitions
+                    .iter()
+                    .map(|dropped| {
+                        vec![
+                            Cell::Text(dropped.partition.name.clone()),
+                            dropped.partition.from.map_or(Cell::Null, Cell::Time),
+                            dropped.partition.to.map_or(Cell::Null, Cell::Time),
+                            Cell::Int(dropped.rows),
+                        ]
+                    })
+                    .collect(),
+            }
+        }
+        Removed::Rows { rows, batches } => {
+            let verb = if pruned.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            Table {
+                name: "deleted",
+                title: format!("Events before {cutoff}: {verb} {rows}"),
+                columns: vec!["rows", "batches"],
+                rows: vec![vec![Cell::Int(*rows), Cell::Int(*batches)]],
+            }
+        }
+    }
 }

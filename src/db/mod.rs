@@ -1,11 +1,12 @@
 //! The database layer: where to connect, the connection pool, the managed local
-//! instance, the schema migrations and the partitions.
+//! instance, the schema migrations, the partitions and retention.
 
 pub mod local;
 pub mod migrate;
 pub mod partitions;
 pub mod pgpass;
 pub mod pool;
+pub mod retention;
 pub mod settings;
 pub mod tls;
 

@@ -5,13 +5,25 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
-use crate::db::migrate::Variant;
-use crate::db::partitions;
-use crate::report::{Cell, Table};
+use super::migrate::Variant;
+use super::partitions::{self, Partition};
 
 /// What `prune` removed or, in a dry run, would remove.
 pub struct Pruned {
-    pub table: Table,
+    pub cutoff: DateTime<Utc>,
+    pub dry_run: bool,
+    pub removed: Removed,
+}
+
+/// Whole partitions of a partitioned table, or the rows deleted from a plain one.
+pub enum Removed {
+    Partitions(Vec<PartitionDropped>),
+    Rows { rows: i64, batches: i64 },
+}
+
+pub struct PartitionDropped {
+    pub partition: Partition,
+    /// The planner's estimate when the partition was analyzed, else a count.
     pub rows: i64,
 }
 
@@ -23,10 +35,15 @@ pub async fn prune(
     dry_run: bool,
     batch_rows: i64,
 ) -> anyhow::Result<Pruned> {
-    match variant.partition {
-        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await,
-        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await,
-    }
+    let removed = match variant.partition {
+        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await?,
+        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await?,
+    };
+    Ok(Pruned {
+        cutoff,
+        dry_run,
+        removed,
+    })
 }
 
 async fn drop_partitions(
@@ -34,15 +51,14 @@ async fn drop_partitions(
     variant: Variant,
     cutoff: DateTime<Utc>,
     dry_run: bool,
-) -> anyhow::Result<Pruned> {
-    let mut rows = Vec::new();
-    let mut total = 0;
+) -> anyhow::Result<Removed> {
+    let mut dropped = Vec::new();
     for partition in partitions::list(client).await? {
         // Only partitions wholly before the cutoff go; the one holding it stays whole.
         if partition.to.is_none_or(|to| to > cutoff) {
             continue;
         }
-        let estimated = match partition.estimated_rows {
+        let rows = match partition.estimated_rows {
             Some(rows) => rows,
             None => partitions::count_rows(client, &partition.name).await?,
         };
@@ -50,27 +66,9 @@ async fn drop_partitions(
             partitions::detach(client, &partition.name, variant.distributed).await?;
             partitions::drop_detached(client, &partition.name).await?;
         }
-        total += estimated;
-        rows.push(vec![
-            Cell::Text(partition.name),
-            partition.from.map_or(Cell::Null, Cell::Time),
-            partition.to.map_or(Cell::Null, Cell::Time),
-            Cell::Int(estimated),
-        ]);
+        dropped.push(PartitionDropped { partition, rows });
     }
-    let verb = if dry_run { "would drop" } else { "dropped" };
-    Ok(Pruned {
-        table: Table {
-            name: "partitions",
-            title: format!(
-                "Partitions before {cutoff}: {verb} {} (about {total} rows)",
-                rows.len()
-            ),
-            columns: vec!["partition", "from", "to", "rows"],
-            rows,
-        },
-        rows: total,
-    })
+    Ok(Removed::Partitions(dropped))
 }
 
 async fn delete_rows(
@@ -79,7 +77,7 @@ async fn delete_rows(
     cutoff: DateTime<Utc>,
     dry_run: bool,
     batch_rows: i64,
-) -> anyhow::Result<Pruned> {
+) -> anyhow::Result<Removed> {
     let (rows, batches) = if dry_run {
         let count: i64 = client
             .query_one(
@@ -112,16 +110,7 @@ async fn delete_rows(
         }
         (deleted, batches)
     };
-    let verb = if dry_run { "would delete" } else { "deleted" };
-    Ok(Pruned {
-        table: Table {
-            name: "deleted",
-            title: format!("Events before {cutoff}: {verb} {rows}"),
-            columns: vec!["rows", "batches"],
-            rows: vec![vec![Cell::Int(rows), Cell::Int(batches)]],
-        },
-        rows,
-    })
+    Ok(Removed::Rows { rows, batches })
 }
 
 /// A distributed table has no ctid to batch by: delete an hour of events at a time,
