@@ -9,4 +9,3 @@ pub mod exit;
 pub mod ingest;
 pub mod report;
 pub mod synth;
-pub mod write_penalty;

@@ -2,10 +2,10 @@
 
 use clap::Subcommand;
 
+use crate::db::write_penalty::{self, Measurement};
 use crate::db::{Database, explain};
 use crate::exit::{ExitError, Outcome};
-use crate::report::{Format, render};
-use crate::write_penalty;
+use crate::report::{Cell, Format, Table, render};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,12 +38,39 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     eprintln!(
         "logctl: copying {rows} rows per configuration into a scratch schema; this takes a while"
     );
-    let table = write_penalty::measure(&client, rows)
-        .await
-        .map_err(|e| match e.downcast::<tokio_postgres::Error>() {
+    let measurements = write_penalty::measure(&client, rows).await.map_err(|e| {
+        match e.downcast::<tokio_postgres::Error>() {
             Ok(error) => explain(error),
             Err(other) => other,
-        })?;
-    render::print(&[table], format)?;
+        }
+    })?;
+    render::print(&[write_penalty_table(rows, &measurements)], format)?;
     Ok(Outcome::Success)
+}
+
+fn write_penalty_table(rows: u64, measurements: &[Measurement]) -> Table {
+    Table {
+        name: "write_penalty",
+        title: format!("COPY of {rows} generated rows into a scratch table, one stream"),
+        columns: vec![
+            "configuration",
+            "indexes",
+            "rows_per_second",
+            "seconds",
+            "cost_vs_no_index",
+        ],
+        rows: measurements
+            .iter()
+            .map(|measurement| {
+                let seconds = measurement.seconds;
+                vec![
+                    Cell::Text(measurement.configuration.to_string()),
+                    Cell::Int(measurement.indexes as i64),
+                    Cell::Int((rows as f64 / seconds) as i64),
+                    Cell::Text(format!("{seconds:.3}")),
+                    Cell::Text(format!("{:+.0}%", measurement.cost_vs_no_index * 100.0)),
+                ]
+            })
+            .collect(),
+    }
 }

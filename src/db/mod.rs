@@ -1,5 +1,6 @@
 //! The database layer: where to connect, the connection pool, the managed local
-//! instance, the schema migrations, the partitions and retention.
+//! instance, the schema migrations, the partitions, retention, and what indexes cost
+//! a COPY.
 
 pub mod local;
 pub mod migrate;
@@ -9,6 +10,7 @@ pub mod pool;
 pub mod retention;
 pub mod settings;
 pub mod tls;
+pub mod write_penalty;
 
 pub use pool::Database;
 pub use settings::Target;

@@ -11,8 +11,16 @@ use tokio_postgres::Client;
 use crate::ingest::copy;
 use crate::ingest::parse::{LineEncoder, ParseOptions, ServiceIds};
 use crate::ingest::shape::ShapeChoice;
-use crate::report::{Cell, Table};
 use crate::synth::{self, GenOptions};
+
+/// How long one configuration took to COPY the rows in.
+pub struct Measurement {
+    pub configuration: &'static str,
+    pub indexes: usize,
+    pub seconds: f64,
+    /// Time beyond the copy into the table without indexes, as a fraction of it.
+    pub cost_vs_no_index: f64,
+}
 
 /// One measured configuration.
 struct Scenario {
@@ -93,7 +101,7 @@ impl ServiceIds for NumberedServices {
 }
 
 /// Runs every scenario in a scratch schema, which is dropped afterwards whatever happens.
-pub async fn measure(client: &Client, rows: u64) -> anyhow::Result<Table> {
+pub async fn measure(client: &Client, rows: u64) -> anyhow::Result<Vec<Measurement>> {
     let (time_ordered, random) = encode_rows(rows)?;
     let schema = format!("logctl_write_penalty_{}", std::process::id());
     client
@@ -101,7 +109,7 @@ pub async fn measure(client: &Client, rows: u64) -> anyhow::Result<Table> {
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.events (LIKE public.log_events INCLUDING DEFAULTS)"
         ))
         .await?;
-    let result = run_scenarios(client, &schema, &time_ordered, &random, rows).await;
+    let result = run_scenarios(client, &schema, &time_ordered, &random).await;
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await?;
@@ -113,8 +121,7 @@ async fn run_scenarios(
     schema: &str,
     time_ordered: &Bytes,
     random: &Bytes,
-    rows: u64,
-) -> anyhow::Result<Table> {
+) -> anyhow::Result<Vec<Measurement>> {
     client
         .batch_execute(&format!("SET search_path = {schema}"))
         .await?;
@@ -136,29 +143,15 @@ async fn run_scenarios(
     }
     client.batch_execute("RESET search_path").await?;
     let baseline = measured[0].1;
-    Ok(Table {
-        name: "write_penalty",
-        title: format!("COPY of {rows} generated rows into a scratch table, one stream"),
-        columns: vec![
-            "configuration",
-            "indexes",
-            "rows_per_second",
-            "seconds",
-            "cost_vs_no_index",
-        ],
-        rows: measured
-            .iter()
-            .map(|(scenario, seconds)| {
-                vec![
-                    Cell::Text(scenario.name.to_string()),
-                    Cell::Int(scenario.indexes.len() as i64),
-                    Cell::Int((rows as f64 / seconds) as i64),
-                    Cell::Text(format!("{seconds:.3}")),
-                    Cell::Text(format!("{:+.0}%", (seconds / baseline - 1.0) * 100.0)),
-                ]
-            })
-            .collect(),
-    })
+    Ok(measured
+        .into_iter()
+        .map(|(scenario, seconds)| Measurement {
+            configuration: scenario.name,
+            indexes: scenario.indexes.len(),
+            seconds,
+            cost_vs_no_index: seconds / baseline - 1.0,
+        })
+        .collect())
 }
 
 /// Creates the scenario's table and indexes, and times one COPY of `data` into it.
