@@ -166,6 +166,18 @@ fn is_connection_lost(error: &tokio_postgres::Error) -> bool {
     std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
 }
 
+/// Why a value cannot be used: the reason of a line's reject record, of a time that
+/// does not parse, of a file that no longer matches the ledger. Not a failure of the
+/// program: the caller decides whether it becomes a reject, a usage error or a skip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The server's message (with detail) when there is one, else the client's.
 pub fn error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {

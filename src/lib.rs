@@ -4,13 +4,10 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
 pub mod report;
-pub mod retention;
 pub mod synth;
-pub mod write_penalty;
 
-pub use error::{Error, Outcome, Result, error_text};
+pub use error::{Error, Invalid, Outcome, Result, error_text};

@@ -63,6 +63,19 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_time_that_does_not_parse_is_reported_under_its_own_flag() {
+    for (args, flag) in [
+        (["prune", "--older-than", "nonsense"], "--older-than"),
+        (["slow", "--since", "nonsense"], "--since"),
+    ] {
+        let output = logctl_bare(&args).output().unwrap();
+        assert_exit(&output, 2);
+        let err = stderr(&output);
+        assert!(err.contains(&format!("{flag} `nonsense`")), "{err}");
+    }
+}
+
+#[test]
 fn help_lists_the_exit_codes() {
     let output = logctl_bare(&["--help"]).output().unwrap();
     assert_success(&output);

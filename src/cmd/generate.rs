@@ -2,13 +2,36 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 
-use crate::cli::GenArgs;
 use crate::ingest::encode::timestamp;
 use crate::synth::{self, GenOptions};
 use crate::{Error, Outcome};
 
-pub fn run(args: GenArgs) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Number of lines
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub lines: u64,
+
+    /// Seed: the same seed and options give the same output, byte for byte
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Number of distinct services
+    #[arg(long, default_value_t = 20)]
+    pub services: usize,
+
+    /// Time of the first line (RFC 3339); lines follow at about 50 per second
+    #[arg(long, value_name = "TIME", default_value = "2026-11-24T00:00:00Z")]
+    pub start: String,
+
+    /// Write here instead of stdout (a .gz or .zst name compresses)
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let start = timestamp::parse_text(&args.start, timestamp::Zone::Utc)
         .map_err(|e| Error::usage(format!("--start: {e}")))?;
     let options = GenOptions {

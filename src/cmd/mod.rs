@@ -1,5 +1,7 @@
-//! One module per subcommand, each with a single `run` entry point.
+//! One module per subcommand, each with its `Args` beside a single `run` entry point;
+//! `args` holds the argument values several of them take.
 
+pub mod args;
 pub mod bench;
 pub mod generate;
 pub mod load;

@@ -1,15 +1,37 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
-use crate::cli::PruneArgs;
-use crate::cmd::slow::parse_since;
+use crate::cmd::args::parse_when;
 use crate::db::Database;
 use crate::db::migrate::Variant;
-use crate::report::render;
-use crate::retention;
+use crate::db::retention::{self, Pruned, Removed};
+use crate::report::{Cell, Format, Table, render};
 use crate::{Error, Outcome};
 
-pub async fn run(args: PruneArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    let cutoff = parse_since(&args.older_than)?;
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remove events older than this: a duration (30d, 12h, 2w) or an RFC 3339 time.
+    /// A partitioned table drops the partitions that end before it (detached
+    /// concurrently: loads into the other partitions go on); a plain table deletes in
+    /// batches of --batch-rows, each its own short transaction. The load ledger is kept,
+    /// so pruned files are not loaded again
+    #[arg(long, value_name = "WHEN")]
+    pub older_than: String,
+
+    /// List what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rows per DELETE on a plain table
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub batch_rows: i64,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let cutoff = parse_when("--older-than", &args.older_than)?;
     if args.batch_rows < 1 {
         return Err(Error::usage("--batch-rows must be at least 1").into());
     }
@@ -19,6 +41,52 @@ pub async fn run(args: PruneArgs, database_url: Option<&str>) -> anyhow::Result<
         .await?
         .ok_or_else(|| Error::NoSchema("no logctl tables in this database".into()))?;
     let pruned = retention::prune(&client, variant, cutoff, args.dry_run, args.batch_rows).await?;
-    render::print(&[pruned.table], args.format)?;
+    render::print(&[table(&pruned)], args.format)?;
     Ok(Outcome::Success)
+}
+
+fn table(pruned: &Pruned) -> Table {
+    let cutoff = pruned.cutoff;
+    match &pruned.removed {
+        Removed::Partitions(partitions) => {
+            let verb = if pruned.dry_run {
+                "would drop"
+            } else {
+                "dropped"
+            };
+            let total: i64 = partitions.iter().map(|dropped| dropped.rows).sum();
+            Table {
+                name: "partitions",
+                title: format!(
+                    "Partitions before {cutoff}: {verb} {} (about {total} rows)",
+                    partitions.len()
+                ),
+                columns: vec!["partition", "from", "to", "rows"],
+                rows: partitions
+                    .iter()
+                    .map(|dropped| {
+                        vec![
+                            Cell::Text(dropped.partition.name.clone()),
+                            dropped.partition.from.map_or(Cell::Null, Cell::Time),
+                            dropped.partition.to.map_or(Cell::Null, Cell::Time),
+                            Cell::Int(dropped.rows),
+                        ]
+                    })
+                    .collect(),
+            }
+        }
+        Removed::Rows { rows, batches } => {
+            let verb = if pruned.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            Table {
+                name: "deleted",
+                title: format!("Events before {cutoff}: {verb} {rows}"),
+                columns: vec!["rows", "batches"],
+                rows: vec![vec![Cell::Int(*rows), Cell::Int(*batches)]],
+            }
+        }
+    }
 }

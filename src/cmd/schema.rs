@@ -1,11 +1,28 @@
 //! `logctl schema`: create or upgrade the schema in the variant asked for, or print its SQL.
 
 use crate::Outcome;
-use crate::cli::SchemaArgs;
 use crate::db::Database;
 use crate::db::migrate::{self, Variant};
+use crate::db::partitions::Interval;
 
-pub async fn run(args: SchemaArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the SQL instead of running it (for the variant the other flags choose)
+    #[arg(long)]
+    pub print: bool,
+
+    /// Create log_events partitioned by range on created_at, one partition per day,
+    /// week or month; loads create the partitions they need, `logctl prune` drops old ones
+    #[arg(long, value_enum, value_name = "INTERVAL")]
+    pub partition: Option<Interval>,
+
+    /// Create the schema on a Citus cluster: services as a reference table, log_events
+    /// distributed by service_id (connect to the coordinator)
+    #[arg(long)]
+    pub distributed: bool,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let asked = Variant {
         partition: args.partition,
         distributed: args.distributed,

@@ -1,21 +1,45 @@
 //! `logctl slow`: the slow-request report.
 
-use chrono::{DateTime, Utc};
-
-use crate::cli::SlowArgs;
+use crate::cmd::args::parse_when;
 use crate::db::Database;
-use crate::ingest::encode::timestamp;
-use crate::report::{render, slow};
+use crate::report::{Format, render, slow};
 use crate::{Error, Outcome};
 
-pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Latency threshold in milliseconds: requests slower than this are listed
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub threshold: i32,
+
+    /// How many requests to list
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i64,
+
+    /// Only requests since a duration ago (1h, 7d, 30m) or an RFC 3339 time
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only this service
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Output format; csv prints the requests, a blank line, then the per-service summary
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     if args.limit < 1 {
         return Err(Error::usage("--limit must be at least 1").into());
     }
     if args.threshold < 0 {
         return Err(Error::usage("--threshold must not be negative").into());
     }
-    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|text| parse_when("--since", text))
+        .transpose()?;
     let query = slow::SlowQuery {
         threshold_ms: args.threshold,
         limit: args.limit,
@@ -27,19 +51,4 @@ pub async fn run(args: SlowArgs, database_url: Option<&str>) -> anyhow::Result<O
     let tables = slow::report(&client, &query).await?;
     render::print(&tables, args.format)?;
     Ok(Outcome::Success)
-}
-
-/// `1h`, `7d`, `30m` ago, or an absolute time in any form `logctl load` accepts.
-pub fn parse_since(text: &str) -> Result<DateTime<Utc>, Error> {
-    if let Ok(duration) = humantime::parse_duration(text) {
-        let duration = chrono::Duration::from_std(duration)
-            .map_err(|_| Error::usage(format!("--since {text} is too long ago")))?;
-        return Ok(Utc::now() - duration);
-    }
-    let micros = timestamp::parse_text(text, timestamp::Zone::Utc).map_err(|_| {
-        Error::usage(format!(
-            "--since `{text}` is neither a duration (1h, 7d, 30m) nor an RFC 3339 time"
-        ))
-    })?;
-    Ok(timestamp::to_datetime(micros))
 }

@@ -1,11 +1,17 @@
 //! `logctl status`: what the ledger says has been loaded.
 
 use crate::Outcome;
-use crate::cli::StatusArgs;
 use crate::db::Database;
-use crate::report::{render, status};
+use crate::report::{Format, render, status};
 
-pub async fn run(args: StatusArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let database = Database::open(database_url, 1).await?;
     let client = database.get().await?;
     let table = status::report(&client).await?;

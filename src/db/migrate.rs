@@ -7,6 +7,7 @@ use std::fmt;
 use tokio_postgres::Client;
 
 use super::locks;
+use super::partitions::Interval;
 use crate::{Error, error_text};
 
 /// One numbered SQL file, applied once and recorded in `logctl_schema_version`.
@@ -47,30 +48,6 @@ CREATE TABLE IF NOT EXISTS logctl_schema_version (
     name       text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );";
-
-/// The time span of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Interval {
-    Day,
-    Week,
-    Month,
-}
-
-impl Interval {
-    pub fn name(self) -> &'static str {
-        match self {
-            Interval::Day => "day",
-            Interval::Week => "week",
-            Interval::Month => "month",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Interval> {
-        [Interval::Day, Interval::Week, Interval::Month]
-            .into_iter()
-            .find(|i| i.name() == name)
-    }
-}
 
 /// The shape of the schema, fixed when it is first created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

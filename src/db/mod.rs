@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod partitions;
 pub mod pgpass;
 pub mod pool;
+pub mod retention;
 pub mod settings;
 pub mod tls;
 

@@ -1,20 +1,46 @@
-//! The partitions of a time-partitioned log_events: listing them with their bounds,
-//! creating the ones loads need, and whether new ones can be built detached. Names and
-//! bounds come from one SQL definition (`logctl_partition_bounds`, sql/004).
+//! The partitions of a time-partitioned log_events: the interval they span, listing
+//! them with their bounds, creating the ones loads need, whether new ones can be built
+//! detached, and detaching and dropping one. Names and bounds come from one SQL
+//! definition (`logctl_partition_bounds`, sql/004).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::Client;
 
+/// The time span of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Interval> {
+        [Interval::Day, Interval::Week, Interval::Month]
+            .into_iter()
+            .find(|i| i.name() == name)
+    }
+}
+
 /// A partition's range: from its first instant to the first instant after it.
 pub type Bounds = (DateTime<Utc>, DateTime<Utc>);
 
-/// A partition as the catalog describes it; bounds are None when not a time range.
+/// One partition of log_events.
 pub struct Partition {
     pub name: String,
+    /// Its bounds; None for a bound it does not have (the default partition has none).
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// The planner's estimate, negative when the partition was never analyzed.
-    pub estimated_rows: i64,
+    /// The planner's estimate of its rows; None until it is first analyzed.
+    pub estimated_rows: Option<i64>,
 }
 
 /// The partitions of log_events, oldest first. The bounds are read back from their text
@@ -32,7 +58,7 @@ pub async fn list(client: &Client) -> crate::Result<Vec<Partition>> {
             name: row.get(0),
             from: row.get(1),
             to: row.get(2),
-            estimated_rows: row.get(3),
+            estimated_rows: Some(row.get::<_, i64>(3)).filter(|&rows| rows >= 0),
         })
         .collect())
 }
@@ -99,6 +125,57 @@ impl KnownPartitions {
         }
         Ok(())
     }
+}
+
+/// The rows of a partition, counted.
+pub async fn count_rows(client: &Client, name: &str) -> crate::Result<i64> {
+    Ok(client
+        .query_one(&format!("SELECT count(*) FROM {}", quote(name)), &[])
+        .await?
+        .get(0))
+}
+
+/// Detaches a partition from log_events. DETACH ... CONCURRENTLY waits for queries on
+/// the partition but never blocks loads into the others; a detach interrupted before is
+/// finished first.
+pub async fn detach(client: &Client, name: &str, distributed: bool) -> crate::Result<()> {
+    let name = quote(name);
+    if distributed {
+        // Citus propagates a plain DETACH; it has no concurrent form.
+        client
+            .batch_execute(&format!("ALTER TABLE log_events DETACH PARTITION {name}"))
+            .await?;
+        return Ok(());
+    }
+    match client
+        .batch_execute(&format!(
+            "ALTER TABLE log_events DETACH PARTITION {name} CONCURRENTLY"
+        ))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(error) if crate::error_text(&error).contains("FINALIZE") => {
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE log_events DETACH PARTITION {name} FINALIZE"
+                ))
+                .await?;
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Drops a partition once detached, with its rows.
+pub async fn drop_detached(client: &Client, name: &str) -> crate::Result<()> {
+    client
+        .batch_execute(&format!("DROP TABLE {}", quote(name)))
+        .await?;
+    Ok(())
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ pub struct LoadPlan {
 }
 
 /// How indexes are maintained during a load (`--index-strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IndexStrategy {
     /// Rebuild when the table is empty, keep otherwise.
     Auto,

@@ -6,9 +6,9 @@ use simd_json::prelude::*;
 use simd_json::tape;
 use uuid::Uuid;
 
-use super::Invalid;
 use super::shape::{FIELD_COUNT, Field, KeyTable, Shape, Unit};
 use super::timestamp::{self, Zone};
+use crate::Invalid;
 
 pub(super) type Found<'t, 'i> = [Option<Candidate<'t, 'i>>; FIELD_COUNT];
 

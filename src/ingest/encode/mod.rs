@@ -25,12 +25,6 @@ use super::batch::{Batch, Reject, Row, SourceRef};
 use super::buffers::BufferPool;
 use super::read::{Chunk, OVERSIZED_PREFIX};
 
-/// A value that cannot be used, and why: the reason of a line's reject record, or of a
-/// setting refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
 /// The encode stage's thread: chunks in, batches out, until the chunks run out or the
 /// writers go away.
 pub(crate) fn encode_stage(

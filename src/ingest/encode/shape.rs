@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Invalid;
+use crate::Error;
 
 /// The typed columns a line's fields can feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,15 +385,15 @@ pub struct Mapping {
 }
 
 impl std::str::FromStr for Mapping {
-    type Err = Invalid;
-    fn from_str(text: &str) -> Result<Mapping, Invalid> {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Mapping, Error> {
         let (column, target) = text.split_once('=').ok_or_else(|| {
-            Invalid(format!(
+            Error::Usage(format!(
                 "`{text}`: a mapping is COLUMN=PATH[:UNIT], e.g. latency_ms=timings.total:s"
             ))
         })?;
         let field = Field::from_name(column.trim()).ok_or_else(|| {
-            Invalid(format!(
+            Error::Usage(format!(
                 "`{column}` is not a column; use one of created_at, service, level, message, endpoint, method, \
                  status, latency_ms, request_id"
             ))
@@ -401,10 +401,12 @@ impl std::str::FromStr for Mapping {
         let (path, unit) = match target.rsplit_once(':') {
             Some((path, unit)) => {
                 let unit = Unit::from_name(unit.trim()).ok_or_else(|| {
-                    Invalid(format!("`{unit}` is not a unit; use ns, us, ms or s"))
+                    Error::Usage(format!("`{unit}` is not a unit; use ns, us, ms or s"))
                 })?;
                 if field != Field::LatencyMs {
-                    return Err(Invalid(format!("`{text}`: only latency_ms takes a unit")));
+                    return Err(Error::Usage(format!(
+                        "`{text}`: only latency_ms takes a unit"
+                    )));
                 }
                 (path, unit)
             }
@@ -412,7 +414,7 @@ impl std::str::FromStr for Mapping {
         };
         let path = path.trim();
         if path.is_empty() || path.split('.').any(str::is_empty) {
-            return Err(Invalid(format!(
+            return Err(Error::Usage(format!(
                 "`{text}`: the path must be keys separated by dots"
             )));
         }
@@ -438,7 +440,7 @@ impl ShapeChoice {
         forced: Option<&str>,
         mappings: &[Mapping],
         default_service: Option<&str>,
-    ) -> Result<ShapeChoice, Invalid> {
+    ) -> Result<ShapeChoice, Error> {
         let prepare = |mut shape: Shape| {
             for mapping in mappings {
                 shape.map(mapping);
@@ -451,7 +453,7 @@ impl ShapeChoice {
         match forced {
             Some(name) => {
                 let shape = Shape::builtin(name).ok_or_else(|| {
-                    Invalid(format!(
+                    Error::Usage(format!(
                         "unknown shape `{name}`; use one of {}",
                         SHAPE_NAMES.join(", ")
                     ))

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone as _};
 
-use super::Invalid;
+use crate::{Error, Invalid};
 
 /// PostgreSQL's microseconds in a day, for the day a row falls in.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -22,18 +22,18 @@ pub enum Zone {
 }
 
 impl std::str::FromStr for Zone {
-    type Err = Invalid;
-    fn from_str(text: &str) -> Result<Zone, Invalid> {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Zone, Error> {
         if text.eq_ignore_ascii_case("utc") || text == "Z" {
             return Ok(Zone::Utc);
         }
         if let Some(offset) = parse_offset(text.as_bytes()) {
             return FixedOffset::east_opt(offset)
                 .map(Zone::Fixed)
-                .ok_or_else(|| Invalid(format!("time zone offset `{text}` is out of range")));
+                .ok_or_else(|| Error::Usage(format!("time zone offset `{text}` is out of range")));
         }
         text.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
-            Invalid(format!("unknown time zone `{text}`: use an IANA name such as Europe/Berlin, or an offset such as +02:00"))
+            Error::Usage(format!("unknown time zone `{text}`: use an IANA name such as Europe/Berlin, or an offset such as +02:00"))
         })
     }
 }

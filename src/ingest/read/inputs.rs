@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::Error;
+
 /// One input to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -27,22 +29,9 @@ impl Input {
     }
 }
 
-/// Errors while finding inputs, each naming the argument at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    #[error("no such file or directory: {0}")]
-    Missing(String),
-    #[error("pattern `{0}` matches no files")]
-    NoMatch(String),
-    #[error("bad pattern `{pattern}`: {reason}")]
-    BadPattern { pattern: String, reason: String },
-    #[error("cannot read directory {path}: {reason}")]
-    Directory { path: String, reason: String },
-}
-
 /// Expands the command-line arguments: `-` is stdin, a directory contributes its
 /// files (not hidden ones, recursively, in name order), anything with `*?[` is a glob.
-pub fn expand(arguments: &[String]) -> Result<Vec<Input>, InputError> {
+pub fn expand(arguments: &[String]) -> crate::Result<Vec<Input>> {
     let mut inputs = Vec::new();
     for argument in arguments {
         if argument == "-" {
@@ -55,15 +44,17 @@ pub fn expand(arguments: &[String]) -> Result<Vec<Input>, InputError> {
             continue;
         }
         if !argument.contains(['*', '?', '[']) {
-            return Err(InputError::Missing(argument.clone()));
+            return Err(Error::Usage(format!(
+                "no such file or directory: {argument}"
+            )));
         }
-        let matches = glob::glob(argument).map_err(|e| InputError::BadPattern {
-            pattern: argument.clone(),
-            reason: e.to_string(),
-        })?;
+        let matches = glob::glob(argument)
+            .map_err(|e| Error::Usage(format!("bad pattern `{argument}`: {e}")))?;
         let mut matched: Vec<PathBuf> = matches.flatten().collect();
         if matched.is_empty() {
-            return Err(InputError::NoMatch(argument.clone()));
+            return Err(Error::Usage(format!(
+                "pattern `{argument}` matches no files"
+            )));
         }
         matched.sort();
         for path in matched {
@@ -78,15 +69,13 @@ pub fn expand(arguments: &[String]) -> Result<Vec<Input>, InputError> {
     Ok(inputs)
 }
 
-fn add_path(path: &Path, inputs: &mut Vec<Input>) -> Result<(), InputError> {
+fn add_path(path: &Path, inputs: &mut Vec<Input>) -> crate::Result<()> {
     if !path.is_dir() {
         inputs.push(Input::File(path.to_path_buf()));
         return Ok(());
     }
-    let entries = std::fs::read_dir(path).map_err(|e| InputError::Directory {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", path.display())))?;
     let mut children: Vec<PathBuf> = entries
         .flatten()
         .map(|entry| entry.path())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub(crate) use chunks::{Chunk, Gap, OVERSIZED_PREFIX, ReadLimits, read_gap};
 pub(crate) use identity::Identity;
-pub use inputs::{Input, InputError, expand};
+pub use inputs::{Input, expand};
 use source::Opened;
 
 use super::batch::SourceRef;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::identity::{FINGERPRINT_BYTES, Identity};
 use super::inputs::Input;
+use crate::Invalid;
 
 /// How a source's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,22 +118,24 @@ impl Opened {
     /// Checks that a plain file still holds what the ledger says was committed from it:
     /// at least `end` bytes, the last of them a newline. (Other streams are checked while
     /// skipping to `end`.)
-    pub fn check_committed_end(&self, end: u64) -> Result<(), String> {
+    pub fn check_committed_end(&self, end: u64) -> Result<(), Invalid> {
         let Stream::Plain { file, .. } = &self.stream else {
             return Ok(());
         };
         if end == 0 {
             return Ok(());
         }
-        let length = file.metadata().map_err(|e| e.to_string())?.len();
+        let unreadable = |e: io::Error| Invalid(e.to_string());
+        let length = file.metadata().map_err(unreadable)?.len();
         if length < end {
-            return Err(format!("it has {length} bytes, {end} were committed"));
+            return Err(Invalid(format!(
+                "it has {length} bytes, {end} were committed"
+            )));
         }
         let mut last = [0u8; 1];
-        std::os::unix::fs::FileExt::read_exact_at(file, &mut last, end - 1)
-            .map_err(|e| e.to_string())?;
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut last, end - 1).map_err(unreadable)?;
         if last[0] != b'\n' {
-            return Err(format!("byte {end} is not the end of a line"));
+            return Err(Invalid(format!("byte {end} is not the end of a line")));
         }
         Ok(())
     }

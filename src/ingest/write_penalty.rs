@@ -8,10 +8,18 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::Client;
 
-use crate::ingest::encode::tuple as copy;
-use crate::ingest::encode::{LineEncoder, ParseOptions, ServiceIds, ShapeChoice};
-use crate::report::{Cell, Table};
+use super::encode::tuple as copy;
+use super::encode::{LineEncoder, ParseOptions, ServiceIds, ShapeChoice};
 use crate::synth::{self, GenOptions};
+
+/// How long one configuration took to COPY the rows in.
+pub struct Measurement {
+    pub configuration: &'static str,
+    pub indexes: usize,
+    pub seconds: f64,
+    /// Time beyond the copy into the table without indexes, as a fraction of it.
+    pub cost_vs_no_index: f64,
+}
 
 /// One measured configuration.
 struct Scenario {
@@ -92,7 +100,7 @@ impl ServiceIds for NumberedServices {
 }
 
 /// Runs every scenario in a scratch schema, which is dropped afterwards whatever happens.
-pub async fn measure(client: &Client, rows: u64) -> crate::Result<Table> {
+pub async fn measure(client: &Client, rows: u64) -> crate::Result<Vec<Measurement>> {
     let (time_ordered, random) = encode_rows(rows)?;
     let schema = format!("logctl_write_penalty_{}", std::process::id());
     client
@@ -100,7 +108,7 @@ pub async fn measure(client: &Client, rows: u64) -> crate::Result<Table> {
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.events (LIKE public.log_events INCLUDING DEFAULTS)"
         ))
         .await?;
-    let result = run_scenarios(client, &schema, &time_ordered, &random, rows).await;
+    let result = run_scenarios(client, &schema, &time_ordered, &random).await;
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await?;
@@ -112,8 +120,7 @@ async fn run_scenarios(
     schema: &str,
     time_ordered: &Bytes,
     random: &Bytes,
-    rows: u64,
-) -> crate::Result<Table> {
+) -> crate::Result<Vec<Measurement>> {
     client
         .batch_execute(&format!("SET search_path = {schema}"))
         .await?;
@@ -135,29 +142,15 @@ async fn run_scenarios(
     }
     client.batch_execute("RESET search_path").await?;
     let baseline = measured[0].1;
-    Ok(Table {
-        name: "write_penalty",
-        title: format!("COPY of {rows} generated rows into a scratch table, one stream"),
-        columns: vec![
-            "configuration",
-            "indexes",
-            "rows_per_second",
-            "seconds",
-            "cost_vs_no_index",
-        ],
-        rows: measured
-            .iter()
-            .map(|(scenario, seconds)| {
-                vec![
-                    Cell::Text(scenario.name.to_string()),
-                    Cell::Int(scenario.indexes.len() as i64),
-                    Cell::Int((rows as f64 / seconds) as i64),
-                    Cell::Text(format!("{seconds:.3}")),
-                    Cell::Text(format!("{:+.0}%", (seconds / baseline - 1.0) * 100.0)),
-                ]
-            })
-            .collect(),
-    })
+    Ok(measured
+        .into_iter()
+        .map(|(scenario, seconds)| Measurement {
+            configuration: scenario.name,
+            indexes: scenario.indexes.len(),
+            seconds,
+            cost_vs_no_index: seconds / baseline - 1.0,
+        })
+        .collect())
 }
 
 /// Creates the scenario's table and indexes, and times one COPY of `data` into it.

@@ -1,27 +1,69 @@
-//! `logctl load`: turn the arguments into a load plan, run the pipeline, report.
+//! `logctl load`: merge the flags with the config file, turn them into a load plan, run
+//! the pipeline, report.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{IndexStrategyArg, LoadArgs, SummaryFormat, parse_size};
-use crate::config::LoadConfig;
+use clap::ValueEnum;
+
 use crate::db::{Database, migrate};
-use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice};
-use crate::ingest::{
-    self, IndexStrategy, Input, LoadPlan, LoadReport, RejectSink, Stop, expand_inputs,
-};
+use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
 use crate::{Error, Outcome};
 
-/// The longest line accepted at all: jsonb cannot hold a document much larger.
-const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
+mod options;
 
-pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    let config = match &args.config {
-        Some(path) => LoadConfig::read(path).map_err(Error::usage)?,
-        None => LoadConfig::default(),
+pub use options::LoadOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
+    /// gzip and zstd are detected from the content. Files are identified by their first
+    /// line, so a renamed or compressed file is not loaded twice, and a file that grew
+    /// loads only its new complete lines; a last line without its newline waits for the
+    /// next run. stdin is read once and cannot be resumed where it stopped; what it
+    /// committed is recorded under --source.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub options: LoadOptions,
+
+    /// The name stdin is recorded under in the ledger
+    #[arg(long, value_name = "NAME", default_value = "stdin", display_order = 3)]
+    pub source: String,
+
+    /// Parse and validate everything and report what would be loaded; connects to nothing
+    #[arg(long, display_order = 4)]
+    pub dry_run: bool,
+
+    /// No summary on stderr (rejected lines are still reported)
+    #[arg(long, short, display_order = 5)]
+    pub quiet: bool,
+
+    /// Summary format: text on stderr, or one JSON object on stdout
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text, display_order = 6)]
+    pub format: SummaryFormat,
+
+    /// Read load options from a TOML file (command-line flags win); see the README
+    #[arg(long, value_name = "PATH", display_order = 16)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let file = match &args.config {
+        Some(path) => LoadOptions::read(path)?,
+        None => LoadOptions::default(),
     };
-    let inputs = expand_inputs(&args.inputs).map_err(|e| Error::usage(e.to_string()))?;
+    let options = args.options.over(file);
+    let inputs = expand_inputs(&args.inputs)?;
     if inputs
         .iter()
         .filter(|input| **input == Input::Stdin)
@@ -30,86 +72,10 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     {
         return Err(Error::usage("`-` (stdin) can be given only once").into());
     }
-    let size =
-        |flag: Option<usize>, configured: &Option<String>, default: &str| -> Result<usize, Error> {
-            match (flag, configured) {
-                (Some(size), _) => Ok(size),
-                (None, Some(text)) => parse_size(text).map_err(Error::usage),
-                (None, None) => Ok(parse_size(default).expect("valid default")),
-            }
-        };
-    let max_line_bytes = size(args.max_line_bytes, &config.max_line_bytes, "1MiB")?;
-    let batch_bytes = size(args.batch_bytes, &config.batch_bytes, "2MiB")?;
-    if max_line_bytes > LINE_LIMIT_CEILING {
-        return Err(Error::usage(format!(
-            "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
-        ))
-        .into());
-    }
-    let zone = args
-        .timezone
-        .as_deref()
-        .or(config.timezone.as_deref())
-        .unwrap_or("UTC")
-        .parse()
-        .map_err(|e: crate::ingest::encode::Invalid| Error::usage(e.to_string()))?;
-    let mut mappings = Vec::new();
-    for text in config.mappings().iter().chain(&args.mappings) {
-        mappings.push(
-            text.parse::<Mapping>()
-                .map_err(|e| Error::usage(format!("--map {e}")))?,
-        );
-    }
-    let shape = ShapeChoice::new(
-        args.shape.as_deref().or(config.shape.as_deref()),
-        &mappings,
-        args.default_service
-            .as_deref()
-            .or(config.default_service.as_deref()),
-    )
-    .map_err(|e| Error::usage(e.to_string()))?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let jobs = args.jobs.or(config.jobs).unwrap_or(cores.max(2)).max(1);
-    let strip_nul = args.strip_nul || config.strip_nul.unwrap_or(false);
-    let max_errors = args.max_errors.or(config.max_errors);
-    let plan = LoadPlan {
-        inputs,
-        stdin_name: args.source.clone(),
-        parse: ParseOptions {
-            shape,
-            zone,
-            nul: if strip_nul {
-                NulPolicy::Strip
-            } else {
-                NulPolicy::Reject
-            },
-            max_line_bytes,
-        },
-        jobs,
-        parse_threads: cores.max(1),
-        chunk_bytes: batch_bytes,
-        max_errors,
-        dry_run: args.dry_run,
-        progress: !args.quiet && std::io::stderr().is_terminal(),
-        index_strategy: match args
-            .index_strategy
-            .or(config.index_strategy)
-            .unwrap_or(IndexStrategyArg::Auto)
-        {
-            IndexStrategyArg::Auto => IndexStrategy::Auto,
-            IndexStrategyArg::Keep => IndexStrategy::Keep,
-            IndexStrategyArg::Rebuild => IndexStrategy::Rebuild,
-        },
-    };
-    let rejects = match args.rejects.as_ref().or(config.rejects.as_ref()) {
-        Some(path) => RejectSink::file(path).map_err(|e| {
-            Error::usage(format!(
-                "cannot open the reject file {}: {e}",
-                path.display()
-            ))
-        })?,
-        None => RejectSink::Stderr,
-    };
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let plan = options.plan(inputs, args.source, args.dry_run, progress)?;
+    let rejects = options.reject_sink()?;
+    let (jobs, max_errors) = (plan.jobs, plan.max_errors);
     let database = if args.dry_run {
         None
     } else {
@@ -120,7 +86,7 @@ pub async fn run(args: LoadArgs, database_url: Option<&str>) -> anyhow::Result<O
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone());
     let mut report = ingest::run(plan, database, rejects, stop).await?;
-    print_summary(&report, &args, max_errors);
+    print_summary(&report, args.format, args.quiet, max_errors);
     if let Some(failure) = report.failure.take() {
         return Err(failure.into());
     }
@@ -177,8 +143,8 @@ fn outcome_of(report: &LoadReport) -> Outcome {
     }
 }
 
-fn print_summary(report: &LoadReport, args: &LoadArgs, max_errors: Option<u64>) {
-    if args.format == SummaryFormat::Json {
+fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_errors: Option<u64>) {
+    if format == SummaryFormat::Json {
         println!(
             "{}",
             serde_json::to_string(report).expect("the report serialises")
@@ -187,7 +153,7 @@ fn print_summary(report: &LoadReport, args: &LoadArgs, max_errors: Option<u64>) 
     for error in &report.source_errors {
         eprintln!("logctl: error: {error}");
     }
-    if args.quiet || args.format == SummaryFormat::Json {
+    if quiet || format == SummaryFormat::Json {
         return;
     }
     eprintln!("logctl: {}", summary_line(report));

@@ -1,0 +1,145 @@
+//! Retention: removing events older than a cutoff. A partitioned table loses whole
+//! partitions (detached without blocking loads into the others, then dropped); a plain
+//! table is deleted from in small batches, so no transaction grows huge and loads go on.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Client;
+
+use super::migrate::Variant;
+use super::partitions::{self, Partition};
+
+/// What `prune` removed or, in a dry run, would remove.
+pub struct Pruned {
+    pub cutoff: DateTime<Utc>,
+    pub dry_run: bool,
+    pub removed: Removed,
+}
+
+/// Whole partitions of a partitioned table, or the rows deleted from a plain one.
+pub enum Removed {
+    Partitions(Vec<PartitionDropped>),
+    Rows { rows: i64, batches: i64 },
+}
+
+pub struct PartitionDropped {
+    pub partition: Partition,
+    /// The planner's estimate when the partition was analyzed, else a count.
+    pub rows: i64,
+}
+
+/// Removes (or with `dry_run` lists) the events before `cutoff`.
+pub async fn prune(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+    batch_rows: i64,
+) -> crate::Result<Pruned> {
+    let removed = match variant.partition {
+        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await?,
+        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await?,
+    };
+    Ok(Pruned {
+        cutoff,
+        dry_run,
+        removed,
+    })
+}
+
+async fn drop_partitions(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+) -> crate::Result<Removed> {
+    let mut dropped = Vec::new();
+    for partition in partitions::list(client).await? {
+        // Only partitions wholly before the cutoff go; the one holding it stays whole.
+        if partition.to.is_none_or(|to| to > cutoff) {
+            continue;
+        }
+        let rows = match partition.estimated_rows {
+            Some(rows) => rows,
+            None => partitions::count_rows(client, &partition.name).await?,
+        };
+        if !dry_run {
+            partitions::detach(client, &partition.name, variant.distributed).await?;
+            partitions::drop_detached(client, &partition.name).await?;
+        }
+        dropped.push(PartitionDropped { partition, rows });
+    }
+    Ok(Removed::Partitions(dropped))
+}
+
+async fn delete_rows(
+    client: &Client,
+    variant: Variant,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+    batch_rows: i64,
+) -> crate::Result<Removed> {
+    let (rows, batches) = if dry_run {
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM log_events WHERE created_at < $1",
+                &[&cutoff],
+            )
+            .await?
+            .get(0);
+        (count, 0)
+    } else if variant.distributed {
+        delete_in_time_windows(client, cutoff).await?
+    } else {
+        let mut deleted = 0;
+        let mut batches = 0;
+        loop {
+            // Each statement commits on its own: a bounded transaction, and row locks
+            // held only briefly.
+            let n = client
+                .execute(
+                    "DELETE FROM log_events WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM log_events WHERE created_at < $1 LIMIT $2))",
+                    &[&cutoff, &batch_rows],
+                )
+                .await? as i64;
+            if n == 0 {
+                break;
+            }
+            deleted += n;
+            batches += 1;
+        }
+        (deleted, batches)
+    };
+    Ok(Removed::Rows { rows, batches })
+}
+
+/// A distributed table has no ctid to batch by: delete an hour of events at a time,
+/// oldest first (Citus runs each on all shards in parallel).
+async fn delete_in_time_windows(
+    client: &Client,
+    cutoff: DateTime<Utc>,
+) -> crate::Result<(i64, i64)> {
+    let oldest: Option<DateTime<Utc>> = client
+        .query_one(
+            "SELECT min(created_at) FROM log_events WHERE created_at < $1",
+            &[&cutoff],
+        )
+        .await?
+        .get(0);
+    let Some(mut start) = oldest else {
+        return Ok((0, 0));
+    };
+    let (mut deleted, mut batches) = (0, 0);
+    while start < cutoff {
+        let end = (start + chrono::Duration::hours(1)).min(cutoff);
+        deleted += client
+            .execute(
+                "DELETE FROM log_events WHERE created_at >= $1 AND created_at < $2",
+                &[&start, &end],
+            )
+            .await? as i64;
+        batches += 1;
+        start = end;
+    }
+    Ok((deleted, batches))
+}
