@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::cmd;
+use crate::{Outcome, cmd};
 
 const CONNECTION_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT,
@@ -56,4 +56,21 @@ pub enum Command {
     Gen(cmd::generate::Args),
     /// Measure things on your own database
     Bench(cmd::bench::Args),
+}
+
+impl Cli {
+    /// Runs the command asked for.
+    pub async fn run(self) -> anyhow::Result<Outcome> {
+        let url = self.database_url.as_deref();
+        match self.command {
+            Command::Schema(args) => cmd::schema::run(args, url).await,
+            Command::Load(args) => cmd::load::run(args, url).await,
+            Command::Slow(args) => cmd::slow::run(args, url).await,
+            Command::Status(args) => cmd::status::run(args, url).await,
+            Command::Prune(args) => cmd::prune::run(args, url).await,
+            Command::Local(args) => cmd::local::run(args).await,
+            Command::Gen(args) => cmd::generate::run(args),
+            Command::Bench(args) => cmd::bench::run(args, url).await,
+        }
+    }
 }

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return Outcome::Failure.into();
         }
     };
-    match runtime.block_on(logctl::cmd::run(cli)) {
+    match runtime.block_on(cli.run()) {
         Ok(outcome) => outcome.into(),
         Err(error) => {
             eprintln!("logctl: error: {error:#}");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio_postgres::{Client, GenericClient};
 
 use super::batch::{Batch, SourceRef};
-use super::read::{Gap, Identity};
+use super::read::{ClaimAnswer, ClaimRequest, Gap, Identity};
 use crate::db::locks;
 
 /// A committed stretch of a source.
@@ -18,24 +18,6 @@ struct CommittedRange {
     start: u64,
     end: u64,
     end_line: u64,
-}
-
-/// The reader's question: may this loader read this source, and which of its bytes?
-pub(crate) struct ClaimRequest {
-    pub index: usize,
-    pub name: Arc<str>,
-    pub identity: Identity,
-    pub reply: tokio::sync::oneshot::Sender<ClaimAnswer>,
-}
-
-pub(crate) enum ClaimAnswer {
-    /// The source is this loader's until released; these stretches are still to load.
-    Claimed {
-        source: Arc<SourceRef>,
-        gaps: Vec<Gap>,
-    },
-    /// Another loader (or this one, for a source with the same first line) holds it.
-    Busy,
 }
 
 /// The committed state of every source, read and written through one control connection

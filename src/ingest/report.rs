@@ -1,6 +1,6 @@
-//! The load report, added up from the stages' updates by the task that owns the ledger:
-//! it answers the reader's claims, releases each source once all of it is committed, and
-//! raises the stop flag on --max-errors or a failure.
+//! The load report, added up from the reader's notes and the writers' updates by the
+//! task that owns the ledger: it answers the reader's claims, releases each source once
+//! all of it is committed, and raises the stop flag on --max-errors or a failure.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::batch::{Batch, SourceRef};
-use super::ledger::{ClaimAnswer, ClaimRequest, Ledger};
+use super::ledger::Ledger;
+use super::read::{ClaimAnswer, Note};
 use crate::Error;
 
 /// Why a load ended before reading everything.
@@ -52,22 +53,8 @@ pub struct LoadReport {
     pub failure: Option<Error>,
 }
 
-/// What the stages tell the report as the load goes on.
+/// What the writers tell the report as the load goes on.
 pub(crate) enum Update {
-    /// The reader wants to read a source: claim it in the ledger and answer.
-    ClaimWanted(ClaimRequest),
-    /// All of a source was read, in this many batches.
-    Read {
-        source: usize,
-        batches: u64,
-        pending_bytes: u64,
-    },
-    /// A source without a complete line yet.
-    NoCompleteLine,
-    /// A source another loader holds, left to it.
-    Busy(Arc<str>),
-    /// A source that could not be read, or not to the end.
-    SourceError(String),
     /// Lines committed; `chunk_done` when this was the last part of a chunk.
     Committed {
         stats: BatchStats,
@@ -110,8 +97,15 @@ struct InFlight {
     new_lines: bool,
 }
 
-/// Adds up the updates until every stage is done, then settles the ledger.
+/// Either kind of message.
+enum Message {
+    Note(Note),
+    Update(Update),
+}
+
+/// Adds up the notes and updates until every stage is done, then settles the ledger.
 pub(crate) async fn tally(
+    mut notes: mpsc::UnboundedReceiver<Note>,
     mut updates: mpsc::UnboundedReceiver<Update>,
     mut ledger: Ledger,
     stop: Arc<AtomicBool>,
@@ -124,9 +118,26 @@ pub(crate) async fn tally(
     };
     let mut in_flight: HashMap<usize, InFlight> = HashMap::new();
     let mut rejected_so_far = 0;
-    while let Some(update) = updates.recv().await {
-        let touched = match update {
-            Update::ClaimWanted(request) => {
+    let (mut reading, mut writing) = (true, true);
+    while reading || writing {
+        let message = tokio::select! {
+            note = notes.recv(), if reading => match note {
+                Some(note) => Message::Note(note),
+                None => {
+                    reading = false;
+                    continue;
+                }
+            },
+            update = updates.recv(), if writing => match update {
+                Some(update) => Message::Update(update),
+                None => {
+                    writing = false;
+                    continue;
+                }
+            },
+        };
+        let touched = match message {
+            Message::Note(Note::ClaimWanted(request)) => {
                 match ledger.claim(&request).await {
                     Ok(answer) => {
                         if let ClaimAnswer::Claimed { source, .. } = &answer {
@@ -147,30 +158,30 @@ pub(crate) async fn tally(
                 }
                 None
             }
-            Update::Read {
+            Message::Note(Note::Read {
                 source,
                 batches,
                 pending_bytes,
-            } => {
+            }) => {
                 report.pending_bytes += pending_bytes;
                 if let Some(entry) = in_flight.get_mut(&source) {
                     entry.chunks = Some(batches);
                 }
                 Some(source)
             }
-            Update::NoCompleteLine => {
+            Message::Note(Note::NoCompleteLine) => {
                 report.files_waiting += 1;
                 None
             }
-            Update::Busy(name) => {
+            Message::Note(Note::Busy(name)) => {
                 report.files_left_to_others.push(name.to_string());
                 None
             }
-            Update::SourceError(message) => {
+            Message::Note(Note::SourceError(message)) => {
                 report.source_errors.push(message);
                 None
             }
-            Update::Committed { stats, chunk_done } => {
+            Message::Update(Update::Committed { stats, chunk_done }) => {
                 report.lines_read += stats.lines;
                 report.loaded += stats.loaded;
                 report.rejected += stats.rejected;
@@ -184,7 +195,7 @@ pub(crate) async fn tally(
                 }
                 Some(stats.source)
             }
-            Update::Rejected(lines) => {
+            Message::Update(Update::Rejected(lines)) => {
                 rejected_so_far += lines;
                 if max_errors.is_some_and(|max| rejected_so_far > max) && report.stopped.is_none() {
                     report.stopped = Some(Stop::TooManyRejects);
@@ -192,11 +203,11 @@ pub(crate) async fn tally(
                 }
                 None
             }
-            Update::Rebuilt => {
+            Message::Update(Update::Rebuilt) => {
                 report.rebuilt_indexes = true;
                 None
             }
-            Update::Fatal(error) => {
+            Message::Update(Update::Fatal(error)) => {
                 fail(&mut report, &stop, error);
                 None
             }

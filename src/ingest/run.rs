@@ -16,7 +16,7 @@ use super::encode::{LineEncoder, encode_stage};
 use super::ledger::Ledger;
 use super::plan::LoadPlan;
 use super::progress::Progress;
-use super::read::{Chunk, ReadLimits, Reader};
+use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
 use super::report::{LoadReport, Stop, Update, tally};
 use super::write::{RejectSink, ServiceRegistry, Writers};
@@ -60,6 +60,7 @@ pub async fn run(
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(Arc<SourceRef>, Chunk)>(1);
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(plan.jobs);
     let buffers = Arc::new(BufferPool::new(2 * (plan.jobs + plan.parse_threads) + 2));
+    let (note_tx, note_rx) = mpsc::unbounded_channel::<Note>();
     let (update_tx, update_rx) = mpsc::unbounded_channel::<Update>();
 
     let reader = Reader {
@@ -70,7 +71,7 @@ pub async fn run(
             max_line_bytes: plan.parse.max_line_bytes,
         },
         stop: stop.clone(),
-        updates: update_tx.clone(),
+        notes: note_tx,
         chunks: chunk_tx,
         disk_bytes: disk_bytes.clone(),
         buffers: buffers.clone(),
@@ -143,6 +144,7 @@ pub async fn run(
     drop(update_tx);
 
     let mut report = tally(
+        note_rx,
         update_rx,
         Ledger::new(control),
         stop.clone(),

@@ -8,10 +8,11 @@ use simd_json::prelude::*;
 use simd_json::{Buffers, ErrorType, Tape, tape};
 use uuid::Uuid;
 
-use super::event::{Layer, read_event, type_name};
+use super::event::{Event, Found, Layer, read_event, type_name};
+use super::metadata;
 use super::shape::ShapeChoice;
 use super::timestamp::Zone;
-use super::tuple::{NulFound, NulPolicy, write_tuple};
+use super::tuple::{Case, NulFound, NulPolicy, TupleWriter};
 
 /// Deeper nesting than this is refused before PostgreSQL's own parser would hit its stack limit.
 pub const MAX_DEPTH: usize = 64;
@@ -260,4 +261,28 @@ fn encode_layers(
             LineOutcome::Rejected(NUL_REASON.to_string())
         }
     }
+}
+
+/// Appends one event's tuple: its typed fields, then the rest of the line as metadata.
+fn write_tuple(
+    event: &Event<'_>,
+    id: Uuid,
+    service_id: i32,
+    layers: &[Layer<'_, '_, '_>],
+    found: &Found<'_, '_>,
+    nul: NulPolicy,
+    out: &mut Vec<u8>,
+) -> Result<(), NulFound> {
+    let mut tuple = TupleWriter::begin(out, nul);
+    tuple.uuid(Some(&id));
+    tuple.int4(Some(service_id));
+    tuple.timestamptz(event.created_at);
+    tuple.text(event.level, Case::Lower)?;
+    tuple.text(event.message, Case::AsIs)?;
+    tuple.text(event.endpoint, Case::AsIs)?;
+    tuple.text(event.method, Case::Upper)?;
+    tuple.int2(event.status);
+    tuple.int4(event.latency_ms);
+    tuple.uuid(event.request_id.as_ref());
+    tuple.jsonb(|json| metadata::write(json, event, layers, found))
 }

@@ -3,9 +3,6 @@
 
 use uuid::Uuid;
 
-use super::event::{Event, Found, Layer};
-use super::metadata;
-
 /// The columns of `log_events` in the order every tuple carries them.
 pub const COLUMNS: &str = "event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata";
 const FIELD_COUNT: i16 = 11;
@@ -214,30 +211,6 @@ impl JsonWriter<'_> {
             self.out.extend_from_slice(b"null");
         }
     }
-}
-
-/// Appends one event's tuple: its typed fields, then the rest of the line as metadata.
-pub(super) fn write_tuple(
-    event: &Event<'_>,
-    id: Uuid,
-    service_id: i32,
-    layers: &[Layer<'_, '_, '_>],
-    found: &Found<'_, '_>,
-    nul: NulPolicy,
-    out: &mut Vec<u8>,
-) -> Result<(), NulFound> {
-    let mut tuple = TupleWriter::begin(out, nul);
-    tuple.uuid(Some(&id));
-    tuple.int4(Some(service_id));
-    tuple.timestamptz(event.created_at);
-    tuple.text(event.level, Case::Lower)?;
-    tuple.text(event.message, Case::AsIs)?;
-    tuple.text(event.endpoint, Case::AsIs)?;
-    tuple.text(event.method, Case::Upper)?;
-    tuple.int2(event.status);
-    tuple.int4(event.latency_ms);
-    tuple.uuid(event.request_id.as_ref());
-    tuple.jsonb(|json| metadata::write(json, event, layers, found))
 }
 
 /// The bytes JSON strings must escape: control characters, the quote and the backslash.

@@ -5,8 +5,6 @@ use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
-use super::source::read_up_to;
-
 /// The leading bytes of content that identify a source.
 pub const FINGERPRINT_BYTES: usize = 1024;
 
@@ -55,4 +53,17 @@ impl Identity {
     pub fn first_line(&self) -> &[u8; 32] {
         &self.prefixes[0].1
     }
+}
+
+pub(super) fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

@@ -18,8 +18,42 @@ use source::Opened;
 
 use super::batch::SourceRef;
 use super::buffers::BufferPool;
-use super::ledger::{ClaimAnswer, ClaimRequest};
-use super::report::Update;
+
+/// The reader's question: may this loader read this source, and which of its bytes?
+pub(crate) struct ClaimRequest {
+    pub index: usize,
+    pub name: Arc<str>,
+    pub identity: Identity,
+    pub reply: tokio::sync::oneshot::Sender<ClaimAnswer>,
+}
+
+pub(crate) enum ClaimAnswer {
+    /// The source is this loader's until released; these stretches are still to load.
+    Claimed {
+        source: Arc<SourceRef>,
+        gaps: Vec<Gap>,
+    },
+    /// Another loader (or this one, for a source with the same first line) holds it.
+    Busy,
+}
+
+/// What the reader tells the ledger's owner as it goes.
+pub(crate) enum Note {
+    /// The reader wants to read a source: claim it in the ledger and answer.
+    ClaimWanted(ClaimRequest),
+    /// All of a source was read, in this many batches.
+    Read {
+        source: usize,
+        batches: u64,
+        pending_bytes: u64,
+    },
+    /// A source without a complete line yet.
+    NoCompleteLine,
+    /// A source another loader holds, left to it.
+    Busy(Arc<str>),
+    /// A source that could not be read, or not to the end.
+    SourceError(String),
+}
 
 /// What the reader thread needs; `run` consumes it on its own thread.
 pub(crate) struct Reader {
@@ -28,7 +62,7 @@ pub(crate) struct Reader {
     pub stdin_name: String,
     pub limits: ReadLimits,
     pub stop: Arc<AtomicBool>,
-    pub updates: tokio::sync::mpsc::UnboundedSender<Update>,
+    pub notes: tokio::sync::mpsc::UnboundedSender<Note>,
     pub chunks: crossbeam_channel::Sender<(Arc<SourceRef>, Chunk)>,
     pub disk_bytes: Arc<AtomicU64>,
     pub buffers: Arc<BufferPool>,
@@ -64,7 +98,7 @@ impl Reader {
             match Opened::open(input, self.disk_bytes.clone()) {
                 Ok(mut opened) => match opened.identity.take() {
                     None => {
-                        let _ = self.updates.send(Update::NoCompleteLine);
+                        let _ = self.notes.send(Note::NoCompleteLine);
                     }
                     Some(identity) => waiting.push(Waiting {
                         index,
@@ -75,8 +109,8 @@ impl Reader {
                 },
                 Err(error) => {
                     let _ = self
-                        .updates
-                        .send(Update::SourceError(format!("cannot read {name}: {error}")));
+                        .notes
+                        .send(Note::SourceError(format!("cannot read {name}: {error}")));
                 }
             }
             // Claim and read in argument order; only busy sources wait for another round.
@@ -87,7 +121,7 @@ impl Reader {
         }
         if !self.wait_for_busy {
             for source in &waiting {
-                let _ = self.updates.send(Update::Busy(source.name.clone()));
+                let _ = self.notes.send(Note::Busy(source.name.clone()));
             }
             return;
         }
@@ -120,7 +154,7 @@ impl Reader {
             identity: source.identity.clone(),
             reply,
         };
-        if self.updates.send(Update::ClaimWanted(request)).is_err() {
+        if self.notes.send(Note::ClaimWanted(request)).is_err() {
             return Err(ShuttingDown);
         }
         match answer.blocking_recv() {
@@ -148,11 +182,11 @@ impl Reader {
         let mut outcome = Ok(());
         let committed_end = gaps.last().map_or(0, |gap| gap.start);
         if let Err(problem) = opened.check_committed_end(committed_end) {
-            let _ = self.updates.send(Update::SourceError(format!(
+            let _ = self.notes.send(Note::SourceError(format!(
                 "{} does not match what was loaded from it before ({problem}); skipped",
                 source.name
             )));
-            let _ = self.updates.send(Update::Read {
+            let _ = self.notes.send(Note::Read {
                 source: source.index,
                 batches: 0,
                 pending_bytes: 0,
@@ -180,7 +214,7 @@ impl Reader {
                     }
                 }
                 Err(error) => {
-                    let _ = self.updates.send(Update::SourceError(format!(
+                    let _ = self.notes.send(Note::SourceError(format!(
                         "cannot read {} to the end: {error} (the complete lines before that point are loaded)",
                         source.name
                     )));
@@ -188,7 +222,7 @@ impl Reader {
                 }
             }
         }
-        let _ = self.updates.send(Update::Read {
+        let _ = self.notes.send(Note::Read {
             source: source.index,
             batches,
             pending_bytes,
