@@ -68,10 +68,13 @@ pub fn outcome_of(error: &anyhow::Error) -> Outcome {
         if let Some(exit) = cause.downcast_ref::<ExitError>() {
             return exit.outcome;
         }
-        if let Some(db) = cause.downcast_ref::<crate::db::DbError>()
-            && db.is_unreachable()
-        {
-            return Outcome::Unreachable;
+        if let Some(db) = cause.downcast_ref::<crate::db::DbError>() {
+            if db.is_unreachable() {
+                return Outcome::Unreachable;
+            }
+            if db.is_bad_configuration() {
+                return Outcome::Usage;
+            }
         }
         if let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>()
             && crate::db::is_connection_lost(pg)

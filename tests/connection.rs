@@ -1,9 +1,12 @@
-//! Where logctl connects (flag, DATABASE_URL, PG* variables, the managed local
-//! instance), what it says when it cannot, and the exit codes of those cases.
+//! Where logctl connects (flag, DATABASE_URL, PG* variables, connection services, the
+//! managed local instance), what it says when it cannot, and the exit codes of those cases.
 
 mod common;
 
+use std::net::{Shutdown, TcpListener};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -179,4 +182,323 @@ fn gen_is_deterministic() {
     assert_success(&a);
     assert_eq!(a.stdout, b.stdout);
     assert_eq!(stdout(&a).lines().count(), 300);
+}
+
+/// The test cluster's socket directory.
+fn socket_dir() -> PathBuf {
+    cluster().root().join("run")
+}
+
+/// logctl with no connection settings, a home of its own (no ~/.pgpass or
+/// ~/.pg_service.conf) and no local instance to fall back on: a run that ignores the
+/// settings it is given fails instead of starting a cluster.
+fn logctl_alone(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = logctl_bare(args);
+    command
+        .env("HOME", dir)
+        .env("LOGCTL_LOCAL_DIR", dir.join("no-local-instance"))
+        .env("LOGCTL_PG_BINDIR", dir.join("no-postgresql"));
+    for variable in [
+        "PGHOSTADDR",
+        "PGSERVICEFILE",
+        "PGSYSCONFDIR",
+        "PGPASSFILE",
+        "PGOPTIONS",
+        "PGTARGETSESSIONATTRS",
+        "PGLOADBALANCEHOSTS",
+        "PGCHANNELBINDING",
+        "PGSSLNEGOTIATION",
+        "PGGSSENCMODE",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+fn schema_versions(db: &TestDb) -> i64 {
+    db.count("SELECT count(*) FROM logctl_schema_version")
+}
+
+#[test]
+fn a_service_is_used_through_pgservice_and_through_service_in_the_url() {
+    let dir = scratch_dir("service");
+    let db = TestDb::empty("service");
+    let other = TestDb::empty("service_other");
+    let services = dir.join("services.conf");
+    std::fs::write(
+        &services,
+        format!(
+            "# the test cluster\n[logs]\nhost={}\nuser=logctl\ndbname={}\n",
+            socket_dir().display(),
+            db.name
+        ),
+    )
+    .unwrap();
+
+    let schema = logctl_alone(&dir, &["schema"])
+        .env("PGSERVICEFILE", &services)
+        .env("PGSERVICE", "logs")
+        .output()
+        .unwrap();
+    assert_success(&schema);
+    assert!(
+        !stderr(&schema).contains("local instance"),
+        "{}",
+        stderr(&schema)
+    );
+    assert!(schema_versions(&db) > 0);
+
+    let file = generated_file(&dir, "app.ndjson", 300, 7);
+    let load = logctl_alone(
+        &dir,
+        &[
+            "load",
+            "--database-url",
+            "service=logs",
+            file.to_str().unwrap(),
+        ],
+    )
+    .env("PGSERVICEFILE", &services)
+    .output()
+    .unwrap();
+    assert_success(&load);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 300);
+
+    let explicit_wins = logctl_alone(
+        &dir,
+        &[
+            "schema",
+            "--database-url",
+            &format!("postgresql:///{}?service=logs", other.name),
+        ],
+    )
+    .env("PGSERVICEFILE", &services)
+    .output()
+    .unwrap();
+    assert_success(&explicit_wins);
+    assert!(schema_versions(&other) > 0);
+}
+
+#[test]
+fn the_users_service_file_comes_before_the_systems() {
+    let dir = scratch_dir("service-search");
+    let db = TestDb::empty("service_search");
+    let section = |name: &str, dbname: &str| {
+        format!(
+            "[{name}]\nhost={}\nuser=logctl\ndbname={dbname}\n",
+            socket_dir().display()
+        )
+    };
+    std::fs::write(dir.join(".pg_service.conf"), section("mine", &db.name)).unwrap();
+    let system = dir.join("etc");
+    std::fs::create_dir(&system).unwrap();
+    std::fs::write(
+        system.join("pg_service.conf"),
+        section("mine", "not_this_one") + &section("shared", &db.name),
+    )
+    .unwrap();
+    for service in ["mine", "shared"] {
+        let output = logctl_alone(&dir, &["status", "--format", "json"])
+            .env("PGSYSCONFDIR", &system)
+            .env("PGSERVICE", service)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert!(
+            err.contains("no logctl schema"),
+            "service {service} reached the empty test database: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_service_or_an_unreadable_service_file_exits_2_naming_it() {
+    let dir = scratch_dir("service-errors");
+    let services = dir.join("services.conf");
+    std::fs::write(&services, "[logs]\nhost=/nowhere\n").unwrap();
+    let by_variable = logctl_alone(&dir, &["status"])
+        .env("PGSERVICEFILE", &services)
+        .env("PGSERVICE", "nosuch")
+        .output()
+        .unwrap();
+    assert_exit(&by_variable, 2);
+    let err = stderr(&by_variable);
+    assert!(
+        err.contains("service `nosuch` (from PGSERVICE)")
+            && err.contains(&services.display().to_string()),
+        "{err}"
+    );
+
+    let in_url = logctl_alone(&dir, &["schema", "--database-url", "service=nosuch"])
+        .env("PGSERVICEFILE", &services)
+        .output()
+        .unwrap();
+    assert_exit(&in_url, 2);
+    assert!(stderr(&in_url).contains("`nosuch`"), "{}", stderr(&in_url));
+
+    let unreadable = logctl_alone(&dir, &["status"])
+        .env("PGSERVICEFILE", &dir)
+        .env("PGSERVICE", "logs")
+        .output()
+        .unwrap();
+    assert_exit(&unreadable, 2);
+    let err = stderr(&unreadable);
+    assert!(
+        err.contains(&format!(
+            "cannot read the connection service file {}",
+            dir.display()
+        )),
+        "{err}"
+    );
+}
+
+/// Forwards TCP connections on 127.0.0.1 to the test cluster's socket (the cluster
+/// listens on no TCP port); returns the port.
+fn tcp_proxy() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let socket = socket_dir().join(".s.PGSQL.5432");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, UnixStream::connect(&socket)) else {
+                continue;
+            };
+            let (mut client_in, mut client_out) = (client.try_clone().unwrap(), client);
+            let (mut server_in, mut server_out) = (server.try_clone().unwrap(), server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn hostaddr_connects_over_tcp_without_looking_the_host_up() {
+    let dir = scratch_dir("hostaddr");
+    let db = TestDb::with_schema("hostaddr");
+    let port = tcp_proxy().to_string();
+    let from_variables = logctl_alone(&dir, &["status", "--format", "json"])
+        .env("PGHOSTADDR", "127.0.0.1")
+        .env("PGPORT", &port)
+        .env("PGUSER", "logctl")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert_success(&from_variables);
+
+    let unresolvable_name = format!(
+        "host=db.invalid hostaddr=127.0.0.1 port={port} user=logctl dbname={}",
+        db.name
+    );
+    let from_flag = logctl_alone(&dir, &["status", "--database-url", &unresolvable_name])
+        .output()
+        .unwrap();
+    assert_success(&from_flag);
+}
+
+#[test]
+fn several_hosts_are_tried_in_order() {
+    let dir = scratch_dir("hosts");
+    let db = TestDb::with_schema("hosts");
+    let output = logctl_alone(&dir, &["status", "--format", "json"])
+        .env("PGHOST", format!("127.0.0.1,{}", socket_dir().display()))
+        .env("PGPORT", "1,5432")
+        .env("PGUSER", "logctl")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert_success(&output);
+}
+
+#[test]
+fn quoted_values_keep_their_spaces_tabs_and_keywords() {
+    let dir = scratch_dir("quoting");
+    let name = "q  a\tb sslmode=x it's";
+    let mut admin = postgres::Client::connect(&cluster().url_for("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
+    let connection = format!(
+        r"host={} user=logctl dbname='q  a{}b sslmode=x it\'s' application_name = 'a  b sslmode=y'",
+        socket_dir().display(),
+        '\t'
+    );
+    let output = logctl_alone(&dir, &["schema", "--database-url", &connection])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let mut client = postgres::Config::new()
+        .host_path(socket_dir())
+        .user("logctl")
+        .dbname(name)
+        .connect(postgres::NoTls)
+        .unwrap();
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM logctl_schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert!(versions > 0);
+}
+
+#[test]
+fn malformed_settings_exit_2_and_say_what_is_wrong() {
+    let dir = scratch_dir("malformed");
+    let cases = [
+        ("postgresql://alice:s3cret@[::1/logs", "no matching `]`"),
+        (
+            "postgresql://alice:s3cret@db.example:port/logs",
+            "port entry `port`",
+        ),
+        (
+            "postgresql://alice:s3cret@db.example/logs?sslmode=bogus",
+            "sslmode `bogus`",
+        ),
+        (
+            "postgresql://alice:s3cret@db.example/logs?colour=blue",
+            "`colour`",
+        ),
+        (
+            "host=db.example password=s3cret dbname='logs",
+            "`dbname` has no closing '",
+        ),
+        (
+            "mysql://alice:s3cret@db.example/logs",
+            "`mysql://` is not a PostgreSQL URL",
+        ),
+    ];
+    for (url, reason) in cases {
+        for output in [
+            logctl_alone(&dir, &["status", "--database-url", url])
+                .output()
+                .unwrap(),
+            logctl_alone(&dir, &["schema"])
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap(),
+        ] {
+            assert_exit(&output, 2);
+            let err = stderr(&output);
+            assert!(err.contains(reason), "{url}: {err}");
+            assert!(err.contains("hint: "), "{url}: {err}");
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+    }
+    let bad_port = logctl_alone(&dir, &["status"])
+        .env("PGHOST", "db.example")
+        .env("PGPORT", "543x")
+        .output()
+        .unwrap();
+    assert_exit(&bad_port, 2);
+    assert!(
+        stderr(&bad_port).contains("PGPORT"),
+        "{}",
+        stderr(&bad_port)
+    );
 }

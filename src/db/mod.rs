@@ -34,12 +34,54 @@ pub enum DbError {
     LocalInstance(String),
     #[error("bad connection settings: {0}")]
     Settings(String),
+    #[error(
+        "cannot read the connection string in {place}: {problem}\n\
+         hint: write a postgresql://user@host:port/dbname URL or libpq key=value pairs; quote a \
+         value that has spaces as key='a b', and write ' and \\ inside quotes as \\' and \\\\"
+    )]
+    BadConnectionString {
+        place: String,
+        problem: settings::SyntaxError,
+    },
+    #[error(
+        "bad connection setting in {place}: {problem}\n\
+         hint: correct it there; logctl reads connection settings as libpq does \
+         (https://www.postgresql.org/docs/current/libpq-connect.html)"
+    )]
+    BadSetting { place: String, problem: String },
+    #[error(
+        "connection service `{name}` (from {place}) is not defined in {searched}\n\
+         hint: add a [{name}] section to one of them, point PGSERVICEFILE at the file that has \
+         it, or correct the name"
+    )]
+    UnknownService {
+        name: String,
+        place: String,
+        searched: String,
+    },
+    #[error(
+        "cannot read the connection service file {path}: {reason}\n\
+         hint: make it a readable file, or point PGSERVICEFILE (or PGSYSCONFDIR) elsewhere"
+    )]
+    UnreadableServiceFile { path: String, reason: String },
 }
 
 impl DbError {
     /// Whether this error means the server could not be reached, which gets its own exit code.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, DbError::Connect { .. } | DbError::ConnectionLost(_))
+    }
+
+    /// Whether the connection settings are wrong as written: a usage error.
+    pub fn is_bad_configuration(&self) -> bool {
+        matches!(
+            self,
+            DbError::Settings(_)
+                | DbError::BadConnectionString { .. }
+                | DbError::BadSetting { .. }
+                | DbError::UnknownService { .. }
+                | DbError::UnreadableServiceFile { .. }
+        )
     }
 }
 
