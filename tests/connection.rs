@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -501,4 +503,169 @@ fn malformed_settings_exit_2_and_say_what_is_wrong() {
         "{}",
         stderr(&bad_port)
     );
+}
+
+/// A TCP server on 127.0.0.1 that reads each client's first message and answers
+/// `reply` (or nothing), then holds the connection for 15 s and closes it, so that a
+/// client that would wait for ever still ends; returns its port.
+fn fake_server(reply: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 8];
+                if stream.read_exact(&mut request).is_ok() {
+                    let _ = stream.write_all(reply);
+                }
+                std::thread::sleep(Duration::from_secs(15));
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn connection_failures_say_what_failed() {
+    let dir = scratch_dir("failures");
+    let failure = |url: &str| {
+        let output = logctl_alone(&dir, &["status", "--database-url", url])
+            .output()
+            .unwrap();
+        assert_exit(&output, 3);
+        stderr(&output)
+    };
+
+    let missing = failure(&cluster().url_for("no_such_database"));
+    assert!(
+        missing.contains("database \"no_such_database\" does not exist")
+            && missing.contains("hint: that database does not exist: create it"),
+        "{missing}"
+    );
+    assert!(
+        !missing.contains("check that the server is running"),
+        "{missing}"
+    );
+
+    let refused = failure(CLOSED_PORT_URL);
+    assert!(
+        refused.contains("hint: no server is listening there"),
+        "{refused}"
+    );
+    let no_socket = failure("host=/nonexistent/socket/dir user=logctl");
+    assert!(
+        no_socket.contains("hint: no server is listening there"),
+        "{no_socket}"
+    );
+
+    let no_tls = fake_server(b"N");
+    let tls = failure(&format!(
+        "postgresql://u@127.0.0.1:{no_tls}/db?sslmode=require"
+    ));
+    assert!(
+        tls.contains("server does not support TLS")
+            && tls.contains("hint: the TLS handshake failed: check sslmode"),
+        "{tls}"
+    );
+
+    let silent = fake_server(b"");
+    let started = Instant::now();
+    let timeout = failure(&format!(
+        "postgresql://u@127.0.0.1:{silent}/db?connect_timeout=2"
+    ));
+    assert!(
+        timeout.contains("hint: the server did not answer in time")
+            && timeout.contains("connect_timeout"),
+        "{timeout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_wrong_password_gets_the_password_hint_and_the_password_file_the_right_one() {
+    let dir = scratch_dir("password");
+    let db = TestDb::with_schema("password");
+    let mut admin = postgres::Client::connect(&cluster().url_for("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin
+        .batch_execute("CREATE ROLE logctl_pw LOGIN SUPERUSER PASSWORD 'right-s3cret'")
+        .unwrap();
+    // The cluster trusts its socket; this role alone must give a password.
+    let hba = cluster().root().join("data/pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("local all logctl_pw scram-sha-256\n{rules}")).unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while postgres::Config::new()
+        .host_path(socket_dir())
+        .user("logctl_pw")
+        .dbname(&db.name)
+        .connect(postgres::NoTls)
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "pg_hba.conf was not reloaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let connection = |password: &str| {
+        format!(
+            "host={} user=logctl_pw dbname={}{password}",
+            socket_dir().display(),
+            db.name
+        )
+    };
+    let wrong = logctl_alone(
+        &dir,
+        &[
+            "status",
+            "--database-url",
+            &connection(" password=wrong-s3cret"),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_exit(&wrong, 3);
+    let err = stderr(&wrong);
+    assert!(
+        err.contains("password authentication failed")
+            && err.contains("hint: the server refused this user or password")
+            && err.contains(".pgpass"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-s3cret"), "{err}");
+
+    let none = logctl_alone(&dir, &["status", "--database-url", &connection("")])
+        .output()
+        .unwrap();
+    assert_exit(&none, 3);
+    assert!(
+        stderr(&none).contains("hint: the server refused this user or password"),
+        "{}",
+        stderr(&none)
+    );
+
+    // libpq matches a socket directory other than the default by its path.
+    let passfile = dir.join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!(
+            "{}:5432:{}:logctl_pw:right-s3cret\n",
+            socket_dir().display(),
+            db.name
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let from_file = logctl_alone(&dir, &["status", "--database-url", &connection("")])
+        .env("PGPASSFILE", &passfile)
+        .output()
+        .unwrap();
+    assert_success(&from_file);
+    assert!(!stdout(&from_file).contains("right-s3cret"));
+    assert!(!stderr(&from_file).contains("right-s3cret"));
 }

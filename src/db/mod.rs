@@ -16,12 +16,12 @@ use tokio_postgres::error::SqlState;
 /// Errors of the database layer, each with a message that says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error(
-        "cannot connect to {target}: {reason}\n\
-         hint: check that the server is running and that --database-url, DATABASE_URL or the PG* \
-         variables point at it (with none of them set, logctl uses its local instance)"
-    )]
-    Connect { target: String, reason: String },
+    #[error("cannot connect to {target}: {reason}\nhint: {}", .failure.hint())]
+    Connect {
+        target: String,
+        reason: String,
+        failure: ConnectFailure,
+    },
     #[error(
         "lost the connection to the database: {0}\nhint: what was committed stays committed; run the same command again to continue"
     )]
@@ -82,6 +82,89 @@ impl DbError {
                 | DbError::UnknownService { .. }
                 | DbError::UnreadableServiceFile { .. }
         )
+    }
+}
+
+/// What failed when connecting, each with what to check next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    Authentication,
+    MissingDatabase,
+    NotListening,
+    Timeout,
+    Tls,
+    Other,
+}
+
+impl ConnectFailure {
+    /// Classifies a failed connection attempt: by SQLSTATE when the server answered,
+    /// else by what tokio-postgres says failed, else by the socket error.
+    pub fn of(error: &tokio_postgres::Error) -> ConnectFailure {
+        if let Some(code) = error.code() {
+            return if *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            {
+                ConnectFailure::Authentication
+            } else if *code == SqlState::INVALID_CATALOG_NAME {
+                ConnectFailure::MissingDatabase
+            } else {
+                ConnectFailure::Other
+            };
+        }
+        // tokio-postgres keeps its error kinds private; its messages name them.
+        let source = std::error::Error::source(error);
+        match error.to_string().as_str() {
+            "error performing TLS handshake" => return ConnectFailure::Tls,
+            "timeout waiting for server" => return ConnectFailure::Timeout,
+            "authentication error" => return ConnectFailure::Authentication,
+            "invalid configuration"
+                if source.is_some_and(|s| s.to_string() == "password missing") =>
+            {
+                return ConnectFailure::Authentication;
+            }
+            _ => {}
+        }
+        let io_kind = source
+            .and_then(|source| source.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
+                ConnectFailure::NotListening
+            }
+            Some(std::io::ErrorKind::TimedOut) => ConnectFailure::Timeout,
+            _ => ConnectFailure::Other,
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            ConnectFailure::Authentication => {
+                "the server refused this user or password: check the user and the password \
+                 (in the connection settings, PGPASSWORD, or the password file ~/.pgpass or \
+                 PGPASSFILE) and that the server's pg_hba.conf lets this user in"
+            }
+            ConnectFailure::MissingDatabase => {
+                "that database does not exist: create it (`createdb NAME`), or correct dbname \
+                 (the URL's /NAME, dbname= or PGDATABASE)"
+            }
+            ConnectFailure::NotListening => {
+                "no server is listening there: check that it is running, and the host and \
+                 port (or PGHOST/PGPORT) it is reached at"
+            }
+            ConnectFailure::Timeout => {
+                "the server did not answer in time: check the network and firewalls on the way \
+                 to it, or allow longer with connect_timeout (PGCONNECT_TIMEOUT)"
+            }
+            ConnectFailure::Tls => {
+                "the TLS handshake failed: check sslmode (disable, allow, prefer, require, \
+                 verify-ca, verify-full) against what the server offers, and sslrootcert for \
+                 verify-ca/verify-full"
+            }
+            ConnectFailure::Other => {
+                "check that the server is running and that --database-url, DATABASE_URL or the \
+                 PG* variables point at it (with none of them set, logctl uses its local instance)"
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::{Origin, SslMode, Target, configured_target};
-use super::{DbError, error_text, local, tls};
+use super::{ConnectFailure, DbError, error_text, local, tls};
 
 pub type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 pub type Connection<'a> = PooledConnection<'a, Manager>;
@@ -43,10 +43,10 @@ impl Database {
             Ok(probe) => drop(probe),
             // libpq's `prefer` (and `allow`) falls back to a plain connection when the TLS
             // handshake fails, e.g. on a self-signed X.509 v1 certificate rustls cannot read.
-            Err(DbError::Connect { reason, .. })
-                if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow)
-                    && reason.contains("TLS") =>
-            {
+            Err(DbError::Connect {
+                failure: ConnectFailure::Tls,
+                ..
+            }) if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow) => {
                 target
                     .config
                     .ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -67,14 +67,11 @@ impl Database {
     /// A pooled connection.
     pub async fn get(&self) -> anyhow::Result<Connection<'_>> {
         self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::User(error) => DbError::Connect {
-                target: self.target.describe(),
-                reason: error_text(&error),
-            }
-            .into(),
+            bb8::RunError::User(error) => connect_error(&self.target, &error).into(),
             bb8::RunError::TimedOut => DbError::Connect {
                 target: self.target.describe(),
                 reason: "timed out waiting for a connection".into(),
+                failure: ConnectFailure::Timeout,
             }
             .into(),
         })
@@ -91,18 +88,41 @@ impl Database {
     }
 }
 
+/// Opens one connection. tokio-postgres bounds only the socket's connect with
+/// connect_timeout; libpq bounds the whole start-up (per host), and so does this.
 async fn connect_client(target: &Target, tls: MakeRustlsConnect) -> Result<Client, DbError> {
-    let (client, connection) = target
-        .config
-        .connect(tls)
-        .await
-        .map_err(|e| DbError::Connect {
-            target: target.describe(),
-            reason: error_text(&e),
-        })?;
+    let attempt = target.config.connect(tls);
+    let connected = match target.config.get_connect_timeout() {
+        Some(&limit) => {
+            let hosts = target
+                .config
+                .get_hosts()
+                .len()
+                .max(target.config.get_hostaddrs().len())
+                .max(1);
+            let limit = limit * hosts as u32;
+            tokio::time::timeout(limit, attempt)
+                .await
+                .map_err(|_| DbError::Connect {
+                    target: target.describe(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                    failure: ConnectFailure::Timeout,
+                })?
+        }
+        None => attempt.await,
+    };
+    let (client, connection) = connected.map_err(|error| connect_error(target, &error))?;
     tokio::spawn(async move {
         // The error, if any, also surfaces on the next statement sent through the client.
         let _ = connection.await;
     });
     Ok(client)
+}
+
+fn connect_error(target: &Target, error: &tokio_postgres::Error) -> DbError {
+    DbError::Connect {
+        target: target.describe(),
+        reason: error_text(error),
+        failure: ConnectFailure::of(error),
+    }
 }
