@@ -121,10 +121,19 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
         stdout(&status)
     );
 
+    let announcement = format!(
+        "no connection configured (--database-url, DATABASE_URL, PG* variables); using the local instance in {}",
+        local.display()
+    );
     let schema = run(&["schema"]);
     assert_success(&schema);
     assert!(
         stderr(&schema).contains("started the local PostgreSQL instance"),
+        "{}",
+        stderr(&schema)
+    );
+    assert!(
+        stderr(&schema).contains(&announcement),
         "{}",
         stderr(&schema)
     );
@@ -134,6 +143,11 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
     assert!(
         !stderr(&load).contains("started"),
         "already running: {}",
+        stderr(&load)
+    );
+    assert!(
+        stderr(&load).contains(&announcement),
+        "announced every time: {}",
         stderr(&load)
     );
 
