@@ -6,9 +6,10 @@ use clap::{Parser, Subcommand};
 use crate::{Outcome, cmd};
 
 const CONNECTION_HELP: &str = "\
-Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT,
-PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT) with ~/.pgpass, else the managed
-local instance (see `logctl local`), started on demand.";
+Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGHOSTADDR,
+PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, ...) with
+~/.pgpass and pg_service.conf, as libpq reads them, else the managed local instance (see
+`logctl local`), started on demand and announced.";
 
 /// The exit codes, as `--help` and the README list them (see `Outcome`).
 pub const EXIT_CODES_HELP: &str = "\

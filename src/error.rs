@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use tokio_postgres::error::SqlState;
 
+use crate::db::pool::ConnectFailure;
+use crate::db::settings::SyntaxError;
+
 /// How a command ended. The numeric values are part of the public interface:
 /// scripts and cron jobs branch on them, so they never change meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +50,12 @@ pub enum Error {
     /// Bad arguments or configuration.
     #[error("{0}")]
     Usage(String),
-    #[error(
-        "cannot connect to {target}: {reason}\n\
-         hint: check that the server is running and that --database-url, DATABASE_URL or the PG* \
-         variables point at it (with none of them set, logctl uses its local instance)"
-    )]
-    Connect { target: String, reason: String },
+    #[error("cannot connect to {target}: {reason}\nhint: {}", .failure.hint())]
+    Connect {
+        target: String,
+        reason: String,
+        failure: ConnectFailure,
+    },
     #[error(
         "lost the connection to the database: {0}\nhint: what was committed stays committed; run the same command again to continue"
     )]
@@ -65,6 +68,33 @@ pub enum Error {
     LocalInstance(String),
     #[error("bad connection settings: {0}")]
     Settings(String),
+    #[error(
+        "cannot read the connection string in {place}: {problem}\n\
+         hint: write a postgresql://user@host:port/dbname URL or libpq key=value pairs; quote a \
+         value that has spaces as key='a b', and write ' and \\ inside quotes as \\' and \\\\"
+    )]
+    BadConnectionString { place: String, problem: SyntaxError },
+    #[error(
+        "bad connection setting in {place}: {problem}\n\
+         hint: correct it there; logctl reads connection settings as libpq does \
+         (https://www.postgresql.org/docs/current/libpq-connect.html)"
+    )]
+    BadSetting { place: String, problem: String },
+    #[error(
+        "connection service `{name}` (from {place}) is not defined in {searched}\n\
+         hint: add a [{name}] section to one of them, point PGSERVICEFILE at the file that has \
+         it, or correct the name"
+    )]
+    UnknownService {
+        name: String,
+        place: String,
+        searched: String,
+    },
+    #[error(
+        "cannot read the connection service file {path}: {reason}\n\
+         hint: make it a readable file, or point PGSERVICEFILE (or PGSYSCONFDIR) elsewhere"
+    )]
+    UnreadableServiceFile { path: String, reason: String },
     /// The server refused a row's content: a bad value, a violated constraint, a limit,
     /// or what a trigger of the user's raised for it.
     #[error(transparent)]
@@ -93,7 +123,12 @@ impl Error {
     /// The documented exit code this error ends the process with.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Error::Usage(_) => Outcome::Usage,
+            Error::Usage(_)
+            | Error::Settings(_)
+            | Error::BadConnectionString { .. }
+            | Error::BadSetting { .. }
+            | Error::UnknownService { .. }
+            | Error::UnreadableServiceFile { .. } => Outcome::Usage,
             Error::Connect { .. } | Error::ConnectionLost(_) => Outcome::Unreachable,
             Error::Context { source, .. } => source.outcome(),
             _ => Outcome::Failure,

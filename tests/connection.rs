@@ -1,9 +1,14 @@
-//! Where logctl connects (flag, DATABASE_URL, PG* variables, the managed local
-//! instance), what it says when it cannot, and the exit codes of those cases.
+//! Where logctl connects (flag, DATABASE_URL, PG* variables, connection services, the
+//! managed local instance), what it says when it cannot, and the exit codes of those cases.
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -129,10 +134,19 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
         stdout(&status)
     );
 
+    let announcement = format!(
+        "no connection configured (--database-url, DATABASE_URL, PG* variables); using the local instance in {}",
+        local.display()
+    );
     let schema = run(&["schema"]);
     assert_success(&schema);
     assert!(
         stderr(&schema).contains("started the local PostgreSQL instance"),
+        "{}",
+        stderr(&schema)
+    );
+    assert!(
+        stderr(&schema).contains(&announcement),
         "{}",
         stderr(&schema)
     );
@@ -142,6 +156,11 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
     assert!(
         !stderr(&load).contains("started"),
         "already running: {}",
+        stderr(&load)
+    );
+    assert!(
+        stderr(&load).contains(&announcement),
+        "announced every time: {}",
         stderr(&load)
     );
 
@@ -192,4 +211,488 @@ fn gen_is_deterministic() {
     assert_success(&a);
     assert_eq!(a.stdout, b.stdout);
     assert_eq!(stdout(&a).lines().count(), 300);
+}
+
+/// The test cluster's socket directory.
+fn socket_dir() -> PathBuf {
+    cluster().root().join("run")
+}
+
+/// logctl with no connection settings, a home of its own (no ~/.pgpass or
+/// ~/.pg_service.conf) and no local instance to fall back on: a run that ignores the
+/// settings it is given fails instead of starting a cluster.
+fn logctl_alone(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = logctl_bare(args);
+    command
+        .env("HOME", dir)
+        .env("LOGCTL_LOCAL_DIR", dir.join("no-local-instance"))
+        .env("LOGCTL_PG_BINDIR", dir.join("no-postgresql"));
+    for variable in [
+        "PGHOSTADDR",
+        "PGSERVICEFILE",
+        "PGSYSCONFDIR",
+        "PGPASSFILE",
+        "PGOPTIONS",
+        "PGTARGETSESSIONATTRS",
+        "PGLOADBALANCEHOSTS",
+        "PGCHANNELBINDING",
+        "PGSSLNEGOTIATION",
+        "PGGSSENCMODE",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+fn schema_versions(db: &TestDb) -> i64 {
+    db.count("SELECT count(*) FROM logctl_schema_version")
+}
+
+#[test]
+fn a_service_is_used_through_pgservice_and_through_service_in_the_url() {
+    let dir = scratch_dir("service");
+    let db = TestDb::empty("service");
+    let other = TestDb::empty("service_other");
+    let services = dir.join("services.conf");
+    std::fs::write(
+        &services,
+        format!(
+            "# the test cluster\n[logs]\nhost={}\nuser=logctl\ndbname={}\n",
+            socket_dir().display(),
+            db.name
+        ),
+    )
+    .unwrap();
+
+    let schema = logctl_alone(&dir, &["schema"])
+        .env("PGSERVICEFILE", &services)
+        .env("PGSERVICE", "logs")
+        .output()
+        .unwrap();
+    assert_success(&schema);
+    assert!(
+        !stderr(&schema).contains("local instance"),
+        "{}",
+        stderr(&schema)
+    );
+    assert!(schema_versions(&db) > 0);
+
+    let file = generated_file(&dir, "app.ndjson", 300, 7);
+    let load = logctl_alone(
+        &dir,
+        &[
+            "load",
+            "--database-url",
+            "service=logs",
+            file.to_str().unwrap(),
+        ],
+    )
+    .env("PGSERVICEFILE", &services)
+    .output()
+    .unwrap();
+    assert_success(&load);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 300);
+
+    let explicit_wins = logctl_alone(
+        &dir,
+        &[
+            "schema",
+            "--database-url",
+            &format!("postgresql:///{}?service=logs", other.name),
+        ],
+    )
+    .env("PGSERVICEFILE", &services)
+    .output()
+    .unwrap();
+    assert_success(&explicit_wins);
+    assert!(schema_versions(&other) > 0);
+}
+
+#[test]
+fn the_users_service_file_comes_before_the_systems() {
+    let dir = scratch_dir("service-search");
+    let db = TestDb::empty("service_search");
+    let section = |name: &str, dbname: &str| {
+        format!(
+            "[{name}]\nhost={}\nuser=logctl\ndbname={dbname}\n",
+            socket_dir().display()
+        )
+    };
+    std::fs::write(dir.join(".pg_service.conf"), section("mine", &db.name)).unwrap();
+    let system = dir.join("etc");
+    std::fs::create_dir(&system).unwrap();
+    std::fs::write(
+        system.join("pg_service.conf"),
+        section("mine", "not_this_one") + &section("shared", &db.name),
+    )
+    .unwrap();
+    for service in ["mine", "shared"] {
+        let output = logctl_alone(&dir, &["status", "--format", "json"])
+            .env("PGSYSCONFDIR", &system)
+            .env("PGSERVICE", service)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert!(
+            err.contains("no logctl schema"),
+            "service {service} reached the empty test database: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_service_or_an_unreadable_service_file_exits_2_naming_it() {
+    let dir = scratch_dir("service-errors");
+    let services = dir.join("services.conf");
+    std::fs::write(&services, "[logs]\nhost=/nowhere\n").unwrap();
+    let by_variable = logctl_alone(&dir, &["status"])
+        .env("PGSERVICEFILE", &services)
+        .env("PGSERVICE", "nosuch")
+        .output()
+        .unwrap();
+    assert_exit(&by_variable, 2);
+    let err = stderr(&by_variable);
+    assert!(
+        err.contains("service `nosuch` (from PGSERVICE)")
+            && err.contains(&services.display().to_string()),
+        "{err}"
+    );
+
+    let in_url = logctl_alone(&dir, &["schema", "--database-url", "service=nosuch"])
+        .env("PGSERVICEFILE", &services)
+        .output()
+        .unwrap();
+    assert_exit(&in_url, 2);
+    assert!(stderr(&in_url).contains("`nosuch`"), "{}", stderr(&in_url));
+
+    let unreadable = logctl_alone(&dir, &["status"])
+        .env("PGSERVICEFILE", &dir)
+        .env("PGSERVICE", "logs")
+        .output()
+        .unwrap();
+    assert_exit(&unreadable, 2);
+    let err = stderr(&unreadable);
+    assert!(
+        err.contains(&format!(
+            "cannot read the connection service file {}",
+            dir.display()
+        )),
+        "{err}"
+    );
+}
+
+/// Forwards TCP connections on 127.0.0.1 to the test cluster's socket (the cluster
+/// listens on no TCP port); returns the port.
+fn tcp_proxy() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let socket = socket_dir().join(".s.PGSQL.5432");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, UnixStream::connect(&socket)) else {
+                continue;
+            };
+            let (mut client_in, mut client_out) = (client.try_clone().unwrap(), client);
+            let (mut server_in, mut server_out) = (server.try_clone().unwrap(), server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn hostaddr_connects_over_tcp_without_looking_the_host_up() {
+    let dir = scratch_dir("hostaddr");
+    let db = TestDb::with_schema("hostaddr");
+    let port = tcp_proxy().to_string();
+    let from_variables = logctl_alone(&dir, &["status", "--format", "json"])
+        .env("PGHOSTADDR", "127.0.0.1")
+        .env("PGPORT", &port)
+        .env("PGUSER", "logctl")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert_success(&from_variables);
+
+    let unresolvable_name = format!(
+        "host=db.invalid hostaddr=127.0.0.1 port={port} user=logctl dbname={}",
+        db.name
+    );
+    let from_flag = logctl_alone(&dir, &["status", "--database-url", &unresolvable_name])
+        .output()
+        .unwrap();
+    assert_success(&from_flag);
+}
+
+#[test]
+fn several_hosts_are_tried_in_order() {
+    let dir = scratch_dir("hosts");
+    let db = TestDb::with_schema("hosts");
+    let output = logctl_alone(&dir, &["status", "--format", "json"])
+        .env("PGHOST", format!("127.0.0.1,{}", socket_dir().display()))
+        .env("PGPORT", "1,5432")
+        .env("PGUSER", "logctl")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert_success(&output);
+}
+
+#[test]
+fn quoted_values_keep_their_spaces_tabs_and_keywords() {
+    let dir = scratch_dir("quoting");
+    let name = "q  a\tb sslmode=x it's";
+    let mut admin = postgres::Client::connect(&cluster().url_for("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
+    let connection = format!(
+        r"host={} user=logctl dbname='q  a{}b sslmode=x it\'s' application_name = 'a  b sslmode=y'",
+        socket_dir().display(),
+        '\t'
+    );
+    let output = logctl_alone(&dir, &["schema", "--database-url", &connection])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let mut client = postgres::Config::new()
+        .host_path(socket_dir())
+        .user("logctl")
+        .dbname(name)
+        .connect(postgres::NoTls)
+        .unwrap();
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM logctl_schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert!(versions > 0);
+}
+
+#[test]
+fn malformed_settings_exit_2_and_say_what_is_wrong() {
+    let dir = scratch_dir("malformed");
+    let cases = [
+        ("postgresql://alice:s3cret@[::1/logs", "no matching `]`"),
+        (
+            "postgresql://alice:s3cret@db.example:port/logs",
+            "port entry `port`",
+        ),
+        (
+            "postgresql://alice:s3cret@db.example/logs?sslmode=bogus",
+            "sslmode `bogus`",
+        ),
+        (
+            "postgresql://alice:s3cret@db.example/logs?colour=blue",
+            "`colour`",
+        ),
+        (
+            "host=db.example password=s3cret dbname='logs",
+            "`dbname` has no closing '",
+        ),
+        (
+            "mysql://alice:s3cret@db.example/logs",
+            "`mysql://` is not a PostgreSQL URL",
+        ),
+    ];
+    for (url, reason) in cases {
+        for output in [
+            logctl_alone(&dir, &["status", "--database-url", url])
+                .output()
+                .unwrap(),
+            logctl_alone(&dir, &["schema"])
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap(),
+        ] {
+            assert_exit(&output, 2);
+            let err = stderr(&output);
+            assert!(err.contains(reason), "{url}: {err}");
+            assert!(err.contains("hint: "), "{url}: {err}");
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+    }
+    let bad_port = logctl_alone(&dir, &["status"])
+        .env("PGHOST", "db.example")
+        .env("PGPORT", "543x")
+        .output()
+        .unwrap();
+    assert_exit(&bad_port, 2);
+    assert!(
+        stderr(&bad_port).contains("PGPORT"),
+        "{}",
+        stderr(&bad_port)
+    );
+}
+
+/// A TCP server on 127.0.0.1 that reads each client's first message and answers
+/// `reply` (or nothing), then holds the connection for 15 s and closes it, so that a
+/// client that would wait for ever still ends; returns its port.
+fn fake_server(reply: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 8];
+                if stream.read_exact(&mut request).is_ok() {
+                    let _ = stream.write_all(reply);
+                }
+                std::thread::sleep(Duration::from_secs(15));
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn connection_failures_say_what_failed() {
+    let dir = scratch_dir("failures");
+    let failure = |url: &str| {
+        let output = logctl_alone(&dir, &["status", "--database-url", url])
+            .output()
+            .unwrap();
+        assert_exit(&output, 3);
+        stderr(&output)
+    };
+
+    let missing = failure(&cluster().url_for("no_such_database"));
+    assert!(
+        missing.contains("database \"no_such_database\" does not exist")
+            && missing.contains("hint: that database does not exist: create it"),
+        "{missing}"
+    );
+    assert!(
+        !missing.contains("check that the server is running"),
+        "{missing}"
+    );
+
+    let refused = failure(CLOSED_PORT_URL);
+    assert!(
+        refused.contains("hint: no server is listening there"),
+        "{refused}"
+    );
+    let no_socket = failure("host=/nonexistent/socket/dir user=logctl");
+    assert!(
+        no_socket.contains("hint: no server is listening there"),
+        "{no_socket}"
+    );
+
+    let no_tls = fake_server(b"N");
+    let tls = failure(&format!(
+        "postgresql://u@127.0.0.1:{no_tls}/db?sslmode=require"
+    ));
+    assert!(
+        tls.contains("server does not support TLS")
+            && tls.contains("hint: the TLS handshake failed: check sslmode"),
+        "{tls}"
+    );
+
+    let silent = fake_server(b"");
+    let started = Instant::now();
+    let timeout = failure(&format!(
+        "postgresql://u@127.0.0.1:{silent}/db?connect_timeout=2"
+    ));
+    assert!(
+        timeout.contains("hint: the server did not answer in time")
+            && timeout.contains("connect_timeout"),
+        "{timeout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_wrong_password_gets_the_password_hint_and_the_password_file_the_right_one() {
+    let dir = scratch_dir("password");
+    let db = TestDb::with_schema("password");
+    let mut admin = postgres::Client::connect(&cluster().url_for("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster");
+    admin
+        .batch_execute("CREATE ROLE logctl_pw LOGIN SUPERUSER PASSWORD 'right-s3cret'")
+        .unwrap();
+    // The cluster trusts its socket; this role alone must give a password.
+    let hba = cluster().root().join("data/pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("local all logctl_pw scram-sha-256\n{rules}")).unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while postgres::Config::new()
+        .host_path(socket_dir())
+        .user("logctl_pw")
+        .dbname(&db.name)
+        .connect(postgres::NoTls)
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "pg_hba.conf was not reloaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let connection = |password: &str| {
+        format!(
+            "host={} user=logctl_pw dbname={}{password}",
+            socket_dir().display(),
+            db.name
+        )
+    };
+    let wrong = logctl_alone(
+        &dir,
+        &[
+            "status",
+            "--database-url",
+            &connection(" password=wrong-s3cret"),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_exit(&wrong, 3);
+    let err = stderr(&wrong);
+    assert!(
+        err.contains("password authentication failed")
+            && err.contains("hint: the server refused this user or password")
+            && err.contains(".pgpass"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-s3cret"), "{err}");
+
+    let none = logctl_alone(&dir, &["status", "--database-url", &connection("")])
+        .output()
+        .unwrap();
+    assert_exit(&none, 3);
+    assert!(
+        stderr(&none).contains("hint: the server refused this user or password"),
+        "{}",
+        stderr(&none)
+    );
+
+    // libpq matches a socket directory other than the default by its path.
+    let passfile = dir.join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!(
+            "{}:5432:{}:logctl_pw:right-s3cret\n",
+            socket_dir().display(),
+            db.name
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let from_file = logctl_alone(&dir, &["status", "--database-url", &connection("")])
+        .env("PGPASSFILE", &passfile)
+        .output()
+        .unwrap();
+    assert_success(&from_file);
+    assert!(!stdout(&from_file).contains("right-s3cret"));
+    assert!(!stderr(&from_file).contains("right-s3cret"));
 }

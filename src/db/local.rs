@@ -165,9 +165,15 @@ impl LocalInstance {
         let _ = fs::remove_dir_all(&self.root);
     }
 
-    /// Starts the instance if needed, says so on stderr, and makes sure the
-    /// `logctl` database exists. Used when no connection settings were given.
+    /// Says on stderr that the local instance is used (and whether it was started now),
+    /// starts it if needed, and makes sure the `logctl` database exists. Used when no
+    /// connection settings were given.
     pub async fn ensure_running_and_announce(&self) -> crate::Result<Target> {
+        eprintln!(
+            "logctl: no connection configured (--database-url, DATABASE_URL, PG* variables); \
+             using the local instance in {}",
+            self.root.display()
+        );
         let instance = self.clone();
         let started = run_blocking(move || instance.start()).await?;
         if started {

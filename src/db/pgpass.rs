@@ -1,13 +1,19 @@
-//! Password lookup in libpq's password file (`PGPASSFILE` or `~/.pgpass`).
+//! Password lookup in libpq's password file (`passfile`/`PGPASSFILE`, else `~/.pgpass`).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::Path;
 
-/// The password for the first matching line, as libpq finds it: fields
-/// `host:port:database:user:password`, `*` matches anything, `\:` and `\\` escape.
-pub fn lookup(host: &str, port: u16, dbname: &str, user: &str) -> Option<String> {
-    let path = std::env::var_os("PGPASSFILE")
-        .map(PathBuf::from)
+/// The password for the first matching line of `file` (else `~/.pgpass`), as libpq finds
+/// it: fields `host:port:database:user:password`, `*` matches anything, `\:` and `\\` escape.
+pub fn lookup(
+    file: Option<&Path>,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Option<String> {
+    let path = file
+        .map(Path::to_path_buf)
         .or_else(|| dirs::home_dir().map(|home| home.join(".pgpass")))?;
     let metadata = std::fs::metadata(&path).ok()?;
     if metadata.permissions().mode() & 0o077 != 0 {

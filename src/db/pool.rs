@@ -8,6 +8,8 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::{Origin, SslMode, Target, configured_target};
+use tokio_postgres::error::SqlState;
+
 use super::{local, tls};
 use crate::{Error, error_text};
 
@@ -44,10 +46,10 @@ impl Database {
             Ok(probe) => drop(probe),
             // libpq's `prefer` (and `allow`) falls back to a plain connection when the TLS
             // handshake fails, e.g. on a self-signed X.509 v1 certificate rustls cannot read.
-            Err(Error::Connect { reason, .. })
-                if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow)
-                    && reason.contains("TLS") =>
-            {
+            Err(Error::Connect {
+                failure: ConnectFailure::Tls,
+                ..
+            }) if matches!(target.ssl_mode, SslMode::Prefer | SslMode::Allow) => {
                 target
                     .config
                     .ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -68,13 +70,11 @@ impl Database {
     /// A pooled connection.
     pub async fn get(&self) -> crate::Result<Connection<'_>> {
         self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::User(error) => Error::Connect {
-                target: self.target.describe(),
-                reason: error_text(&error),
-            },
+            bb8::RunError::User(error) => connect_error(&self.target, &error),
             bb8::RunError::TimedOut => Error::Connect {
                 target: self.target.describe(),
                 reason: "timed out waiting for a connection".into(),
+                failure: ConnectFailure::Timeout,
             },
         })
     }
@@ -90,18 +90,124 @@ impl Database {
     }
 }
 
+/// Opens one connection. tokio-postgres bounds only the socket's connect with
+/// connect_timeout; libpq bounds the whole start-up (per host), and so does this.
 async fn connect_client(target: &Target, tls: MakeRustlsConnect) -> Result<Client, Error> {
-    let (client, connection) = target
-        .config
-        .connect(tls)
-        .await
-        .map_err(|e| Error::Connect {
-            target: target.describe(),
-            reason: error_text(&e),
-        })?;
+    let attempt = target.config.connect(tls);
+    let connected = match target.config.get_connect_timeout() {
+        Some(&limit) => {
+            let hosts = target
+                .config
+                .get_hosts()
+                .len()
+                .max(target.config.get_hostaddrs().len())
+                .max(1);
+            let limit = limit * hosts as u32;
+            tokio::time::timeout(limit, attempt)
+                .await
+                .map_err(|_| Error::Connect {
+                    target: target.describe(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                    failure: ConnectFailure::Timeout,
+                })?
+        }
+        None => attempt.await,
+    };
+    let (client, connection) = connected.map_err(|error| connect_error(target, &error))?;
     tokio::spawn(async move {
         // The error, if any, also surfaces on the next statement sent through the client.
         let _ = connection.await;
     });
     Ok(client)
+}
+
+fn connect_error(target: &Target, error: &tokio_postgres::Error) -> Error {
+    Error::Connect {
+        target: target.describe(),
+        reason: error_text(error),
+        failure: ConnectFailure::of(error),
+    }
+}
+
+/// What failed when connecting, each with what to check next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    Authentication,
+    MissingDatabase,
+    NotListening,
+    Timeout,
+    Tls,
+    Other,
+}
+
+impl ConnectFailure {
+    /// Classifies a failed connection attempt: by SQLSTATE when the server answered,
+    /// else by what tokio-postgres says failed, else by the socket error.
+    pub fn of(error: &tokio_postgres::Error) -> ConnectFailure {
+        if let Some(code) = error.code() {
+            return if *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            {
+                ConnectFailure::Authentication
+            } else if *code == SqlState::INVALID_CATALOG_NAME {
+                ConnectFailure::MissingDatabase
+            } else {
+                ConnectFailure::Other
+            };
+        }
+        // tokio-postgres keeps its error kinds private; its messages name them.
+        let source = std::error::Error::source(error);
+        match error.to_string().as_str() {
+            "error performing TLS handshake" => return ConnectFailure::Tls,
+            "timeout waiting for server" => return ConnectFailure::Timeout,
+            "authentication error" => return ConnectFailure::Authentication,
+            "invalid configuration"
+                if source.is_some_and(|s| s.to_string() == "password missing") =>
+            {
+                return ConnectFailure::Authentication;
+            }
+            _ => {}
+        }
+        let io_kind = source
+            .and_then(|source| source.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
+                ConnectFailure::NotListening
+            }
+            Some(std::io::ErrorKind::TimedOut) => ConnectFailure::Timeout,
+            _ => ConnectFailure::Other,
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            ConnectFailure::Authentication => {
+                "the server refused this user or password: check the user and the password \
+                 (in the connection settings, PGPASSWORD, or the password file ~/.pgpass or \
+                 PGPASSFILE) and that the server's pg_hba.conf lets this user in"
+            }
+            ConnectFailure::MissingDatabase => {
+                "that database does not exist: create it (`createdb NAME`), or correct dbname \
+                 (the URL's /NAME, dbname= or PGDATABASE)"
+            }
+            ConnectFailure::NotListening => {
+                "no server is listening there: check that it is running, and the host and \
+                 port (or PGHOST/PGPORT) it is reached at"
+            }
+            ConnectFailure::Timeout => {
+                "the server did not answer in time: check the network and firewalls on the way \
+                 to it, or allow longer with connect_timeout (PGCONNECT_TIMEOUT)"
+            }
+            ConnectFailure::Tls => {
+                "the TLS handshake failed: check sslmode (disable, allow, prefer, require, \
+                 verify-ca, verify-full) against what the server offers, and sslrootcert for \
+                 verify-ca/verify-full"
+            }
+            ConnectFailure::Other => {
+                "check that the server is running and that --database-url, DATABASE_URL or the \
+                 PG* variables point at it (with none of them set, logctl uses its local instance)"
+            }
+        }
+    }
 }
