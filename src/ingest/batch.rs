@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::encode::timestamp::{self, MICROS_PER_DAY};
 use super::encode::tuple;
+use super::read::FileGuard;
 
 /// A source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct SourceRef {
     pub name: Arc<str>,
     /// The ledger key.
     pub key: [u8; 32],
+    /// For a plain file: whether it still is the file its bytes were read from.
+    pub guard: Option<Arc<FileGuard>>,
 }
 
 /// One encoded tuple and the line it came from.
@@ -158,6 +161,7 @@ pub(crate) mod tests {
                 index: 0,
                 name: "test.ndjson".into(),
                 key: [7; 32],
+                guard: None,
             }),
             start_offset: offset,
             end_offset: offset + text.len() as u64,

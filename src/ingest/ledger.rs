@@ -53,6 +53,7 @@ impl Ledger {
                 index: request.index,
                 name: request.name.clone(),
                 key,
+                guard: request.guard.clone(),
             })
         };
         let Some(client) = &self.control else {

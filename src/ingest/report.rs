@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::batch::{Batch, SourceRef};
 use super::ledger::Ledger;
 use super::read::{ClaimAnswer, Note};
-use crate::Error;
+use crate::{Error, Invalid};
 
 /// Why a load ended before reading everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +49,10 @@ pub struct LoadReport {
     pub source_errors: Vec<String>,
     /// Whether the indexes were dropped for the load and built again after it.
     pub rebuilt_indexes: bool,
+    /// Files that changed while they were read (truncated or rewritten in place, as by
+    /// logrotate's copytruncate), with the reason: what was read of them after the change
+    /// was not loaded under their old identity; they were read again as new files.
+    pub files_changed: Vec<String>,
     #[serde(skip)]
     pub failure: Option<Error>,
 }
@@ -63,6 +67,11 @@ pub(crate) enum Update {
     /// Lines rejected by a write, counted against --max-errors at once, even when the
     /// write is part of the rebuild transaction and its stats come later.
     Rejected(u64),
+    /// Part of a batch was not kept: its file changed after its bytes were read.
+    SourceChanged {
+        name: Arc<str>,
+        reason: Invalid,
+    },
     /// The rebuild transaction committed, indexes built.
     Rebuilt,
     Fatal(Error),
@@ -179,6 +188,14 @@ pub(crate) async fn tally(
             }
             Message::Note(Note::SourceError(message)) => {
                 report.source_errors.push(message);
+                None
+            }
+            Message::Note(Note::Changed { name, reason })
+            | Message::Update(Update::SourceChanged { name, reason }) => {
+                let known = format!("{name}: ");
+                if !report.files_changed.iter().any(|c| c.starts_with(&known)) {
+                    report.files_changed.push(format!("{name}: {reason}"));
+                }
                 None
             }
             Message::Update(Update::Committed { stats, chunk_done }) => {

@@ -153,6 +153,13 @@ fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_er
     for error in &report.source_errors {
         eprintln!("logctl: error: {error}");
     }
+    for change in &report.files_changed {
+        eprintln!(
+            "logctl: warning: {change}; what was read of it after the change was not loaded \
+             under its old identity, and the file was read again as the new file it is \
+             (its earlier content stays with the rotated copy, loaded when that is an input)"
+        );
+    }
     if quiet || format == SummaryFormat::Json {
         return;
     }

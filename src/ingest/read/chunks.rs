@@ -33,6 +33,19 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// A stretch of bytes that holds no line (a file's leading run of NULs), recorded in
+    /// the ledger like lines so that it is not read again.
+    pub fn no_lines(start: u64, end: u64, line: u64) -> Chunk {
+        Chunk {
+            start_offset: start,
+            end_offset: end,
+            start_line: line,
+            end_line: line,
+            data: Vec::new(),
+            oversized: None,
+        }
+    }
+
     /// A chunk of whole lines starting at `offset`, line number `line`; a last line
     /// without its newline (the end of a complete stream) counts as a line.
     fn of_lines(offset: u64, line: u64, data: Vec<u8>) -> Chunk {

@@ -7,23 +7,26 @@ mod identity;
 mod inputs;
 mod source;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use chunks::{Chunk, Gap, OVERSIZED_PREFIX, ReadLimits, read_gap};
-pub(crate) use identity::Identity;
+pub(crate) use identity::{FileGuard, Identity};
 pub use inputs::{Input, expand};
 use source::Opened;
 
 use super::batch::SourceRef;
 use super::buffers::BufferPool;
+use crate::Invalid;
 
 /// The reader's question: may this loader read this source, and which of its bytes?
 pub(crate) struct ClaimRequest {
     pub index: usize,
     pub name: Arc<str>,
     pub identity: Identity,
+    pub guard: Option<Arc<FileGuard>>,
     pub reply: tokio::sync::oneshot::Sender<ClaimAnswer>,
 }
 
@@ -53,6 +56,8 @@ pub(crate) enum Note {
     Busy(Arc<str>),
     /// A source that could not be read, or not to the end.
     SourceError(String),
+    /// A file that changed while it was read; it is read again as a new file.
+    Changed { name: Arc<str>, reason: Invalid },
 }
 
 /// What the reader thread needs; `run` consumes it on its own thread.
@@ -74,6 +79,7 @@ pub(crate) struct Reader {
 /// A source opened and waiting for its claim.
 struct Waiting {
     index: usize,
+    input: Input,
     name: Arc<str>,
     opened: Opened,
     identity: Identity,
@@ -82,76 +88,112 @@ struct Waiting {
 /// The pipeline is shutting down: stop reading.
 struct ShuttingDown;
 
+/// How reading a claimed source ended.
+enum SourceRead<T> {
+    Done,
+    /// The file changed under the load (see `FileGuard`): read it again as the new file
+    /// it is now.
+    Changed(T),
+}
+
+/// What became of one try at a source.
+enum Attempt {
+    Busy(Waiting),
+    Read(SourceRead<Input>),
+}
+
 impl Reader {
     /// Reads every input in argument order; sources another loader holds are tried again
     /// until they are free (or left to it, see `wait_for_busy`).
     pub fn run(self) {
+        let mut queue: VecDeque<(usize, Input)> = self.inputs.iter().cloned().enumerate().collect();
+        let mut next_index = self.inputs.len();
         let mut waiting = Vec::new();
-        for (index, input) in self.inputs.iter().enumerate() {
+        loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let name: Arc<str> = match input {
-                Input::Stdin => self.stdin_name.as_str().into(),
-                Input::File(_) => input.display_name().into(),
-            };
-            match Opened::open(input, self.disk_bytes.clone()) {
-                Ok(mut opened) => match opened.identity.take() {
-                    None => {
-                        let _ = self.notes.send(Note::NoCompleteLine);
-                    }
-                    Some(identity) => waiting.push(Waiting {
-                        index,
-                        name,
-                        opened,
-                        identity,
-                    }),
-                },
-                Err(error) => {
-                    let _ = self
-                        .notes
-                        .send(Note::SourceError(format!("cannot read {name}: {error}")));
+            if let Some((index, input)) = queue.pop_front() {
+                if let Some(source) = self.open(index, input) {
+                    waiting.push(source);
                 }
+            } else if waiting.is_empty() {
+                return;
+            } else if !self.wait_for_busy {
+                for source in &waiting {
+                    let _ = self.notes.send(Note::Busy(source.name.clone()));
+                }
+                return;
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
             }
             // Claim and read in argument order; only busy sources wait for another round.
-            let Ok(busy) = self.read_claimable(waiting) else {
+            let Ok((busy, changed)) = self.read_claimable(waiting) else {
                 return;
             };
             waiting = busy;
-        }
-        if !self.wait_for_busy {
-            for source in &waiting {
-                let _ = self.notes.send(Note::Busy(source.name.clone()));
+            for input in changed {
+                queue.push_back((next_index, input));
+                next_index += 1;
             }
-            return;
-        }
-        while !waiting.is_empty() && !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-            let Ok(busy) = self.read_claimable(waiting) else {
-                return;
-            };
-            waiting = busy;
         }
     }
 
-    /// Reads every source it can claim now; returns the busy ones.
-    fn read_claimable(&self, sources: Vec<Waiting>) -> Result<Vec<Waiting>, ShuttingDown> {
-        let mut busy = Vec::new();
-        for source in sources {
-            if let Some(source) = self.try_read(source)? {
-                busy.push(source);
+    /// Opens an input; None when it has nothing to claim yet or cannot be read.
+    fn open(&self, index: usize, input: Input) -> Option<Waiting> {
+        let name: Arc<str> = match &input {
+            Input::Stdin => self.stdin_name.as_str().into(),
+            Input::File(_) => input.display_name().into(),
+        };
+        match Opened::open(&input, self.disk_bytes.clone()) {
+            Ok(mut opened) => match opened.identity.take() {
+                None => {
+                    let _ = self.notes.send(Note::NoCompleteLine);
+                    None
+                }
+                Some(identity) => Some(Waiting {
+                    index,
+                    input,
+                    name,
+                    opened,
+                    identity,
+                }),
+            },
+            Err(error) => {
+                let _ = self
+                    .notes
+                    .send(Note::SourceError(format!("cannot read {name}: {error}")));
+                None
             }
         }
-        Ok(busy)
+    }
+
+    /// Reads every source it can claim now; returns the busy ones, and the inputs that
+    /// changed under the load, to be read again.
+    fn read_claimable(
+        &self,
+        sources: Vec<Waiting>,
+    ) -> Result<(Vec<Waiting>, Vec<Input>), ShuttingDown> {
+        let mut busy = Vec::new();
+        let mut changed = Vec::new();
+        for source in sources {
+            match self.try_read(source)? {
+                Attempt::Busy(source) => busy.push(source),
+                Attempt::Read(SourceRead::Done) => {}
+                Attempt::Read(SourceRead::Changed(input)) => changed.push(input),
+            }
+        }
+        Ok((busy, changed))
     }
 
     /// Claims and reads a source; gives it back when another loader holds it.
-    fn try_read(&self, source: Waiting) -> Result<Option<Waiting>, ShuttingDown> {
+    fn try_read(&self, source: Waiting) -> Result<Attempt, ShuttingDown> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = ClaimRequest {
             index: source.index,
             name: source.name.clone(),
             identity: source.identity.clone(),
+            guard: source.opened.guard.clone(),
             reply,
         };
         if self.notes.send(Note::ClaimWanted(request)).is_err() {
@@ -162,26 +204,31 @@ impl Reader {
                 source: claimed,
                 gaps,
             }) => {
-                self.read_source(&claimed, source.opened, gaps)?;
-                Ok(None)
+                let read = self.read_source(&claimed, source.opened, source.identity.lead, gaps)?;
+                Ok(Attempt::Read(match read {
+                    SourceRead::Changed(()) => SourceRead::Changed(source.input),
+                    SourceRead::Done => SourceRead::Done,
+                }))
             }
-            Ok(ClaimAnswer::Busy) => Ok(Some(source)),
+            Ok(ClaimAnswer::Busy) => Ok(Attempt::Busy(source)),
             Err(_) => Err(ShuttingDown),
         }
     }
 
-    /// Reads the gaps of a claimed source.
+    /// Reads the gaps of a claimed source. A plain file is checked before each chunk
+    /// is handed on: bytes read after it changed are never loaded under its old key.
     fn read_source(
         &self,
         source: &Arc<SourceRef>,
         mut opened: Opened,
+        lead: u64,
         gaps: Vec<Gap>,
-    ) -> Result<(), ShuttingDown> {
+    ) -> Result<SourceRead<()>, ShuttingDown> {
         let mut batches = 0;
         let mut pending_bytes = 0;
-        let mut outcome = Ok(());
+        let mut outcome = Ok(SourceRead::Done);
         let committed_end = gaps.last().map_or(0, |gap| gap.start);
-        if let Err(problem) = opened.check_committed_end(committed_end) {
+        if let Err(problem) = opened.check_committed_end(committed_end, lead) {
             let _ = self.notes.send(Note::SourceError(format!(
                 "{} does not match what was loaded from it before ({problem}); skipped",
                 source.name
@@ -191,19 +238,39 @@ impl Reader {
                 batches: 0,
                 pending_bytes: 0,
             });
-            return Ok(());
+            return Ok(SourceRead::Done);
         }
-        for gap in gaps {
+        let mut changed = None;
+        let mut emit = |chunk: Chunk| {
+            if let Some(guard) = &source.guard
+                && let Err(reason) = guard.check(chunk.end_offset)
+            {
+                changed = Some(reason);
+                return false;
+            }
+            batches += 1;
+            self.chunks.send((source.clone(), chunk)).is_ok()
+        };
+        for mut gap in gaps {
+            // A leading run of NULs holds no line: it is recorded, not read.
+            if gap.start < lead {
+                let end = gap.end.map_or(lead, |end| end.min(lead));
+                if !emit(Chunk::no_lines(gap.start, end, gap.start_line)) {
+                    outcome = Err(ShuttingDown);
+                    break;
+                }
+                if gap.end == Some(end) {
+                    continue;
+                }
+                gap.start = end;
+            }
             let result = read_gap(
                 &mut opened,
                 gap,
                 self.limits,
                 &self.stop,
                 &self.buffers,
-                &mut |chunk| {
-                    batches += 1;
-                    self.chunks.send((source.clone(), chunk)).is_ok()
-                },
+                &mut emit,
             );
             match result {
                 Ok(end) => {
@@ -221,6 +288,13 @@ impl Reader {
                     break;
                 }
             }
+        }
+        if let Some(reason) = changed {
+            let _ = self.notes.send(Note::Changed {
+                name: source.name.clone(),
+                reason,
+            });
+            outcome = Ok(SourceRead::Changed(()));
         }
         let _ = self.notes.send(Note::Read {
             source: source.index,

@@ -3,10 +3,11 @@
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::identity::{FINGERPRINT_BYTES, Identity, read_up_to};
+use super::identity::{FINGERPRINT_BYTES, FileGuard, Identity, read_up_to};
 use super::inputs::Input;
 use crate::Invalid;
 
@@ -34,6 +35,8 @@ impl Compression {
 pub struct Opened {
     /// What identifies the source; None when it has no complete line yet.
     pub identity: Option<Identity>,
+    /// For a plain file with an identity: whether it still is that file.
+    pub guard: Option<Arc<FileGuard>>,
     /// Whether the end of the stream is the end of the data (stdin, compressed files),
     /// so a last line without a newline is complete; a plain file may still be written to.
     pub ends_complete: bool,
@@ -76,10 +79,23 @@ impl Opened {
                 let n = read_up_to(&mut file, &mut magic)?;
                 file.seek(SeekFrom::Start(0))?;
                 if Compression::detect(&magic[..n]) == Compression::None {
-                    let identity = Identity::read(&mut file, false)?;
+                    let lead = if n > 0 && magic[0] == 0 {
+                        leading_nuls(&mut file)?
+                    } else {
+                        0
+                    };
+                    file.seek(SeekFrom::Start(lead))?;
+                    let identity = Identity::read(&mut file, false, lead)?;
+                    let guard = match &identity {
+                        Some(identity) => {
+                            Some(Arc::new(FileGuard::new(file.try_clone()?, identity)))
+                        }
+                        None => None,
+                    };
                     file.seek(SeekFrom::Start(0))?;
                     return Ok(Opened {
                         identity,
+                        guard,
                         ends_complete: false,
                         stream: Stream::Plain { file, disk_bytes },
                     });
@@ -104,9 +120,10 @@ impl Opened {
         let mut head = vec![0u8; FINGERPRINT_BYTES];
         let n = read_up_to(&mut decoded, &mut head)?;
         head.truncate(n);
-        let identity = Identity::read(&mut Cursor::new(&head), true)?;
+        let identity = Identity::read(&mut Cursor::new(&head), true, 0)?;
         Ok(Opened {
             identity,
+            guard: None,
             ends_complete: true,
             stream: Stream::Sequential {
                 reader: Box::new(Cursor::new(head).chain(decoded)),
@@ -116,9 +133,9 @@ impl Opened {
     }
 
     /// Checks that a plain file still holds what the ledger says was committed from it:
-    /// at least `end` bytes, the last of them a newline. (Other streams are checked while
-    /// skipping to `end`.)
-    pub fn check_committed_end(&self, end: u64) -> Result<(), Invalid> {
+    /// at least `end` bytes, the last of them a newline (or the end of its leading run of
+    /// NULs, `lead`). Other streams are checked while skipping to `end`.
+    pub fn check_committed_end(&self, end: u64, lead: u64) -> Result<(), Invalid> {
         let Stream::Plain { file, .. } = &self.stream else {
             return Ok(());
         };
@@ -131,6 +148,9 @@ impl Opened {
             return Err(Invalid(format!(
                 "it has {length} bytes, {end} were committed"
             )));
+        }
+        if end == lead {
+            return Ok(());
         }
         let mut last = [0u8; 1];
         std::os::unix::fs::FileExt::read_exact_at(file, &mut last, end - 1).map_err(unreadable)?;
@@ -170,6 +190,31 @@ impl Opened {
                 Ok(())
             }
         }
+    }
+}
+
+/// The length of the run of NUL bytes a plain file starts with. Holes are skipped with
+/// SEEK_DATA where the file system knows them; what is left is read.
+fn leading_nuls(file: &mut File) -> io::Result<u64> {
+    // SAFETY: lseek on a descriptor this File owns; it only moves the file position.
+    let data = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_DATA) };
+    // -1 with ENXIO: no data at all after the start, a file of nothing but hole.
+    let mut position = if data < 0 {
+        file.metadata()?.len()
+    } else {
+        data as u64
+    };
+    file.seek(SeekFrom::Start(position))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(position);
+        }
+        if let Some(first) = buf[..n].iter().position(|&byte| byte != 0) {
+            return Ok(position + first as u64);
+        }
+        position += n as u64;
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 
 pub use rejects::RejectSink;
 pub(crate) use services::ServiceRegistry;
-use transaction::{Failure, Target, attempt};
+use transaction::{Attempted, Failure, Target, attempt};
 
 use super::batch::Batch;
 use super::buffers::BufferPool;
@@ -25,13 +25,15 @@ use super::rebuild::{RebuildSession, SessionSlot};
 use super::report::{BatchStats, Update};
 use crate::db::Database;
 use crate::db::partitions::KnownPartitions;
-use crate::{Error, error_text};
+use crate::{Error, Invalid, error_text};
 
 /// What became of a batch: the parts committed (a part whose range another loader had
 /// committed meanwhile comes back empty), and the error that stopped the rest, if any.
 pub(crate) struct Written {
     pub committed: Vec<Batch>,
     pub error: Option<Error>,
+    /// Why part of it was not kept: its file changed after its bytes were read.
+    pub source_changed: Option<Invalid>,
 }
 
 /// Where a batch goes: its own transaction on a pooled connection (creating the
@@ -62,6 +64,7 @@ impl Writers {
             let next = self.batches.lock().await.recv().await;
             let Some(batch) = next else { break };
             let source = batch.source.index;
+            let source_name = batch.source.name.clone();
             let (written, through_session) = match &self.database {
                 Some(database) if self.session.wants(&batch) => {
                     let written = match self.session.begun(database).await {
@@ -72,6 +75,7 @@ impl Writers {
                         Err(error) => Written {
                             committed: Vec::new(),
                             error: Some(error),
+                            source_changed: None,
                         },
                     };
                     (written, true)
@@ -88,6 +92,12 @@ impl Writers {
                 self.buffers.give(batch.copy);
             }
             let chunk_done = written.error.is_none();
+            if let Some(reason) = written.source_changed {
+                let _ = self.updates.send(Update::SourceChanged {
+                    name: source_name,
+                    reason,
+                });
+            }
             let _ = self.updates.send(Update::Rejected(stats.rejected));
             if through_session {
                 // Counted once the rebuild transaction commits.
@@ -122,10 +132,12 @@ impl Writers {
             Ok(()) => Written {
                 committed: vec![batch],
                 error: None,
+                source_changed: None,
             },
             Err(error) => Written {
                 committed: Vec::new(),
                 error: Some(error),
+                source_changed: None,
             },
         }
     }
@@ -144,21 +156,26 @@ async fn write_batch(
         return Written {
             committed: Vec::new(),
             error: Some(error),
+            source_changed: None,
         };
     }
     let mut work = vec![batch];
     let mut committed = Vec::new();
+    let mut source_changed = None;
     while let Some(mut batch) = work.pop() {
         let table = match &destination {
             Destination::Rebuild(_, session) => session.copy_target(),
             Destination::Pool(..) => Target::Transaction.table(),
         };
         let error = match attempt_once(&destination, &mut batch, rejects).await {
-            Ok(true) => {
+            Ok(Attempted::Committed) => {
                 committed.push(batch);
                 continue;
             }
-            Ok(false) => {
+            Ok(not_kept) => {
+                if let Attempted::SourceChanged(reason) = not_kept {
+                    source_changed = Some(reason);
+                }
                 batch.rows.clear();
                 batch.rejects.clear();
                 batch.blank_lines = 0;
@@ -181,11 +198,13 @@ async fn write_batch(
         return Written {
             committed,
             error: Some(error),
+            source_changed,
         };
     }
     Written {
         committed,
         error: None,
+        source_changed,
     }
 }
 
@@ -221,7 +240,7 @@ async fn attempt_once(
     destination: &Destination<'_>,
     batch: &mut Batch,
     rejects: &RejectSink,
-) -> Result<bool, Failure> {
+) -> Result<Attempted, Failure> {
     match destination {
         Destination::Pool(database, partitions) => {
             let connection = database.get().await?;

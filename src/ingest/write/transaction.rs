@@ -7,10 +7,10 @@ use futures_util::SinkExt;
 use tokio_postgres::Client;
 
 use super::rejects::RejectSink;
-use crate::Error;
 use crate::ingest::batch::Batch;
 use crate::ingest::encode::tuple;
 use crate::ingest::ledger::Range;
+use crate::{Error, Invalid};
 
 /// Where one attempt at a batch goes.
 #[derive(Clone, Copy)]
@@ -89,18 +89,26 @@ impl Target<'_> {
     }
 }
 
-/// One try at a batch. Ok(false) when some of its range was committed by someone else,
-/// in which case nothing of this attempt is kept.
+/// What became of an attempt that did not fail.
+pub(super) enum Attempted {
+    Committed,
+    /// Some of its range was committed by someone else meanwhile: nothing of it is kept.
+    TakenByAnother,
+    /// Its file changed after its bytes were read: nothing of it is kept.
+    SourceChanged(Invalid),
+}
+
+/// One try at a batch.
 pub(super) async fn attempt(
     client: &Client,
     target: Target<'_>,
     batch: &mut Batch,
     rejects: &RejectSink,
-) -> Result<bool, Failure> {
+) -> Result<Attempted, Failure> {
     client.batch_execute(target.begin()).await?;
     let outcome = copy_and_record(client, target, batch, rejects).await;
     let finish = match outcome {
-        Ok(true) => target.commit(),
+        Ok(Attempted::Committed) => target.commit(),
         _ => target.rollback(),
     };
     let finished = client.batch_execute(finish).await;
@@ -117,7 +125,7 @@ async fn copy_and_record(
     target: Target<'_>,
     batch: &mut Batch,
     rejects: &RejectSink,
-) -> Result<bool, Failure> {
+) -> Result<Attempted, Failure> {
     if !batch.rows.is_empty() {
         let data = Bytes::from(std::mem::take(&mut batch.copy));
         let sent = async {
@@ -142,11 +150,17 @@ async fn copy_and_record(
             });
         }
     }
+    // Last, just before the commit: the bytes must still be the file's they were read as.
+    if let Some(guard) = &batch.source.guard
+        && let Err(reason) = guard.check(batch.end_offset)
+    {
+        return Ok(Attempted::SourceChanged(reason));
+    }
     if !target.record(client, batch).await? {
-        return Ok(false);
+        return Ok(Attempted::TakenByAnother);
     }
     rejects
         .write(&batch.rejects)
         .map_err(|e| Error::io("cannot write the rejected lines", e))?;
-    Ok(true)
+    Ok(Attempted::Committed)
 }
