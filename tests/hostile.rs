@@ -988,3 +988,106 @@ fn rows_refused_by_an_after_insert_trigger_in_a_table_with_rows() {
         "no teapots after all",
     );
 }
+
+// ---- Refused by the server for one line's sake, on every strategy and variant ---------
+
+/// The variants a load can meet: an empty plain table (indexes rebuilt in one
+/// transaction), a plain table with rows (indexes kept), a partitioned one.
+const VARIANTS: [(&str, &[&str], bool); 3] = [
+    ("empty", &[], false),
+    ("rows", &[], true),
+    ("part", &["--partition", "day"], false),
+];
+
+fn database_of(tag: &str, schema: &[&str], with_rows: bool) -> TestDb {
+    let db = TestDb::empty(tag);
+    let mut args = vec!["schema"];
+    args.extend_from_slice(schema);
+    assert_success(&db.logctl(&args).output().unwrap());
+    if with_rows {
+        db.client()
+            .batch_execute(
+                "INSERT INTO services (service_name) VALUES ('seed'); \
+                 INSERT INTO log_events (event_id, service_id, created_at, message) \
+                 SELECT gen_random_uuid(), service_id, '2026-01-01', 'seed' FROM services",
+            )
+            .unwrap();
+    }
+    db
+}
+
+fn messages_without_seed(db: &TestDb) -> Vec<String> {
+    messages(db).into_iter().filter(|m| m != "seed").collect()
+}
+
+#[test]
+fn a_service_name_too_long_for_its_unique_index_rejects_only_its_line() {
+    for (variant, schema, with_rows) in VARIANTS {
+        let db = database_of(&format!("long_service_{variant}"), schema, with_rows);
+        // Random letters: a run of one letter compresses to fit the index.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let name: String = (0..4_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect();
+        let bad = format!(r#"{{"ts":"2026-11-24T12:00:00Z","service":"{name}","msg":"too long"}}"#);
+        let corpus = Corpus::of(&[
+            good(1).as_bytes(),
+            good(2).as_bytes(),
+            bad.as_bytes(),
+            good(3).as_bytes(),
+        ]);
+        let loaded = load(&db, &corpus, &[]);
+        assert_exit(&loaded.output, 4);
+        assert_eq!(messages_without_seed(&db), goods(1..=3), "{variant}");
+        assert_rejects(
+            &loaded,
+            &corpus,
+            &[(3, &["refused by PostgreSQL as a service name", "index row"])],
+        );
+        // Every run after that loads nothing again and is not blocked by it.
+        let again = load(&db, &corpus, &[]);
+        assert_exit(&again.output, 0);
+        assert_eq!(messages_without_seed(&db), goods(1..=3), "{variant}");
+    }
+}
+
+#[test]
+fn a_duplicate_for_a_unique_index_of_the_users_rejects_only_its_line() {
+    for (variant, schema, with_rows) in VARIANTS {
+        let db = database_of(&format!("unique_users_{variant}"), schema, with_rows);
+        let unique = if schema.is_empty() {
+            "CREATE UNIQUE INDEX one_message ON log_events (message)"
+        } else {
+            "CREATE UNIQUE INDEX one_message ON log_events (message, created_at)"
+        };
+        db.client().batch_execute(unique).unwrap();
+        let corpus = Corpus::of(&[
+            good(1).as_bytes(),
+            good(2).as_bytes(),
+            good(2).as_bytes(),
+            good(3).as_bytes(),
+        ]);
+        let loaded = load(&db, &corpus, &[]);
+        assert_exit(&loaded.output, 4);
+        assert_eq!(messages_without_seed(&db), goods(1..=3), "{variant}");
+        assert_rejects(&loaded, &corpus, &[(3, &["duplicate key"])]);
+    }
+}
+
+#[test]
+fn a_time_no_partition_can_hold_is_rejected_with_a_reason() {
+    let db = database_of("before_year_one", &["--partition", "day"], false);
+    let bad = r#"{"ts":-62200000000,"service":"api","msg":"before year 1"}"#;
+    let corpus = Corpus::of(&[good(1).as_bytes(), bad.as_bytes(), good(2).as_bytes()]);
+    let loaded = load(&db, &corpus, &[]);
+    assert_exit(&loaded.output, 4);
+    assert_eq!(messages(&db), goods(1..=2));
+    assert_rejects(&loaded, &corpus, &[(2, &["outside the years 1 to 9999"])]);
+    let keep = load(&db, &corpus, &["--index-strategy", "keep"]);
+    assert_exit(&keep.output, 0);
+}

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::encode::timestamp::{self, MICROS_PER_DAY};
 use super::encode::tuple;
 use super::read::FileGuard;
+use crate::Invalid;
 
 /// A source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -65,9 +66,66 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Rejects the rows whose service name the server refused, with its reason, and gives
+    /// the others the ids of their names (`resolved` in the order of `service_names`).
+    pub fn resolve_services(&mut self, resolved: &[Result<i32, Invalid>]) {
+        if resolved.iter().any(Result::is_err) {
+            for index in (0..self.rows.len()).rev() {
+                let row = self.rows[index];
+                let number = tuple::service_id_of(&self.copy[row.copy_start..row.copy_end]);
+                if let Err(reason) = &resolved[number as usize] {
+                    self.reject_row(index, reason.0.clone());
+                }
+            }
+            self.rejects.sort_by_key(|reject| reject.line);
+        }
+        let ids: Vec<i32> = resolved
+            .iter()
+            .map(|resolved| resolved.as_ref().map_or(0, |id| *id))
+            .collect();
+        self.set_service_ids(&ids);
+    }
+
+    /// Rejects the rows whose time no partition can hold: a partition is named after its
+    /// first day (`log_events_YYYYMMDD`), which needs a year from 1 to 9999.
+    pub fn reject_unpartitionable(&mut self) {
+        let first = timestamp::from_datetime(
+            chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .expect("a valid date")
+                .and_utc(),
+        );
+        let end = timestamp::from_datetime(
+            chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .expect("a valid date")
+                .and_utc(),
+        );
+        let holdable = |day: i64| (first..end).contains(&(day * MICROS_PER_DAY));
+        if self.days.iter().all(|&day| holdable(day)) {
+            return;
+        }
+        for index in (0..self.rows.len()).rev() {
+            let row = self.rows[index];
+            let created_at = tuple::created_at_of(&self.copy[row.copy_start..row.copy_end]);
+            if !holdable(created_at.div_euclid(MICROS_PER_DAY)) {
+                self.reject_row(
+                    index,
+                    format!(
+                        "its time ({}) is outside the years 1 to 9999, which no partition of \
+                         log_events can hold",
+                        timestamp::to_datetime(created_at).to_rfc3339()
+                    ),
+                );
+            }
+        }
+        self.rejects.sort_by_key(|reject| reject.line);
+        self.days.retain(|&day| holdable(day));
+    }
+
     /// Replaces each tuple's service index with the id of that name (`ids` in the order of
     /// `service_names`, which this empties: the tuples hold ids from now on).
-    pub fn set_service_ids(&mut self, ids: &[i32]) {
+    fn set_service_ids(&mut self, ids: &[i32]) {
         for row in &self.rows {
             let tuple = &mut self.copy[row.copy_start..row.copy_end];
             let index = tuple::service_id_of(tuple);
@@ -241,7 +299,7 @@ pub(crate) mod tests {
         let second = batch.rows[1];
         tuple::set_service_id(&mut batch.copy[second.copy_start..second.copy_end], 1);
         batch.service_names = vec!["api".into(), "db".into()];
-        batch.set_service_ids(&[40, 41]);
+        batch.resolve_services(&[Ok(40), Ok(41)]);
         let ids: Vec<i32> = batch
             .rows
             .iter()
@@ -250,5 +308,25 @@ pub(crate) mod tests {
         assert_eq!(ids, [40, 41]);
         assert!(batch.service_names.is_empty());
         assert_eq!(tuple_text(&batch, 1), b"y");
+    }
+
+    #[test]
+    fn the_rows_of_a_refused_service_name_are_rejected_with_its_reason() {
+        let mut batch = batch_of("a\nb\nc\nd\n", 100, 1);
+        for index in [1, 3] {
+            let row = batch.rows[index];
+            tuple::set_service_id(&mut batch.copy[row.copy_start..row.copy_end], 1);
+        }
+        batch.service_names = vec!["ok".into(), "x".repeat(4000).into()];
+        batch.resolve_services(&[Ok(7), Err(Invalid("too long".into()))]);
+        assert_eq!(batch.rows.len(), 2);
+        assert_eq!(tuple_text(&batch, 0), b"a");
+        assert_eq!(tuple_text(&batch, 1), b"c");
+        let rejected: Vec<(u64, u64, &str)> = batch
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.offset, r.reason.as_str()))
+            .collect();
+        assert_eq!(rejected, [(2, 102, "too long"), (4, 106, "too long")]);
     }
 }

@@ -53,6 +53,9 @@ pub struct LoadReport {
     /// logrotate's copytruncate), with the reason: what was read of them after the change
     /// was not loaded under their old identity; they were read again as new files.
     pub files_changed: Vec<String>,
+    /// Why building the indexes in one transaction failed for a row's sake, when it did:
+    /// the load was then run again keeping the indexes.
+    pub index_build_refused: Option<String>,
     #[serde(skip)]
     pub failure: Option<Error>,
 }
@@ -74,6 +77,8 @@ pub(crate) enum Update {
     },
     /// The rebuild transaction committed, indexes built.
     Rebuilt,
+    /// The rebuild transaction was rolled back: building the indexes refused a row.
+    RebuildRefused(String),
     Fatal(Error),
 }
 
@@ -222,6 +227,10 @@ pub(crate) async fn tally(
             }
             Message::Update(Update::Rebuilt) => {
                 report.rebuilt_indexes = true;
+                None
+            }
+            Message::Update(Update::RebuildRefused(reason)) => {
+                report.index_build_refused = Some(reason);
                 None
             }
             Message::Update(Update::Fatal(error)) => {

@@ -14,7 +14,7 @@ use super::batch::{Batch, SourceRef};
 use super::buffers::BufferPool;
 use super::encode::{LineEncoder, encode_stage};
 use super::ledger::Ledger;
-use super::plan::LoadPlan;
+use super::plan::{IndexStrategy, LoadPlan};
 use super::progress::Progress;
 use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
@@ -24,11 +24,43 @@ use crate::db::Database;
 use crate::db::migrate::Variant;
 use crate::db::partitions::KnownPartitions;
 
-/// Runs a load to the end (or to a stop), and reports what was committed.
+/// Runs a load to the end (or to a stop), and reports what was committed. When building
+/// the indexes in one transaction refused a row (a duplicate for a unique index of the
+/// user's, say), everything of that transaction was rolled back: the load runs again
+/// keeping the indexes, so that the row is rejected alone and the rest is loaded.
 pub async fn run(
     plan: LoadPlan,
     database: Option<Database>,
     rejects: RejectSink,
+    stop: Arc<AtomicBool>,
+) -> crate::Result<LoadReport> {
+    let rejects = Arc::new(rejects);
+    let report = run_once(
+        &plan,
+        plan.index_strategy,
+        database.clone(),
+        rejects.clone(),
+        stop.clone(),
+    )
+    .await?;
+    let Some(refusal) = &report.index_build_refused else {
+        return Ok(report);
+    };
+    eprintln!(
+        "logctl: building the indexes refused a row ({refusal}); nothing of that transaction \
+         was kept: loading again, keeping the indexes, so that the row is rejected alone"
+    );
+    let mut again = run_once(&plan, IndexStrategy::Keep, database, rejects, stop).await?;
+    again.index_build_refused = report.index_build_refused;
+    again.seconds += report.seconds;
+    Ok(again)
+}
+
+async fn run_once(
+    plan: &LoadPlan,
+    strategy: IndexStrategy,
+    database: Option<Database>,
+    rejects: Arc<RejectSink>,
     stop: Arc<AtomicBool>,
 ) -> crate::Result<LoadReport> {
     let started = Instant::now();
@@ -46,7 +78,7 @@ pub async fn run(
     let registry = Arc::new(registry);
     let (rebuild, session) = match (&database, &control) {
         (Some(database), Some(control)) => {
-            Rebuild::choose(database, control, variant, plan.index_strategy).await?
+            Rebuild::choose(database, control, variant, strategy).await?
         }
         _ => (Rebuild::None, None),
     };
@@ -54,7 +86,7 @@ pub async fn run(
     let wait_for_busy = matches!(rebuild, Rebuild::None);
     let disk_bytes = Arc::new(AtomicU64::new(0));
     let lines_encoded = Arc::new(AtomicU64::new(0));
-    let progress = Progress::start(&plan, disk_bytes.clone(), lines_encoded.clone());
+    let progress = Progress::start(plan, disk_bytes.clone(), lines_encoded.clone());
 
     // Short queues: each holds batches of --batch-bytes, and memory must not grow with the input.
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(Arc<SourceRef>, Chunk)>(1);

@@ -21,6 +21,7 @@ use super::report::{BatchStats, Update};
 use crate::db::Database;
 use crate::db::migrate::Variant;
 use crate::db::partitions::{self, Bounds};
+use crate::{Error, error_text};
 
 /// How the indexes are kept up during this load (see `--index-strategy`).
 pub(crate) enum Rebuild {
@@ -96,6 +97,11 @@ impl RebuildSession {
             Kind::WholeTable(_) => "log_events",
             Kind::NewPartitions(staging) => staging.table(),
         }
+    }
+
+    /// Whether this transaction builds new partitions of a partitioned table.
+    pub fn builds_partitions(&self) -> bool {
+        matches!(self.kind, Kind::NewPartitions(_))
     }
 
     /// Whether this transaction holds a lock on `services` (dropping the foreign key
@@ -209,6 +215,11 @@ impl SessionSlot {
                     let _ = updates.send(Update::Committed { stats, chunk_done });
                 }
                 let _ = updates.send(Update::Rebuilt);
+            }
+            // A row the index build refuses is the data's fault, not the load's: the
+            // caller loads again without the rebuild, where that row is rejected alone.
+            Err(Error::RowRefused(error)) => {
+                let _ = updates.send(Update::RebuildRefused(error_text(&error)));
             }
             Err(error) => {
                 stop.store(true, Ordering::Relaxed);

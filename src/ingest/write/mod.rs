@@ -44,12 +44,21 @@ pub(crate) enum Destination<'a> {
     Rebuild(&'a Database, &'a RebuildSession),
 }
 
+impl Destination<'_> {
+    fn is_partitioned(&self) -> bool {
+        match self {
+            Destination::Pool(_, partitions) => partitions.is_some(),
+            Destination::Rebuild(_, session) => session.builds_partitions(),
+        }
+    }
+}
+
 /// What every writer task shares.
 pub(crate) struct Writers {
     pub database: Option<Database>,
     pub batches: Mutex<mpsc::Receiver<Batch>>,
     pub updates: mpsc::UnboundedSender<Update>,
-    pub rejects: RejectSink,
+    pub rejects: Arc<RejectSink>,
     pub registry: Arc<ServiceRegistry>,
     pub partitions: Option<KnownPartitions>,
     pub session: SessionSlot,
@@ -122,7 +131,7 @@ impl Writers {
 
     /// A dry run writes only the rejects, and counts the services it would add.
     async fn dry_run(&self, batch: Batch) -> Written {
-        let resolved = self.registry.ids(None, &batch.service_names).await;
+        let resolved = self.registry.ids(None, false, &batch.service_names).await;
         let written = resolved.and_then(|_| {
             self.rejects
                 .write(&batch.rejects)
@@ -152,6 +161,9 @@ async fn write_batch(
     registry: &ServiceRegistry,
     rejects: &RejectSink,
 ) -> Written {
+    if destination.is_partitioned() {
+        batch.reject_unpartitionable();
+    }
     if let Err(error) = resolve_services(&destination, &mut batch, registry).await {
         return Written {
             committed: Vec::new(),
@@ -220,18 +232,20 @@ async fn resolve_services(
     if batch.service_names.is_empty() {
         return Ok(());
     }
-    let ids = match destination {
+    let resolved = match destination {
         Destination::Rebuild(_, session) if session.locks_services() => {
             registry
-                .ids(Some(&session.client), &batch.service_names)
+                .ids(Some(&session.client), true, &batch.service_names)
                 .await?
         }
         Destination::Pool(database, _) | Destination::Rebuild(database, _) => {
             let client = database.get().await?;
-            registry.ids(Some(&client), &batch.service_names).await?
+            registry
+                .ids(Some(&client), false, &batch.service_names)
+                .await?
         }
     };
-    batch.set_service_ids(&ids);
+    batch.resolve_services(&resolved);
     Ok(())
 }
 
