@@ -153,9 +153,61 @@ fn run(cluster: &LocalInstance, dir: &Path, lines: u64, full: bool) {
         "logctl / two-stream server COPY (empty table): {:.2}",
         into_empty.seconds / server_two.seconds
     );
+    many_services(cluster, dir, logctl, lines / 5);
     if !full {
         println!("(smoke run: pass --bench, as `cargo bench` does, for the full size)");
     }
+}
+
+/// The same number of request lines naming 20 services, and each naming a service of
+/// its own: new service names are created in sets, one per batch, so the second costs a
+/// small multiple of the first, not a round trip per name. Three alternating rounds,
+/// each into a table with rows (the indexes kept, batch by batch).
+fn many_services(cluster: &LocalInstance, dir: &Path, logctl: &str, lines: u64) {
+    let write = |name: &str, services: u64| {
+        let path = dir.join(name);
+        let mut text = String::new();
+        for i in 0..lines {
+            text.push_str(&format!(
+                "{{\"ts\":\"2026-11-24T{:02}:{:02}:{:02}.{:03}Z\",\"service\":\"svc-{:06}\",\"msg\":\"request {i}\",\"latency_ms\":{},\"endpoint\":\"/api/x\",\"method\":\"GET\",\"status\":200}}\n",
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60,
+                i % 1000,
+                i % services,
+                i % 900 + 1,
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let few = write("few_services.ndjson", 20);
+    let many = write("many_services.ndjson", lines);
+    let mut seconds = [Vec::new(), Vec::new()];
+    for round in 0..3 {
+        for (which, file) in [&few, &many].into_iter().enumerate() {
+            let url = database(cluster, &format!("services_{round}_{which}"));
+            sql(
+                cluster,
+                &format!("services_{round}_{which}"),
+                "INSERT INTO services (service_name) VALUES ('seed'); \
+                 INSERT INTO log_events (event_id, service_id, created_at) \
+                 SELECT gen_random_uuid(), service_id, now() FROM services",
+            );
+            seconds[which].push(measure(cluster, || Some(load(logctl, &url, file))).seconds);
+        }
+    }
+    let median = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (few_median, many_median) = (median(&mut seconds[0]), median(&mut seconds[1]));
+    println!();
+    println!(
+        "{lines} lines naming 20 services: {few_median:.2} s; each naming its own service: \
+         {many_median:.2} s (medians of 3 alternating rounds); ratio {:.2} (target <= 3)",
+        many_median / few_median
+    );
 }
 
 fn generate(logctl: &str, dir: &Path, name: &str, lines: u64, seed: u64, start: &str) -> PathBuf {
