@@ -340,3 +340,27 @@ pub fn load_at_once(db: &TestDb, runs: &[Vec<&str>]) {
         assert_success(&child.wait_with_output().unwrap());
     }
 }
+
+/// Runs a command to its end, failing the test if it takes more than `seconds`.
+pub fn run_within(command: &mut Command, seconds: u64) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_within(child, seconds)
+}
+
+/// Waits for a process's end and output, killing it and failing the test after `seconds`.
+pub fn wait_within(mut child: Child, seconds: u64) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("a process was still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
