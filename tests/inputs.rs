@@ -148,3 +148,23 @@ fn a_truncated_gzip_file_is_an_error_and_its_complete_lines_are_loaded() {
         "exactly the first lines, none of them damaged"
     );
 }
+
+#[test]
+fn a_fifo_named_on_the_command_line_is_read_like_stdin_under_its_name() {
+    let db = TestDb::with_schema("named_fifo");
+    let dir = scratch_dir("named_fifo");
+    let file = generated_file(&dir, "app.ndjson", 400, 72);
+    let fifo = dir.join("pipe");
+    make_fifo(&fifo);
+    let child = spawn_load(&db, &[fifo.to_str().unwrap()]);
+    // Opening the writing end waits for logctl to open the reading end.
+    std::fs::write(&fifo, std::fs::read(&file).unwrap()).unwrap();
+    assert_success(&wait_within(child, 60));
+    assert_loaded_exactly(&db, &[&file]);
+    let names: Vec<String> = db
+        .query("SELECT source_name FROM logctl_sources")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(names, [fifo.display().to_string()]);
+}

@@ -173,6 +173,13 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Makes a FIFO (a named pipe) at `path`.
+pub fn make_fifo(path: &Path) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
 /// Writes generated logs (`logctl gen`) to a file and returns its path.
 pub fn generated_file(dir: &Path, name: &str, lines: u64, seed: u64) -> PathBuf {
     let path = dir.join(name);

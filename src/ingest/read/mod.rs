@@ -95,7 +95,7 @@ impl Reader {
                 Input::Stdin => self.stdin_name.as_str().into(),
                 Input::File(_) => input.display_name().into(),
             };
-            match Opened::open(input, self.disk_bytes.clone()) {
+            match Opened::open(input, self.disk_bytes.clone(), &self.stop) {
                 Ok(mut opened) => match opened.identity.take() {
                     None => {
                         let _ = self.notes.send(Note::NoCompleteLine);
@@ -107,6 +107,8 @@ impl Reader {
                         identity,
                     }),
                 },
+                // It gave way to the stop before a complete line came.
+                Err(_) if self.stop.load(Ordering::Relaxed) => return,
                 Err(error) => {
                     let _ = self
                         .notes
@@ -202,6 +204,8 @@ impl Reader {
                 &self.buffers,
                 &mut |chunk| {
                     batches += 1;
+                    // A full channel is not stopped early: it drains as the batches in
+                    // flight commit, which a stop waits for anyway.
                     self.chunks.send((source.clone(), chunk)).is_ok()
                 },
             );
@@ -212,6 +216,11 @@ impl Reader {
                         outcome = Err(ShuttingDown);
                         break;
                     }
+                }
+                // It gave way to the stop while waiting for data.
+                Err(_) if self.stop.load(Ordering::Relaxed) => {
+                    outcome = Err(ShuttingDown);
+                    break;
                 }
                 Err(error) => {
                     let _ = self.notes.send(Note::SourceError(format!(
