@@ -168,6 +168,7 @@ pub async fn run(
     report.services_created = registry.created();
     report.seconds = started.elapsed().as_secs_f64();
     report.dry_run = plan.dry_run;
+    report.source_errors.splice(0..0, plan.unreadable_inputs);
     if report.stopped.is_none() && stop.load(Ordering::Relaxed) {
         report.stopped = Some(Stop::Interrupted);
     }

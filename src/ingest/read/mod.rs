@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub(crate) use chunks::{Chunk, Gap, OVERSIZED_PREFIX, ReadLimits, read_gap};
 pub(crate) use identity::Identity;
-pub use inputs::{Input, expand};
+pub use inputs::{Expansion, Input, expand};
 use source::Opened;
 
 use super::batch::SourceRef;
@@ -112,7 +112,7 @@ impl Reader {
                 Err(error) => {
                     let _ = self
                         .notes
-                        .send(Note::SourceError(format!("cannot read {name}: {error}")));
+                        .send(Note::SourceError(inputs::cannot_read(&name, &error)));
                 }
             }
             // Claim and read in argument order; only busy sources wait for another round.
