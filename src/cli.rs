@@ -15,7 +15,7 @@ PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, ...
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    failure (see the message on stderr)
+  1    failure (see the message on stderr), such as an unreadable input
   2    usage error: bad arguments or configuration
   3    cannot connect to the database, or the connection was lost
   4    the load finished but some lines were rejected

@@ -148,3 +148,174 @@ fn a_truncated_gzip_file_is_an_error_and_its_complete_lines_are_loaded() {
         "exactly the first lines, none of them damaged"
     );
 }
+
+/// Whether some line of stderr warns about `path` (its name followed by the reason).
+fn warns_about(output: &std::process::Output, path: &Path, reason: &str) -> bool {
+    let named = format!("{}:", path.display());
+    stderr(output)
+        .lines()
+        .any(|line| line.contains("warning") && line.contains(&named) && line.contains(reason))
+}
+
+#[test]
+fn fifos_and_symbolic_link_loops_found_in_a_directory_or_a_glob_are_skipped_with_a_warning() {
+    let db = TestDb::with_schema("odd_entries");
+    let dir = scratch_dir("odd_entries");
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let file = generated_file(&logs, "app.ndjson", 300, 71);
+    make_fifo(&logs.join("pipe"));
+    std::os::unix::fs::symlink(".", logs.join("a")).unwrap();
+    std::os::unix::fs::symlink("../logs", logs.join("b")).unwrap();
+    for inputs in [
+        logs.display().to_string(),
+        format!("{}/*", logs.display()),
+        format!("{}/**/*.ndjson", logs.display()),
+    ] {
+        let output = run_within(&mut db.logctl(&["load", &inputs]), 60);
+        assert_exit(&output, 0);
+        if !inputs.ends_with(".ndjson") {
+            assert!(
+                warns_about(&output, &logs.join("pipe"), "FIFO"),
+                "{inputs}: {}",
+                stderr(&output)
+            );
+        }
+        for link in ["a", "b"] {
+            assert!(
+                warns_about(&output, &logs.join(link), "loop"),
+                "{inputs}: {}",
+                stderr(&output)
+            );
+        }
+        assert_loaded_exactly(&db, &[&file]);
+    }
+}
+
+#[test]
+fn a_fifo_named_on_the_command_line_is_read_like_stdin_under_its_name() {
+    let db = TestDb::with_schema("named_fifo");
+    let dir = scratch_dir("named_fifo");
+    let file = generated_file(&dir, "app.ndjson", 400, 72);
+    let fifo = dir.join("pipe");
+    make_fifo(&fifo);
+    let child = spawn_load(&db, &[fifo.to_str().unwrap()]);
+    // Opening the writing end waits for logctl to open the reading end.
+    std::fs::write(&fifo, std::fs::read(&file).unwrap()).unwrap();
+    assert_success(&wait_within(child, 60));
+    assert_loaded_exactly(&db, &[&file]);
+    let names: Vec<String> = db
+        .query("SELECT source_name FROM logctl_sources")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(names, [fifo.display().to_string()]);
+}
+
+/// Makes `path` unreadable for the test's lifetime (`chmod 000`), and readable again after.
+struct Locked<'a>(&'a Path, u32);
+
+impl<'a> Locked<'a> {
+    fn new(path: &'a Path) -> Locked<'a> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Locked(path, mode)
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(self.0, std::fs::Permissions::from_mode(self.1));
+    }
+}
+
+#[test]
+fn unreadable_entries_are_named_and_everything_else_is_loaded() {
+    let db = TestDb::with_schema("unreadable");
+    let dir = scratch_dir("unreadable");
+    let logs = dir.join("logs");
+    let closed_dir = logs.join("closed");
+    std::fs::create_dir_all(&closed_dir).unwrap();
+    std::fs::create_dir_all(logs.join("open")).unwrap();
+    let first = generated_file(&logs, "a.ndjson", 200, 73);
+    let nested = generated_file(&logs.join("open"), "b.ndjson", 200, 74);
+    generated_file(&closed_dir, "hidden-by-permissions.ndjson", 200, 75);
+    let closed_file = generated_file(&logs, "c.ndjson", 200, 76);
+    let _locked = [Locked::new(&closed_dir), Locked::new(&closed_file)];
+    for inputs in [
+        logs.display().to_string(),
+        format!("{}/*", logs.display()),
+        format!("{}/**/*.ndjson", logs.display()),
+    ] {
+        let output = run_within(&mut db.logctl_unprivileged(&["load", &inputs]), 60);
+        assert_exit(&output, 1);
+        let err = stderr(&output);
+        for closed in [&closed_dir, &closed_file] {
+            assert!(
+                err.lines().any(|line| line.contains("error")
+                    && line.contains(&closed.display().to_string())
+                    && line.contains("Permission denied")),
+                "{inputs}: {err}"
+            );
+        }
+        assert_loaded_exactly(&db, &[&first, &nested]);
+    }
+}
+
+#[test]
+fn the_reject_file_and_redirected_output_inside_an_input_directory_are_never_inputs() {
+    let db = TestDb::with_schema("own_outputs");
+    let dir = scratch_dir("own_outputs");
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let file = generated_file(&logs, "app.ndjson", 300, 77);
+    let mut content = std::fs::read(&file).unwrap();
+    content.extend_from_slice(b"not json\n");
+    std::fs::write(&file, &content).unwrap();
+    let rejects = logs.join("rejects.ndjson");
+    let output_file = logs.join("logctl.out");
+    let load = |format: &str| {
+        let redirected = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&output_file)
+            .unwrap();
+        let output = db
+            .logctl(&[
+                "load",
+                logs.to_str().unwrap(),
+                "--rejects",
+                rejects.to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .stdout(redirected.try_clone().unwrap())
+            .stderr(redirected)
+            .status()
+            .unwrap();
+        (output.code(), std::fs::metadata(&rejects).unwrap().len())
+    };
+    // The reject file does not exist yet when the inputs are expanded: the run creates it.
+    let (first, rejects_size) = load("text");
+    assert_eq!(first, Some(4));
+    assert!(rejects_size > 0);
+    let (second, size_after) = load("json");
+    assert_eq!(
+        second,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&output_file).unwrap()
+    );
+    assert_eq!(size_after, rejects_size, "the reject file did not grow");
+    let summary = std::fs::read_to_string(&output_file).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["files"], 1, "{summary}");
+    assert_eq!(summary["loaded"], 0);
+    let mut valid = content.clone();
+    valid.truncate(content.len() - b"not json\n".len());
+    let expected_file = dir.join("valid.ndjson");
+    std::fs::write(&expected_file, valid).unwrap();
+    assert_loaded_exactly(&db, &[&expected_file]);
+}

@@ -440,30 +440,6 @@ fn rebuild_session_locks_on(db: &TestDb, relation: &str) -> i64 {
     ))
 }
 
-/// Runs a command to its end, failing the test if it takes more than `seconds`.
-fn run_within(command: &mut std::process::Command, seconds: u64) -> std::process::Output {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_within(child, seconds)
-}
-
-/// Waits for a process's end and output, killing it and failing the test after `seconds`.
-fn wait_within(mut child: std::process::Child, seconds: u64) -> std::process::Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("a process was still running after {seconds} s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_new_partition_load_locks_nothing_that_prune_or_other_loaders_need() {
     let db = partitioned_db("part_rebuild_locks", "day");

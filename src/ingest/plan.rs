@@ -7,6 +7,8 @@ use super::read::Input;
 /// Everything a load needs to know.
 pub struct LoadPlan {
     pub inputs: Vec<Input>,
+    /// Entries the inputs' expansion could not read, reported as source errors.
+    pub unreadable_inputs: Vec<String>,
     /// The ledger name of stdin (`--source`).
     pub stdin_name: String,
     pub parse: ParseOptions,

@@ -200,6 +200,9 @@ async fn run_once(
     report.services_created = registry.created();
     report.seconds = started.elapsed().as_secs_f64();
     report.dry_run = plan.dry_run;
+    report
+        .source_errors
+        .splice(0..0, plan.unreadable_inputs.iter().cloned());
     if report.stopped.is_none() && stop.load(Ordering::Relaxed) {
         report.stopped = Some(Stop::Interrupted);
     }

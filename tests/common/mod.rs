@@ -4,7 +4,7 @@
 //! test, and helpers to run the built binary against it and read the rows back.
 #![allow(dead_code)]
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -94,6 +94,25 @@ impl TestDb {
         command
     }
 
+    /// The logctl binary as a user that file permissions apply to: as root, the test
+    /// cluster's server user (the one that may use its socket), else this user.
+    pub fn logctl_unprivileged(&self, args: &[&str]) -> Command {
+        if !is_root() {
+            return self.logctl(args);
+        }
+        let server_user = std::fs::metadata(cluster().root()).expect("the cluster's directory");
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={}", server_user.uid()))
+            .arg(format!("--regid={}", server_user.gid()))
+            .arg("--clear-groups")
+            .arg(env!("CARGO_BIN_EXE_logctl"))
+            .args(args);
+        without_connection_settings(&mut command);
+        command.env("DATABASE_URL", &self.url);
+        command
+    }
+
     /// Runs logctl with these arguments, asserts that it succeeds, and returns the JSON
     /// object it printed.
     pub fn logctl_json(&self, args: &[&str]) -> serde_json::Value {
@@ -120,10 +139,23 @@ impl TestDb {
     }
 }
 
+/// Whether the tests run as root, whom file permissions do not stop.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The logctl binary with no connection settings from the environment.
 pub fn logctl_bare(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_logctl"));
-    command.args(args).stdin(Stdio::null());
+    command.args(args);
+    without_connection_settings(&mut command);
+    command
+}
+
+/// No stdin, and none of the environment's connection settings.
+fn without_connection_settings(command: &mut Command) {
+    command.stdin(Stdio::null());
     for variable in [
         "DATABASE_URL",
         "PGHOST",
@@ -142,7 +174,6 @@ pub fn logctl_bare(args: &[&str]) -> Command {
     ] {
         command.env_remove(variable);
     }
-    command
 }
 
 pub fn assert_success(output: &Output) {
@@ -171,6 +202,13 @@ pub fn stderr(output: &Output) -> String {
 
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Makes a FIFO (a named pipe) at `path`.
+pub fn make_fifo(path: &Path) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0, "mkfifo");
 }
 
 /// Writes generated logs (`logctl gen`) to a file and returns its path.
@@ -339,4 +377,28 @@ pub fn load_at_once(db: &TestDb, runs: &[Vec<&str>]) {
     for child in children {
         assert_success(&child.wait_with_output().unwrap());
     }
+}
+
+/// Runs a command to its end, failing the test if it takes more than `seconds`.
+pub fn run_within(command: &mut Command, seconds: u64) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_within(child, seconds)
+}
+
+/// Waits for a process's end and output, killing it and failing the test after `seconds`.
+pub fn wait_within(mut child: Child, seconds: u64) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("a process was still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

@@ -19,7 +19,9 @@ pub use options::LoadOptions;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
-    /// gzip and zstd are detected from the content. Files are identified by their first
+    /// Directories and globs contribute regular files only (FIFOs, sockets and symbolic
+    /// link loops found there are skipped with a warning); a FIFO named here is read
+    /// like stdin. gzip and zstd are detected from the content. Files are identified by their first
     /// line, so a renamed or compressed file is not loaded twice, and a file that grew
     /// loads only its new complete lines; a last line without its newline waits for the
     /// next run. stdin is read once and cannot be resumed where it stopped; what it
@@ -63,14 +65,18 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         None => LoadOptions::default(),
     };
     let options = args.options.over(file);
-    let inputs = expand_inputs(&args.inputs)?;
+    let inputs = expand_inputs(&args.inputs, options.rejects.as_deref())?;
     if inputs
+        .inputs
         .iter()
         .filter(|input| **input == Input::Stdin)
         .count()
         > 1
     {
         return Err(Error::usage("`-` (stdin) can be given only once").into());
+    }
+    for skipped in &inputs.skipped {
+        eprintln!("logctl: warning: {skipped}");
     }
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let plan = options.plan(inputs, args.source, args.dry_run, progress)?;

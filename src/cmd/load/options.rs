@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use crate::Error;
 use crate::cmd::args::Size;
 use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice, Zone};
-use crate::ingest::{IndexStrategy, Input, LoadPlan, RejectSink};
+use crate::ingest::{Expansion, IndexStrategy, LoadPlan, RejectSink};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
 const LINE_LIMIT_CEILING: usize = 256 * 1024 * 1024;
@@ -122,11 +122,11 @@ impl LoadOptions {
         }
     }
 
-    /// The plan for loading `inputs` with these (merged) options, the defaults standing
-    /// in for what neither the flags nor the file set.
+    /// The plan for loading the expanded inputs with these (merged) options, the
+    /// defaults standing in for what neither the flags nor the file set.
     pub fn plan(
         &self,
-        inputs: Vec<Input>,
+        inputs: Expansion,
         stdin_name: String,
         dry_run: bool,
         progress: bool,
@@ -155,7 +155,8 @@ impl LoadOptions {
         )?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(LoadPlan {
-            inputs,
+            inputs: inputs.inputs,
+            unreadable_inputs: inputs.unreadable,
             stdin_name,
             parse: ParseOptions {
                 shape,

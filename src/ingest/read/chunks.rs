@@ -104,7 +104,8 @@ pub fn read_gap(
     let mut line = gap.start_line;
     let mut buf = buffers.take(limits.chunk_bytes + READ_SIZE);
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) && !stream.gives_way_to_stop {
+            emit_complete_lines(buf, offset, line, emit);
             return Ok(STOPPED);
         }
         let wanted = match gap.end {
@@ -122,12 +123,10 @@ pub fn read_gap(
             let n = match read_retrying(stream, &mut buf[filled..]) {
                 Ok(n) => n,
                 Err(error) => {
-                    // A corrupt or truncated stream: the complete lines before the damage still count.
+                    // A corrupt or truncated stream, or a stop while waiting for data: the
+                    // complete lines before that point still count.
                     buf.truncate(filled);
-                    if let Some(newline) = memchr::memrchr(b'\n', &buf) {
-                        buf.truncate(newline + 1);
-                        emit(Chunk::of_lines(offset, line, buf));
-                    }
+                    emit_complete_lines(buf, offset, line, emit);
                     return Err(error);
                 }
             };
@@ -192,6 +191,20 @@ pub fn read_gap(
         if at_end {
             return Ok(GapEnd::default());
         }
+    }
+}
+
+/// Hands on the complete lines at the start of `buf`, whose reading ended early; a
+/// partial last line is left out.
+fn emit_complete_lines(
+    mut buf: Vec<u8>,
+    offset: u64,
+    line: u64,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) {
+    if let Some(newline) = memchr::memrchr(b'\n', &buf) {
+        buf.truncate(newline + 1);
+        emit(Chunk::of_lines(offset, line, buf));
     }
 }
 
@@ -273,7 +286,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.ndjson");
         std::fs::write(&path, content).unwrap();
-        let mut opened = Opened::open(&Input::File(path), Arc::default()).unwrap();
+        let mut opened = Opened::open(&Input::File(path), Arc::default(), &Arc::default()).unwrap();
         let mut chunks = Vec::new();
         let end = read_gap(
             &mut opened,
@@ -362,6 +375,74 @@ mod tests {
         assert_eq!(end, GapEnd::default());
         assert_eq!(chunks.last().unwrap().end_offset, gap_end);
         assert_eq!(chunks.last().unwrap().data, b"next\n");
+    }
+
+    /// Reads a FIFO whose writer sends `lines`, then part of a line, then goes quiet
+    /// until the load stops; returns the chunks and how reading ended.
+    fn read_quiet_fifo(lines: &[u8]) -> (Vec<Chunk>, io::Result<GapEnd>) {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) reads a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+        let (quiet_until, writer_may_close) = std::sync::mpsc::channel::<()>();
+        let writer = {
+            let (fifo, mut sent) = (fifo.clone(), lines.to_vec());
+            sent.extend_from_slice(b"part");
+            std::thread::spawn(move || {
+                let mut writer = std::fs::File::options().write(true).open(fifo).unwrap();
+                std::io::Write::write_all(&mut writer, &sent).unwrap();
+                let _ = writer_may_close.recv();
+            })
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                stop.store(true, Ordering::Relaxed);
+            })
+        };
+        let mut opened = Opened::open(&Input::File(fifo), Arc::default(), &stop).unwrap();
+        let mut chunks = Vec::new();
+        let limits = ReadLimits {
+            chunk_bytes: 64 * 1024,
+            max_line_bytes: 1024,
+        };
+        let result = read_gap(
+            &mut opened,
+            ALL,
+            limits,
+            &stop,
+            &BufferPool::new(2),
+            &mut |c| {
+                chunks.push(c);
+                true
+            },
+        );
+        drop(quiet_until);
+        writer.join().unwrap();
+        stopper.join().unwrap();
+        (chunks, result)
+    }
+
+    #[test]
+    fn a_stop_while_a_fifo_is_quiet_keeps_its_complete_lines_only() {
+        // Stopped while the first kilobyte (the identity) was still awaited.
+        let (chunks, result) = read_quiet_fifo(b"l1\nl2\n");
+        assert!(result.is_err(), "a read that gave way to the stop");
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].data, b"l1\nl2\n");
+        assert_eq!((chunks[0].start_line, chunks[0].end_line), (1, 3));
+        // Stopped while waiting for more after it.
+        let lines: Vec<u8> = (0..300)
+            .flat_map(|n| format!("{n:05}\n").into_bytes())
+            .collect();
+        let (chunks, result) = read_quiet_fifo(&lines);
+        assert!(result.is_err(), "a read that gave way to the stop");
+        let read: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(read, lines);
+        assert_eq!(chunks.last().unwrap().end_line, 301);
     }
 
     #[test]

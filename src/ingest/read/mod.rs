@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub(crate) use chunks::{Chunk, Gap, OVERSIZED_PREFIX, ReadLimits, read_gap};
 pub(crate) use identity::{FileGuard, Identity};
-pub use inputs::{Input, expand};
+pub use inputs::{Expansion, Input, expand};
 use source::Opened;
 
 use super::batch::SourceRef;
@@ -145,7 +145,7 @@ impl Reader {
             Input::Stdin => self.stdin_name.as_str().into(),
             Input::File(_) => input.display_name().into(),
         };
-        match Opened::open(&input, self.disk_bytes.clone()) {
+        match Opened::open(&input, self.disk_bytes.clone(), &self.stop) {
             Ok(mut opened) => match opened.identity.take() {
                 None => {
                     let _ = self.notes.send(Note::NoCompleteLine);
@@ -159,10 +159,12 @@ impl Reader {
                     identity,
                 }),
             },
+            // It gave way to the stop before a complete line came.
+            Err(_) if self.stop.load(Ordering::Relaxed) => None,
             Err(error) => {
                 let _ = self
                     .notes
-                    .send(Note::SourceError(format!("cannot read {name}: {error}")));
+                    .send(Note::SourceError(inputs::cannot_read(&name, &error)));
                 None
             }
         }
@@ -249,6 +251,8 @@ impl Reader {
                 return false;
             }
             batches += 1;
+            // A full channel is not stopped early: it drains as the batches in flight
+            // commit, which a stop waits for anyway.
             self.chunks.send((source.clone(), chunk)).is_ok()
         };
         for mut gap in gaps {
@@ -279,6 +283,11 @@ impl Reader {
                         outcome = Err(ShuttingDown);
                         break;
                     }
+                }
+                // It gave way to the stop while waiting for data.
+                Err(_) if self.stop.load(Ordering::Relaxed) => {
+                    outcome = Err(ShuttingDown);
+                    break;
                 }
                 Err(error) => {
                     let _ = self.notes.send(Note::SourceError(format!(

@@ -1,11 +1,14 @@
 //! Opening a source: gzip or zstd detected from its first bytes, its identity read,
-//! and a stream that can resume at a committed offset.
+//! and a stream that can resume at a committed offset. A source that is not a regular
+//! file (stdin, a FIFO) may go quiet: its reads wait for data in short polls that give
+//! way to the stop flag, so a signal is never stuck behind a writer that sends nothing.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::identity::{FINGERPRINT_BYTES, FileGuard, Identity, read_up_to};
 use super::inputs::Input;
@@ -40,6 +43,10 @@ pub struct Opened {
     /// Whether the end of the stream is the end of the data (stdin, compressed files),
     /// so a last line without a newline is complete; a plain file may still be written to.
     pub ends_complete: bool,
+    /// Whether its reads wait on a source that may go quiet (not a regular file) and
+    /// fail once the load is stopping. Such a source cannot give its bytes again, so it
+    /// is read up to that failure: what it gave before the stop is all loaded.
+    pub gives_way_to_stop: bool,
     stream: Stream,
 }
 
@@ -70,45 +77,107 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-impl Opened {
-    pub fn open(input: &Input, disk_bytes: Arc<AtomicU64>) -> io::Result<Opened> {
-        let raw: Box<dyn Read + Send> = match input {
-            Input::File(path) => {
-                let mut file = File::open(path)?;
-                let mut magic = [0u8; 4];
-                let n = read_up_to(&mut file, &mut magic)?;
-                file.seek(SeekFrom::Start(0))?;
-                if Compression::detect(&magic[..n]) == Compression::None {
-                    let lead = if n > 0 && magic[0] == 0 {
-                        leading_nuls(&mut file)?
-                    } else {
-                        0
-                    };
-                    file.seek(SeekFrom::Start(lead))?;
-                    let identity = Identity::read(&mut file, false, lead)?;
-                    let guard = match &identity {
-                        Some(identity) => {
-                            Some(Arc::new(FileGuard::new(file.try_clone()?, identity)))
-                        }
-                        None => None,
-                    };
-                    file.seek(SeekFrom::Start(0))?;
-                    return Ok(Opened {
-                        identity,
-                        guard,
-                        ends_complete: false,
-                        stream: Stream::Plain { file, disk_bytes },
-                    });
-                }
-                Box::new(Counting {
-                    inner: file,
-                    counter: disk_bytes,
-                })
+/// How long one wait for data from a quiet source lasts before the stop flag is looked
+/// at again.
+const POLL_MILLISECONDS: libc::c_int = 100;
+
+/// A source that may go quiet (a pipe, a FIFO, a terminal): each read first waits for
+/// data in polls of POLL_MILLISECONDS, and fails once the load is stopping.
+struct Interruptible {
+    file: File,
+    stop: Arc<AtomicBool>,
+}
+
+impl Read for Interruptible {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(io::Error::other("the load is stopping"));
             }
-            Input::Stdin => Box::new(Counting {
-                inner: io::stdin(),
-                counter: disk_bytes,
-            }),
+            let mut wanted = libc::pollfd {
+                fd: self.file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll(2) on one pollfd that lives through the call.
+            let ready = unsafe { libc::poll(&mut wanted, 1, POLL_MILLISECONDS) };
+            if ready < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            if ready == 0 {
+                continue;
+            }
+            match self.file.read(buf) {
+                // Another reader of the same pipe took the data first.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return result,
+            }
+        }
+    }
+}
+
+impl Opened {
+    /// Opens a source. Stdin and files that are not regular ones (FIFOs, devices) are
+    /// read once, as streams whose reads give way to `stop`; when one does, the error
+    /// it returns means only that the load is stopping.
+    pub fn open(
+        input: &Input,
+        disk_bytes: Arc<AtomicU64>,
+        stop: &Arc<AtomicBool>,
+    ) -> io::Result<Opened> {
+        let mut file = match input {
+            // O_NONBLOCK: opening a FIFO does not wait for a writer; a regular file's
+            // reads do not change.
+            Input::File(path) => File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?,
+            // Read through a file of its own, without std's buffer, which a poll of the
+            // descriptor would not see.
+            Input::Stdin => File::from(io::stdin().as_fd().try_clone_to_owned()?),
+        };
+        let regular = file.metadata()?.is_file();
+        if regular && matches!(input, Input::File(_)) {
+            let mut magic = [0u8; 4];
+            let n = read_up_to(&mut file, &mut magic)?;
+            file.seek(SeekFrom::Start(0))?;
+            if Compression::detect(&magic[..n]) == Compression::None {
+                let lead = if n > 0 && magic[0] == 0 {
+                    leading_nuls(&mut file)?
+                } else {
+                    0
+                };
+                file.seek(SeekFrom::Start(lead))?;
+                let identity = Identity::read(&mut file, false, lead)?;
+                let guard = match &identity {
+                    Some(identity) => Some(Arc::new(FileGuard::new(file.try_clone()?, identity))),
+                    None => None,
+                };
+                file.seek(SeekFrom::Start(0))?;
+                return Ok(Opened {
+                    identity,
+                    guard,
+                    ends_complete: false,
+                    gives_way_to_stop: false,
+                    stream: Stream::Plain { file, disk_bytes },
+                });
+            }
+        }
+        let raw: Box<dyn Read + Send> = if regular {
+            Box::new(file)
+        } else {
+            Box::new(Interruptible {
+                file,
+                stop: stop.clone(),
+            })
+        };
+        let raw = Counting {
+            inner: raw,
+            counter: disk_bytes,
         };
         let mut raw = io::BufReader::with_capacity(256 * 1024, raw);
         let compression = Compression::detect(io::BufRead::fill_buf(&mut raw)?);
@@ -117,14 +186,24 @@ impl Opened {
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
             Compression::None => Box::new(raw),
         };
-        let mut head = vec![0u8; FINGERPRINT_BYTES];
-        let n = read_up_to(&mut decoded, &mut head)?;
-        head.truncate(n);
-        let identity = Identity::read(&mut Cursor::new(&head), true, 0)?;
+        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+        // A stop while the head arrives keeps what came: its complete lines identify
+        // the source (a partial last line does not) and are loaded.
+        let complete = match decoded
+            .by_ref()
+            .take(FINGERPRINT_BYTES as u64)
+            .read_to_end(&mut head)
+        {
+            Ok(_) => true,
+            Err(_) if stop.load(Ordering::Relaxed) => false,
+            Err(error) => return Err(error),
+        };
+        let identity = Identity::read(&mut Cursor::new(&head), complete, 0)?;
         Ok(Opened {
             identity,
             guard: None,
             ends_complete: true,
+            gives_way_to_stop: !regular,
             stream: Stream::Sequential {
                 reader: Box::new(Cursor::new(head).chain(decoded)),
                 position: 0,
@@ -244,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, bytes).unwrap();
-        Opened::open(&Input::File(path), Arc::default())
+        Opened::open(&Input::File(path), Arc::default(), &Arc::default())
             .unwrap()
             .identity
     }
@@ -288,7 +367,8 @@ mod tests {
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
-            let mut opened = Opened::open(&Input::File(path), Arc::default()).unwrap();
+            let mut opened =
+                Opened::open(&Input::File(path), Arc::default(), &Arc::default()).unwrap();
             assert_eq!(Compression::detect(&bytes), compression);
             assert_eq!(opened.identity, identity_of(plain));
             let mut content = Vec::new();
