@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
 
-use crate::db::{Database, migrate};
+use crate::db::{Database, Isolation, migrate, transaction};
 use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
 use crate::{Error, Outcome};
 
@@ -23,7 +23,8 @@ pub struct Args {
     /// line, so a renamed or compressed file is not loaded twice, and a file that grew
     /// loads only its new complete lines; a last line without its newline waits for the
     /// next run. stdin is read once and cannot be resumed where it stopped; what it
-    /// committed is recorded under --source.
+    /// committed is recorded under --source, and a load with stdin (or a pipe) among its
+    /// inputs commits batch by batch and keeps the indexes.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -94,9 +95,14 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
 }
 
 async fn require_schema(database: &Database) -> crate::Result<()> {
-    let client = database.get().await?;
     let newest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
-    match migrate::current_version(&client).await? {
+    let current = transaction(
+        &*database.get().await?,
+        Isolation::ReadCommitted,
+        |client| async move { migrate::current_version(client).await },
+    )
+    .await?;
+    match current {
         Some(version) if version >= newest => Ok(()),
         Some(version) => Err(Error::NoSchema(format!(
             "schema version {version}, this logctl needs {newest}"
@@ -152,6 +158,9 @@ fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_er
     }
     for error in &report.source_errors {
         eprintln!("logctl: error: {error}");
+    }
+    for warning in &report.warnings {
+        eprintln!("logctl: warning: {warning}");
     }
     if quiet || format == SummaryFormat::Json {
         return;

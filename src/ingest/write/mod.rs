@@ -23,8 +23,8 @@ use super::batch::Batch;
 use super::buffers::BufferPool;
 use super::rebuild::{RebuildSession, SessionSlot};
 use super::report::{BatchStats, Update};
-use crate::db::Database;
 use crate::db::partitions::KnownPartitions;
+use crate::db::{self, Database, Isolation};
 use crate::{Error, error_text};
 
 /// What became of a batch: the parts committed (a part whose range another loader had
@@ -62,24 +62,25 @@ impl Writers {
             let next = self.batches.lock().await.recv().await;
             let Some(batch) = next else { break };
             let source = batch.source.index;
+            let pool = |database| Destination::Pool(database, self.partitions.as_ref());
             let (written, through_session) = match &self.database {
                 Some(database) if self.session.wants(&batch) => {
-                    let written = match self.session.begun(database).await {
-                        Ok(session) => {
+                    match self.session.begun(database).await {
+                        Ok(Some(session)) => {
                             let destination = Destination::Rebuild(database, &session);
-                            self.write(destination, batch).await
+                            (self.write(destination, batch).await, true)
                         }
-                        Err(error) => Written {
-                            committed: Vec::new(),
-                            error: Some(error),
-                        },
-                    };
-                    (written, true)
+                        Ok(None) => (self.write(pool(database), batch).await, false),
+                        Err(error) => {
+                            let written = Written {
+                                committed: Vec::new(),
+                                error: Some(error),
+                            };
+                            (written, true)
+                        }
+                    }
                 }
-                Some(database) => {
-                    let destination = Destination::Pool(database, self.partitions.as_ref());
-                    (self.write(destination, batch).await, false)
-                }
+                Some(database) => (self.write(pool(database), batch).await, false),
                 None => (self.dry_run(batch).await, false),
             };
             let stats = BatchStats::of(source, &written.committed);
@@ -148,6 +149,7 @@ async fn write_batch(
     }
     let mut work = vec![batch];
     let mut committed = Vec::new();
+    let mut redone = 0;
     while let Some(mut batch) = work.pop() {
         let table = match &destination {
             Destination::Rebuild(_, session) => session.copy_target(),
@@ -176,6 +178,11 @@ async fn write_batch(
                 continue;
             }
             Err(Failure::Row(error)) => error.into(),
+            Err(Failure::Other(error)) if redone < REDO_LIMIT && may_redo(&destination, &error) => {
+                redone += 1;
+                work.push(batch);
+                continue;
+            }
             Err(Failure::Other(error)) => error,
         };
         return Written {
@@ -187,6 +194,18 @@ async fn write_batch(
         committed,
         error: None,
     }
+}
+
+/// How many times one batch is sent again after a failure that may be redone.
+const REDO_LIMIT: u32 = 3;
+
+/// Whether an attempt that failed this way may simply be made again: the server rolled
+/// it back for a concurrent transaction, or the pooled connection was lost (cut while
+/// idle, say) and another one can carry it. Nothing of a failed attempt stays, and if
+/// its commit did land after all, the ledger refuses the same range twice.
+fn may_redo(destination: &Destination<'_>, error: &Error) -> bool {
+    error.is_conflict()
+        || (matches!(destination, Destination::Pool(..)) && error.is_connection_lost())
 }
 
 /// Gives the batch's tuples their service ids. New services are created through the
@@ -208,8 +227,13 @@ async fn resolve_services(
                 .await?
         }
         Destination::Pool(database, _) | Destination::Rebuild(database, _) => {
-            let client = database.get().await?;
-            registry.ids(Some(&client), &batch.service_names).await?
+            let names = &batch.service_names;
+            db::transaction(
+                &*database.get().await?,
+                Isolation::ReadCommitted,
+                |client| async move { registry.ids(Some(client), names).await },
+            )
+            .await?
         }
     };
     batch.set_service_ids(&ids);
