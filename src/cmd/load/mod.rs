@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
 
+use crate::db::privileges::{self, Role};
 use crate::db::{Database, Isolation, migrate, transaction};
 use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
 use crate::{Error, Outcome};
@@ -103,12 +104,29 @@ async fn require_schema(database: &Database) -> crate::Result<()> {
     )
     .await?;
     match current {
-        Some(version) if version >= newest => Ok(()),
+        Some(version) if version >= newest => require_privileges(database).await,
         Some(version) => Err(Error::NoSchema(format!(
             "schema version {version}, this logctl needs {newest}"
         ))),
         None => Err(Error::NoSchema("no logctl tables in this database".into())),
     }
+}
+
+/// A role without the rights to load hears which it lacks before anything is read.
+async fn require_privileges(database: &Database) -> crate::Result<()> {
+    let missing = transaction(
+        &*database.get().await?,
+        Isolation::ReadCommitted,
+        |client| privileges::missing(client, Role::Loader),
+    )
+    .await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied(format!(
+        "this role lacks what logctl load needs: {}",
+        missing.join(", ")
+    )))
 }
 
 /// The first SIGINT/SIGTERM stops reading and lets batches in flight commit; a second one
