@@ -177,13 +177,13 @@ async fn write_batch(
                 work.push(batch);
                 continue;
             }
-            Err(Failure::Row(error)) => error.into(),
-            Err(Failure::Other(error)) if redone < REDO_LIMIT && may_redo(&destination, &error) => {
+            Err(failure) if redone < REDO_LIMIT && may_redo(&failure, &destination) => {
                 redone += 1;
                 work.push(batch);
                 continue;
             }
-            Err(Failure::Other(error)) => error,
+            Err(Failure::Row(error)) => error.into(),
+            Err(Failure::LostWhileIdle(error) | Failure::Other(error)) => error,
         };
         return Written {
             committed,
@@ -199,13 +199,17 @@ async fn write_batch(
 /// How many times one batch is sent again after a failure that may be redone.
 const REDO_LIMIT: u32 = 3;
 
-/// Whether an attempt that failed this way may simply be made again: the server rolled
-/// it back for a concurrent transaction, or the pooled connection was lost (cut while
-/// idle, say) and another one can carry it. Nothing of a failed attempt stays, and if
-/// its commit did land after all, the ledger refuses the same range twice.
-fn may_redo(destination: &Destination<'_>, error: &Error) -> bool {
-    error.is_conflict()
-        || (matches!(destination, Destination::Pool(..)) && error.is_connection_lost())
+/// Whether an attempt that failed this way may simply be made again (nothing of a
+/// failed attempt stays): the server rolled it back for a concurrent transaction, or
+/// its pooled connection turned out to be lost before it was used, and another one can
+/// carry it. A connection lost in the middle of an attempt is the server going away:
+/// the load stops and says so.
+fn may_redo(failure: &Failure, destination: &Destination<'_>) -> bool {
+    match failure {
+        Failure::Row(_) => false,
+        Failure::Other(error) => error.is_conflict(),
+        Failure::LostWhileIdle(_) => matches!(destination, Destination::Pool(..)),
+    }
 }
 
 /// Gives the batch's tuples their service ids. New services are created through the
