@@ -1,6 +1,7 @@
 # Sourced by demo.sh and test.sh: makes sure PostgreSQL's server programs (initdb,
-# pg_ctl) are installed, installing Debian's package when they are missing.
-# Nothing is started here: logctl and the test harness start their own clusters.
+# pg_ctl) are installed, and with WITH_PGBOUNCER=1 (test.sh: the tests put pgbouncer in
+# front of PostgreSQL) pgbouncer too, installing Debian's packages when they are missing.
+# Nothing is started here: logctl and the test harness start their own servers.
 
 have_postgres() {
     command -v initdb >/dev/null 2>&1 && return 0
@@ -8,11 +9,19 @@ have_postgres() {
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null 2>&1
 }
 
-if ! have_postgres; then
-    echo "PostgreSQL is not installed; installing Debian's postgresql package" >&2
+have_pgbouncer() {
+    command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]
+}
+
+missing=()
+have_postgres || missing+=(postgresql postgresql-contrib)
+[ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && missing+=(pgbouncer)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian's ${missing[*]} (missing)" >&2
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib >&2
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     have_postgres || { echo "PostgreSQL installation failed" >&2; exit 1; }
+    [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && { echo "pgbouncer installation failed" >&2; exit 1; }
 fi

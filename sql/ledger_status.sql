@@ -6,7 +6,10 @@ SELECT s.source_name,
        coalesce(max(r.end_offset), 0)::bigint         AS bytes,
        coalesce(sum(r.loaded_rows), 0)::bigint        AS loaded,
        coalesce(sum(r.rejected_lines), 0)::bigint     AS rejected,
-       coalesce(sum(r.end_offset - r.start_offset), 0) = coalesce(max(r.end_offset), 0) AS complete,
+       -- A source whose every load was rolled back has no range, and nothing of it is
+       -- loaded: not complete.
+       count(r.source_key) > 0
+           AND sum(r.end_offset - r.start_offset) = max(r.end_offset) AS complete,
        max(r.committed_at)                            AS last_loaded_at
 FROM logctl_sources s
 LEFT JOIN logctl_ranges r ON r.source_key = s.source_key

@@ -15,9 +15,13 @@ PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, ...
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    failure (see the message on stderr), such as an unreadable input
+  1    failure (see the message on stderr), such as an unreadable input or a
+       missing privilege
   2    usage error: bad arguments or configuration
-  3    cannot connect to the database, or the connection was lost
+  3    the database server cannot be reached, the connection was lost (the server
+       stopped, or crashed and restarted), or the server ran out of a resource (disk
+       full, out of memory, too many connections: SQLSTATE class 53); run it again
+       once the server is back
   4    the load finished but some lines were rejected
   5    the load stopped because more lines than --max-errors were rejected
   130  interrupted by SIGINT/SIGTERM; what was committed stays committed";

@@ -19,7 +19,9 @@ pub enum Outcome {
     Failure = 1,
     /// The command line or a configuration file was wrong.
     Usage = 2,
-    /// The database could not be reached (or the connection was lost).
+    /// The database server could not be reached, the connection was lost (the server
+    /// stopped, crashed and restarted, or cut the session), or it ran out of a resource
+    /// (disk, memory, connections). Committed work stays; run again once it is back.
     Unreachable = 3,
     /// The load finished, but some lines were rejected.
     Rejected = 4,
@@ -61,9 +63,21 @@ pub enum Error {
     )]
     ConnectionLost(String),
     #[error(
+        "the database server ran out of a resource: {0}\nhint: free it on the server (disk \
+         space, memory, connections, or the limit named above); what was committed stays \
+         committed, run the same command again to continue"
+    )]
+    ServerResources(String),
+    #[error(
         "the database has no logctl schema (or an older one): {0}\nhint: run `logctl schema` first"
     )]
     NoSchema(String),
+    #[error(
+        "permission denied: {0}\nhint: the owner of the logctl tables can grant what this \
+         role needs with the statements `logctl schema --print-grants ROLE` prints (add \
+         --read-only for a role that only runs reports)"
+    )]
+    PermissionDenied(String),
     #[error("{0}")]
     LocalInstance(String),
     #[error("bad connection settings: {0}")]
@@ -99,6 +113,10 @@ pub enum Error {
     /// or what a trigger of the user's raised for it.
     #[error(transparent)]
     RowRefused(tokio_postgres::Error),
+    /// The server rolled the transaction back because of a concurrent one (a
+    /// serialization failure or a deadlock); doing it again from the start is safe.
+    #[error(transparent)]
+    Conflict(tokio_postgres::Error),
     /// Any other failed statement.
     #[error(transparent)]
     Postgres(tokio_postgres::Error),
@@ -129,9 +147,30 @@ impl Error {
             | Error::BadSetting { .. }
             | Error::UnknownService { .. }
             | Error::UnreadableServiceFile { .. } => Outcome::Usage,
-            Error::Connect { .. } | Error::ConnectionLost(_) => Outcome::Unreachable,
+            Error::Connect { .. } | Error::ConnectionLost(_) | Error::ServerResources(_) => {
+                Outcome::Unreachable
+            }
             Error::Context { source, .. } => source.outcome(),
             _ => Outcome::Failure,
+        }
+    }
+
+    /// Whether the failed transaction may simply be done again: the server rolled it back
+    /// because of a concurrent one.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Conflict(_) => true,
+            Error::Context { source, .. } => source.is_conflict(),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection was lost, so that nothing more can be sent through it.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::ConnectionLost(_) => true,
+            Error::Context { source, .. } => source.is_connection_lost(),
+            _ => false,
         }
     }
 
@@ -156,8 +195,11 @@ impl Error {
 }
 
 /// The one place PostgreSQL errors are classified: a dead connection gets the "run it
-/// again" hint, a missing table means the schema was never created, and a row's content
-/// is told apart from everything else.
+/// again" hint, a server out of disk or memory too (the same event may show as either:
+/// an error while the server writes, or the connection cut when it restarts after a
+/// PANIC), a missing table means the schema was never created, a missing privilege says
+/// how to grant it, a concurrent transaction's rollback may be redone, and a row's
+/// content is told apart from everything else.
 impl From<tokio_postgres::Error> for Error {
     fn from(error: tokio_postgres::Error) -> Error {
         if is_connection_lost(&error) {
@@ -166,6 +208,18 @@ impl From<tokio_postgres::Error> for Error {
         let Some(code) = error.code() else {
             return Error::Postgres(error);
         };
+        // Class 53, insufficient resources: disk full, out of memory, too many
+        // connections, a configured limit such as temp_file_limit.
+        if code.code().starts_with("53") {
+            return Error::ServerResources(error_text(&error));
+        }
+        if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            return Error::Conflict(error);
+        }
+        if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            return Error::PermissionDenied(error_text(&error));
+        }
         if *code == SqlState::UNDEFINED_TABLE
             || *code == SqlState::UNDEFINED_FUNCTION
             || *code == SqlState::UNDEFINED_COLUMN
@@ -185,17 +239,19 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// Whether an error from tokio-postgres means the connection itself is gone
-/// (closed socket, server shutdown, backend terminated) rather than a failed statement.
+/// Whether an error from tokio-postgres means the connection itself is gone (closed
+/// socket, server shutdown or crash, backend terminated, a session cut by one of the
+/// server's idle timeouts) rather than a failed statement.
 fn is_connection_lost(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
     }
     if let Some(code) = error.code() {
+        // 57P01-57P05: admin or crash shutdown, cannot connect now, database dropped,
+        // idle_session_timeout; 25P03: idle_in_transaction_session_timeout.
         return code.code().starts_with("08")
-            || *code == SqlState::ADMIN_SHUTDOWN
-            || *code == SqlState::CRASH_SHUTDOWN
-            || *code == SqlState::CANNOT_CONNECT_NOW;
+            || code.code().starts_with("57P")
+            || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
     }
     // No SQLSTATE: the error came from the socket, not from the server.
     std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())

@@ -335,3 +335,30 @@ fn loading_without_a_schema_says_to_create_it() {
         stderr(&output)
     );
 }
+
+#[test]
+fn status_does_not_call_a_source_complete_when_its_load_was_rolled_back() {
+    let db = TestDb::with_schema("status_rollback");
+    let dir = scratch_dir("status_rollback");
+    let file = generated_file(&dir, "app.ndjson", 40_000, 12);
+    let args = [file.to_str().unwrap(), "--batch-bytes", "32KiB"];
+    // Killed inside its one index-building transaction: the source is in the ledger,
+    // none of its rows or ranges.
+    let mut child = spawn_load(&db, &args);
+    wait_until_copying(&db, &mut child, "log_events");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = |db: &TestDb| {
+        let output = db.logctl(&["status", "--format", "json"]).output().unwrap();
+        assert_success(&output);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["sources"][0].clone()
+    };
+    let rolled_back = status(&db);
+    assert_eq!(rolled_back["lines"], 0, "{rolled_back}");
+    assert_eq!(rolled_back["complete"], false, "{rolled_back}");
+    assert_success(&spawn_load(&db, &args).wait_with_output().unwrap());
+    let loaded = status(&db);
+    assert_eq!(loaded["lines"], 40_000, "{loaded}");
+    assert_eq!(loaded["complete"], true, "{loaded}");
+}

@@ -70,7 +70,10 @@ fn schema_creates_the_tables_indexes_and_version_once() {
             ("metadata", "jsonb"),
         ]
     );
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 4);
+    assert_eq!(
+        db.count("SELECT count(*) FROM logctl_schema_version"),
+        logctl::db::migrate::MIGRATIONS.len() as i64
+    );
 
     let second = db.logctl(&["schema"]).output().unwrap();
     assert_success(&second);
@@ -80,7 +83,10 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         stderr(&second)
     );
     assert_eq!(catalog(&db), tables);
-    assert_eq!(db.count("SELECT count(*) FROM logctl_schema_version"), 4);
+    assert_eq!(
+        db.count("SELECT count(*) FROM logctl_schema_version"),
+        logctl::db::migrate::MIGRATIONS.len() as i64
+    );
 }
 
 #[test]
@@ -184,4 +190,37 @@ fn distributed_without_citus_says_what_is_missing() {
         0,
         "nothing created"
     );
+}
+
+#[test]
+fn a_database_created_by_an_older_logctl_is_upgraded_by_schema_and_then_loads() {
+    let db = TestDb::empty("upgrade_claims");
+    let sql = stdout(&logctl_bare(&["schema", "--print"]).output().unwrap());
+    let older = &sql[..sql.find("-- 005_claims_and_roles.sql").unwrap()];
+    db.client().batch_execute(older).unwrap();
+    let dir = scratch_dir("upgrade_claims");
+    let file = generated_file(&dir, "a.ndjson", 200, 5);
+    let refused = db
+        .logctl(&["load", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains("logctl schema"),
+        "{}",
+        stderr(&refused)
+    );
+    let upgraded = db.logctl(&["schema"]).output().unwrap();
+    assert_success(&upgraded);
+    assert!(
+        stderr(&upgraded).contains("applied 005_claims_and_roles.sql"),
+        "{}",
+        stderr(&upgraded)
+    );
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_loaded_exactly(&db, &[&file]);
 }

@@ -1,9 +1,9 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
 use crate::cmd::args::parse_when;
-use crate::db::Database;
 use crate::db::migrate::Variant;
 use crate::db::retention::{self, Pruned, Removed};
+use crate::db::{Database, Isolation, transaction};
 use crate::report::{Cell, Format, Table, render};
 use crate::{Error, Outcome};
 
@@ -37,9 +37,11 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     }
     let database = Database::open(database_url, 1).await?;
     let client = database.dedicated().await?;
-    let variant = Variant::of_database(&client)
-        .await?
-        .ok_or_else(|| Error::NoSchema("no logctl tables in this database".into()))?;
+    let variant = transaction(&client, Isolation::ReadCommitted, |client| async move {
+        Variant::of_database(client).await
+    })
+    .await?
+    .ok_or_else(|| Error::NoSchema("no logctl tables in this database".into()))?;
     let pruned = retention::prune(&client, variant, cutoff, args.dry_run, args.batch_rows).await?;
     render::print(&[table(&pruned)], args.format)?;
     Ok(Outcome::Success)

@@ -1,9 +1,11 @@
-//! `logctl schema`: create or upgrade the schema in the variant asked for, or print its SQL.
+//! `logctl schema`: create or upgrade the schema in the variant asked for, or print its
+//! SQL, or the GRANTs a loader or reporting role needs.
 
 use crate::Outcome;
 use crate::db::Database;
 use crate::db::migrate::{self, Variant};
 use crate::db::partitions::Interval;
+use crate::db::privileges::{self, Role};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +22,15 @@ pub struct Args {
     /// distributed by service_id (connect to the coordinator)
     #[arg(long)]
     pub distributed: bool,
+
+    /// Print the GRANT statements that let ROLE load logs (a role that does not own the
+    /// tables), for their owner to run; connects to nothing
+    #[arg(long, value_name = "ROLE", conflicts_with_all = ["print", "partition", "distributed"])]
+    pub print_grants: Option<String>,
+
+    /// With --print-grants: only what the reports (slow, status) need, reads only
+    #[arg(long, requires = "print_grants")]
+    pub read_only: bool,
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
@@ -27,6 +38,15 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         partition: args.partition,
         distributed: args.distributed,
     };
+    if let Some(role) = &args.print_grants {
+        let kind = if args.read_only {
+            Role::Reader
+        } else {
+            Role::Loader
+        };
+        print!("{}", privileges::grant_statements(role, kind));
+        return Ok(Outcome::Success);
+    }
     if args.print {
         print!("{}", migrate::script(asked));
         return Ok(Outcome::Success);

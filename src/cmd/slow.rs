@@ -1,7 +1,7 @@
 //! `logctl slow`: the slow-request report.
 
 use crate::cmd::args::parse_when;
-use crate::db::Database;
+use crate::db::{Database, Isolation, transaction};
 use crate::report::{Format, render, slow};
 use crate::{Error, Outcome};
 
@@ -40,15 +40,19 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         .as_deref()
         .map(|text| parse_when("--since", text))
         .transpose()?;
-    let query = slow::SlowQuery {
+    let query = &slow::SlowQuery {
         threshold_ms: args.threshold,
         limit: args.limit,
         since,
         service: args.service,
     };
     let database = Database::open(database_url, 1).await?;
-    let client = database.get().await?;
-    let tables = slow::report(&client, &query).await?;
+    let tables = transaction(
+        &*database.get().await?,
+        Isolation::Snapshot,
+        |client| async move { slow::report(client, query).await },
+    )
+    .await?;
     render::print(&tables, args.format)?;
     Ok(Outcome::Success)
 }

@@ -1,7 +1,7 @@
 //! `logctl status`: what the ledger says has been loaded.
 
 use crate::Outcome;
-use crate::db::Database;
+use crate::db::{Database, Isolation, transaction};
 use crate::report::{Format, render, status};
 
 #[derive(Debug, clap::Args)]
@@ -13,8 +13,7 @@ pub struct Args {
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let database = Database::open(database_url, 1).await?;
-    let client = database.get().await?;
-    let table = status::report(&client).await?;
+    let table = transaction(&*database.get().await?, Isolation::Snapshot, status::report).await?;
     render::print(&[table], args.format)?;
     Ok(Outcome::Success)
 }

@@ -1,11 +1,13 @@
-//! Every advisory-lock key logctl takes, in one place. The two-key locks share the
+//! Every advisory-lock key logctl takes, in one place. All are transaction-level: a
+//! session lock would outlive a transaction behind a pooler. The two-key locks share the
 //! class number with the SQL functions named beside them, which receive it when the
 //! migrations are rendered (`{{lock:...}}` in `sql/`), so Rust and SQL cannot drift apart.
 //! All keys spell "logc..." in ASCII, away from other applications' locks.
 
-/// Class of the session lock a loader holds on a source while it loads it (with the
-/// hash of the source's first line as the second key). Rust only: `ingest::ledger`.
-pub const SOURCE_CLAIM: i32 = 0x6c6f_6763;
+/// Class of the transaction lock a load holds, in a transaction of its own, for as long
+/// as it runs (with its random loader number): its claims on sources are alive while it
+/// is held. `ingest::ledger` and `logctl_claim` (sql/005_claims_and_roles.sql).
+pub const LOADER_ALIVE: i32 = 0x6c6f_6763;
 
 /// Class of the transaction lock that serialises commits of one source's ranges (with
 /// the start of its ledger key): `logctl_commit_range` and `logctl_compact_ranges`
@@ -24,7 +26,8 @@ pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
 pub const MIGRATION: i64 = 0x6c6f_6763_746c;
 
 /// The substitutions that give the migrations their lock classes.
-pub const SQL_PLACEHOLDERS: [(&str, i32); 2] = [
+pub const SQL_PLACEHOLDERS: [(&str, i32); 3] = [
+    ("{{lock:loader_alive}}", LOADER_ALIVE),
     ("{{lock:source_commit}}", SOURCE_COMMIT),
     ("{{lock:partition_name}}", PARTITION_NAME),
 ];

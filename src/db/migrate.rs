@@ -4,11 +4,11 @@
 
 use std::fmt;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, IsolationLevel};
 
 use super::locks;
 use super::partitions::Interval;
-use crate::{Error, error_text};
+use crate::Error;
 
 /// One numbered SQL file, applied once and recorded in `logctl_schema_version`.
 pub struct Migration {
@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "004_partition_bounds.sql",
         sql: include_str!("../../sql/004_partition_bounds.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "005_claims_and_roles.sql",
+        sql: include_str!("../../sql/005_claims_and_roles.sql"),
     },
 ];
 
@@ -162,7 +167,11 @@ pub fn script(variant: Variant) -> String {
 /// is the variant asked for (None: whatever the database holds, plain when new); a
 /// database created as another variant is left alone with an error.
 pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> crate::Result<Applied> {
-    let transaction = client.transaction().await?;
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::MIGRATION])
         .await?;
@@ -218,7 +227,7 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> crate::Resul
         transaction
             .batch_execute(&variant.render(migration))
             .await
-            .map_err(|e| Error::Failed(format!("{} failed: {}", migration.name, error_text(&e))))?;
+            .map_err(|e| Error::from(e).context(format!("{} failed", migration.name)))?;
         transaction
             .execute(
                 "INSERT INTO logctl_schema_version (version, name) VALUES ($1, $2)",

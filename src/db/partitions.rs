@@ -6,6 +6,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::Client;
 
+use super::{Isolation, transaction};
+
 /// The time span of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
@@ -43,12 +45,13 @@ pub struct Partition {
     pub estimated_rows: Option<i64>,
 }
 
-/// The partitions of log_events, oldest first. The bounds are read back from their text
-/// form, which only the ISO DateStyle writes unambiguously (with a numeric offset where
-/// others may write a zone abbreviation such as IST, which means another zone when read
-/// back).
+/// The partitions of log_events, oldest first, in the caller's transaction. The bounds
+/// are read back from their text form, which only the ISO DateStyle writes unambiguously
+/// (with a numeric offset where others may write a zone abbreviation such as IST, which
+/// means another zone when read back); set for this transaction only, as a session
+/// setting would stay behind on a pooler's server connection.
 pub async fn list(client: &Client) -> crate::Result<Vec<Partition>> {
-    client.batch_execute("SET DateStyle = ISO").await?;
+    client.batch_execute("SET LOCAL DateStyle = ISO").await?;
     let rows = client
         .query(include_str!("../../sql/partition_list.sql"), &[])
         .await?;
@@ -118,16 +121,20 @@ impl KnownPartitions {
             if self.days.lock().expect("not poisoned").contains(&day) {
                 continue;
             }
-            client
-                .execute("SELECT logctl_ensure_partition($1)", &[&day])
-                .await?;
+            transaction(client, Isolation::ReadCommitted, |client| async move {
+                client
+                    .execute("SELECT logctl_ensure_partition($1)", &[&day])
+                    .await?;
+                Ok(())
+            })
+            .await?;
             self.days.lock().expect("not poisoned").insert(day);
         }
         Ok(())
     }
 }
 
-/// The rows of a partition, counted.
+/// The rows of a partition, counted, in the caller's transaction.
 pub async fn count_rows(client: &Client, name: &str) -> crate::Result<i64> {
     Ok(client
         .query_one(&format!("SELECT count(*) FROM {}", quote(name)), &[])
@@ -142,11 +149,13 @@ pub async fn detach(client: &Client, name: &str, distributed: bool) -> crate::Re
     let name = quote(name);
     if distributed {
         // Citus propagates a plain DETACH; it has no concurrent form.
-        client
-            .batch_execute(&format!("ALTER TABLE log_events DETACH PARTITION {name}"))
-            .await?;
-        return Ok(());
+        let detach = &format!("ALTER TABLE log_events DETACH PARTITION {name}");
+        return transaction(client, Isolation::ReadCommitted, |client| async move {
+            Ok(client.batch_execute(detach).await?)
+        })
+        .await;
     }
+    // The concurrent form runs transactions of its own, outside any the caller names.
     match client
         .batch_execute(&format!(
             "ALTER TABLE log_events DETACH PARTITION {name} CONCURRENTLY"
@@ -168,10 +177,11 @@ pub async fn detach(client: &Client, name: &str, distributed: bool) -> crate::Re
 
 /// Drops a partition once detached, with its rows.
 pub async fn drop_detached(client: &Client, name: &str) -> crate::Result<()> {
-    client
-        .batch_execute(&format!("DROP TABLE {}", quote(name)))
-        .await?;
-    Ok(())
+    let drop = &format!("DROP TABLE {}", quote(name));
+    transaction(client, Isolation::ReadCommitted, |client| async move {
+        Ok(client.batch_execute(drop).await?)
+    })
+    .await
 }
 
 fn quote(identifier: &str) -> String {

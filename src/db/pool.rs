@@ -67,16 +67,23 @@ impl Database {
         Ok(Database { target, pool, tls })
     }
 
-    /// A pooled connection.
+    /// A pooled connection. One the server has closed meanwhile (its idle_session_timeout
+    /// cuts idle ones) is discarded and another taken.
     pub async fn get(&self) -> crate::Result<Connection<'_>> {
-        self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::User(error) => connect_error(&self.target, &error),
-            bb8::RunError::TimedOut => Error::Connect {
-                target: self.target.describe(),
-                reason: "timed out waiting for a connection".into(),
-                failure: ConnectFailure::Timeout,
-            },
-        })
+        loop {
+            let connection = self.pool.get().await.map_err(|e| match e {
+                bb8::RunError::User(error) => connect_error(&self.target, &error),
+                bb8::RunError::TimedOut => Error::Connect {
+                    target: self.target.describe(),
+                    reason: "timed out waiting for a connection".into(),
+                    failure: ConnectFailure::Timeout,
+                },
+            })?;
+            // Returned to the pool closed, it is dropped from it.
+            if !connection.is_closed() {
+                return Ok(connection);
+            }
+        }
     }
 
     /// A connection outside the pool, for session state such as advisory locks

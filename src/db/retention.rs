@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
 
 use super::migrate::Variant;
 use super::partitions::{self, Partition};
+use super::{Isolation, transaction};
 
 /// What `prune` removed or, in a dry run, would remove.
 pub struct Pruned {
@@ -52,23 +54,29 @@ async fn drop_partitions(
     cutoff: DateTime<Utc>,
     dry_run: bool,
 ) -> crate::Result<Removed> {
-    let mut dropped = Vec::new();
-    for partition in partitions::list(client).await? {
-        // Only partitions wholly before the cutoff go; the one holding it stays whole.
-        if partition.to.is_none_or(|to| to > cutoff) {
-            continue;
+    let before_cutoff = transaction(client, Isolation::ReadCommitted, |client| async move {
+        let mut before_cutoff = Vec::new();
+        for partition in partitions::list(client).await? {
+            // Only partitions wholly before the cutoff go; the one holding it stays whole.
+            if partition.to.is_none_or(|to| to > cutoff) {
+                continue;
+            }
+            let rows = match partition.estimated_rows {
+                Some(rows) => rows,
+                None => partitions::count_rows(client, &partition.name).await?,
+            };
+            before_cutoff.push(PartitionDropped { partition, rows });
         }
-        let rows = match partition.estimated_rows {
-            Some(rows) => rows,
-            None => partitions::count_rows(client, &partition.name).await?,
-        };
-        if !dry_run {
-            partitions::detach(client, &partition.name, variant.distributed).await?;
-            partitions::drop_detached(client, &partition.name).await?;
+        Ok(before_cutoff)
+    })
+    .await?;
+    if !dry_run {
+        for dropped in &before_cutoff {
+            partitions::detach(client, &dropped.partition.name, variant.distributed).await?;
+            partitions::drop_detached(client, &dropped.partition.name).await?;
         }
-        dropped.push(PartitionDropped { partition, rows });
     }
-    Ok(Removed::Partitions(dropped))
+    Ok(Removed::Partitions(before_cutoff))
 }
 
 async fn delete_rows(
@@ -79,13 +87,16 @@ async fn delete_rows(
     batch_rows: i64,
 ) -> crate::Result<Removed> {
     let (rows, batches) = if dry_run {
-        let count: i64 = client
-            .query_one(
-                "SELECT count(*) FROM log_events WHERE created_at < $1",
-                &[&cutoff],
-            )
-            .await?
-            .get(0);
+        let count = transaction(client, Isolation::ReadCommitted, |client| async move {
+            Ok(client
+                .query_one(
+                    "SELECT count(*) FROM log_events WHERE created_at < $1",
+                    &[&cutoff],
+                )
+                .await?
+                .get(0))
+        })
+        .await?;
         (count, 0)
     } else if variant.distributed {
         delete_in_time_windows(client, cutoff).await?
@@ -93,15 +104,15 @@ async fn delete_rows(
         let mut deleted = 0;
         let mut batches = 0;
         loop {
-            // Each statement commits on its own: a bounded transaction, and row locks
-            // held only briefly.
-            let n = client
-                .execute(
-                    "DELETE FROM log_events WHERE ctid = ANY(ARRAY(\
-                     SELECT ctid FROM log_events WHERE created_at < $1 LIMIT $2))",
-                    &[&cutoff, &batch_rows],
-                )
-                .await? as i64;
+            // Each batch commits on its own: a bounded transaction, and row locks held
+            // only briefly.
+            let n = delete_in_own_transaction(
+                client,
+                "DELETE FROM log_events WHERE ctid = ANY(ARRAY(\
+                 SELECT ctid FROM log_events WHERE created_at < $1 LIMIT $2))",
+                &[&cutoff, &batch_rows],
+            )
+            .await? as i64;
             if n == 0 {
                 break;
             }
@@ -119,27 +130,43 @@ async fn delete_in_time_windows(
     client: &Client,
     cutoff: DateTime<Utc>,
 ) -> crate::Result<(i64, i64)> {
-    let oldest: Option<DateTime<Utc>> = client
-        .query_one(
-            "SELECT min(created_at) FROM log_events WHERE created_at < $1",
-            &[&cutoff],
-        )
-        .await?
-        .get(0);
+    let oldest: Option<DateTime<Utc>> =
+        transaction(client, Isolation::ReadCommitted, |client| async move {
+            Ok(client
+                .query_one(
+                    "SELECT min(created_at) FROM log_events WHERE created_at < $1",
+                    &[&cutoff],
+                )
+                .await?
+                .get(0))
+        })
+        .await?;
     let Some(mut start) = oldest else {
         return Ok((0, 0));
     };
     let (mut deleted, mut batches) = (0, 0);
     while start < cutoff {
         let end = (start + chrono::Duration::hours(1)).min(cutoff);
-        deleted += client
-            .execute(
-                "DELETE FROM log_events WHERE created_at >= $1 AND created_at < $2",
-                &[&start, &end],
-            )
-            .await? as i64;
+        deleted += delete_in_own_transaction(
+            client,
+            "DELETE FROM log_events WHERE created_at >= $1 AND created_at < $2",
+            &[&start, &end],
+        )
+        .await? as i64;
         batches += 1;
         start = end;
     }
     Ok((deleted, batches))
+}
+
+/// One DELETE in a READ COMMITTED transaction of its own; the rows it deleted.
+async fn delete_in_own_transaction(
+    client: &Client,
+    statement: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+) -> crate::Result<u64> {
+    transaction(client, Isolation::ReadCommitted, |client| async move {
+        Ok(client.execute(statement, parameters).await?)
+    })
+    .await
 }

@@ -1,16 +1,19 @@
 //! The load ledger, owner of the exactly-once protocol: which byte ranges of which
-//! source are committed. A loader claims a source with a session advisory lock (others
-//! skip it and come back), reads only the gaps, and every batch records its range inside
-//! the transaction of its rows; at the end the ranges of each source are compacted.
+//! source are committed. A loader claims a source (a row in `logctl_claims`, alive while
+//! the load is), reads only the gaps, and every batch records its range inside the
+//! transaction of its rows; at the end the ranges of each source are compacted. Nothing
+//! here is session state, so it all works through a transaction-pooling pooler, and
+//! every step is a short transaction that may be redone on another connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_postgres::{Client, GenericClient};
 
 use super::batch::{Batch, SourceRef};
 use super::read::{ClaimAnswer, ClaimRequest, Gap, Identity};
-use crate::db::locks;
+use crate::db::transaction::pin_long_transaction;
+use crate::db::{Database, Isolation, locks, transaction};
 
 /// A committed stretch of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,34 +23,32 @@ struct CommittedRange {
     end_line: u64,
 }
 
-/// The committed state of every source, read and written through one control connection
-/// (none in a dry run). Claims are session advisory locks: the server drops them if this
-/// process dies, and `finish` releases the ones still held on every other path.
+/// The committed state of every source, read and written through pooled connections
+/// (none in a dry run).
 pub(crate) struct Ledger {
-    control: Option<Client>,
-    /// Claim locks held, by source index. Session advisory locks are re-entrant, so the
-    /// server alone would let one process claim two sources sharing a first line.
-    held: HashMap<usize, i32>,
-    locks_held: HashSet<i32>,
+    database: Option<Database>,
+    liveness: Option<Liveness>,
+    /// Claims held, by source index: the first-line hash each is claimed under. The
+    /// database would refuse a second claim of one first line too; this spares the trip.
+    held: HashMap<usize, [u8; 32]>,
     /// Sources with new commits, compacted at the end.
     to_compact: Vec<[u8; 32]>,
 }
 
 impl Ledger {
-    pub fn new(control: Option<Client>) -> Ledger {
+    pub fn new(database: Option<Database>) -> Ledger {
         Ledger {
-            control,
+            database,
+            liveness: None,
             held: HashMap::new(),
-            locks_held: HashSet::new(),
             to_compact: Vec::new(),
         }
     }
 
-    /// Claims a source for this loader if no other session holds one with the same first
-    /// line, finds it in the ledger by any of its prefixes (or records it under its own
-    /// key), and answers with what is left to read of it.
+    /// Claims a source for this loader if no other live load holds one with the same
+    /// first line, finds it in the ledger by any of its prefixes (or records it under its
+    /// own key), and answers with what is left to read of it.
     pub async fn claim(&mut self, request: &ClaimRequest) -> crate::Result<ClaimAnswer> {
-        let lock = claim_lock(&request.identity);
         let source = |key| {
             Arc::new(SourceRef {
                 index: request.index,
@@ -56,28 +57,41 @@ impl Ledger {
                 guard: request.guard.clone(),
             })
         };
-        let Some(client) = &self.control else {
+        let Some(database) = &self.database else {
             return Ok(ClaimAnswer::Claimed {
                 source: source(request.identity.own_key().1),
                 gaps: gaps(&[]),
             });
         };
-        if self.locks_held.contains(&lock) {
+        let claim_key = *request.identity.first_line();
+        if self.held.values().any(|held| *held == claim_key) {
             return Ok(ClaimAnswer::Busy);
         }
-        let locked: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&locks::SOURCE_CLAIM, &lock],
-            )
-            .await?
-            .get(0);
-        if !locked {
+        let loader = Liveness::ensure(&mut self.liveness, database).await?;
+        let claimed = transaction(
+            &*database.get().await?,
+            Isolation::ReadCommitted,
+            |client| async move {
+                let claimed: bool = client
+                    .query_one(
+                        "SELECT logctl_claim($1, $2)",
+                        &[&claim_key.as_slice(), &loader],
+                    )
+                    .await?
+                    .get(0);
+                if !claimed {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    find_or_record(client, &request.identity, &request.name).await?,
+                ))
+            },
+        )
+        .await?;
+        let Some((key, committed)) = claimed else {
             return Ok(ClaimAnswer::Busy);
-        }
-        self.locks_held.insert(lock);
-        self.held.insert(request.index, lock);
-        let (key, committed) = find_or_record(client, &request.identity, &request.name).await?;
+        };
+        self.held.insert(request.index, claim_key);
         Ok(ClaimAnswer::Claimed {
             source: source(key),
             gaps: gaps(&committed),
@@ -86,17 +100,26 @@ impl Ledger {
 
     /// Lets other loaders have the source: all of it that this load read is committed.
     pub async fn release(&mut self, index: usize) -> crate::Result<()> {
-        let (Some(client), Some(lock)) = (&self.control, self.held.remove(&index)) else {
+        let (Some(database), Some(liveness), Some(claim_key)) =
+            (&self.database, &self.liveness, self.held.remove(&index))
+        else {
             return Ok(());
         };
-        self.locks_held.remove(&lock);
-        client
-            .execute(
-                "SELECT pg_advisory_unlock($1, $2)",
-                &[&locks::SOURCE_CLAIM, &lock],
-            )
-            .await?;
-        Ok(())
+        let loader = liveness.loader;
+        transaction(
+            &*database.get().await?,
+            Isolation::ReadCommitted,
+            |client| async move {
+                client
+                    .execute(
+                        "DELETE FROM logctl_claims WHERE claim_key = $1 AND loader = $2",
+                        &[&claim_key.as_slice(), &loader],
+                    )
+                    .await?;
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Notes that a source has new commits, to compact at the end.
@@ -106,38 +129,108 @@ impl Ledger {
         }
     }
 
-    /// Releases the claims still held and merges each touched source's adjacent ranges
-    /// into one row. Safe beside other loaders: compaction takes the same lock as their
-    /// commits. The first error is returned after everything was tried.
+    /// Releases the claims still held, merges each touched source's adjacent ranges into
+    /// one row, and ends this load's liveness. Safe beside other loaders: compaction
+    /// takes the same lock as their commits. Everything is tried; the first error is
+    /// returned, and none of it undoes a commit.
     pub async fn finish(mut self) -> crate::Result<()> {
-        let indexes: Vec<usize> = self.held.keys().copied().collect();
-        for index in indexes {
-            let _ = self.release(index).await;
-        }
-        let Some(client) = &self.control else {
+        let Some(database) = self.database.take() else {
             return Ok(());
         };
         let mut first_error = None;
+        if let Some(liveness) = self.liveness.take() {
+            let loader = liveness.loader;
+            let released = transaction(
+                &*database.get().await?,
+                Isolation::ReadCommitted,
+                |client| async move {
+                    client
+                        .execute("DELETE FROM logctl_claims WHERE loader = $1", &[&loader])
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await;
+            if let Err(error) = released {
+                first_error.get_or_insert(error);
+            }
+            liveness.end().await;
+        }
         for key in &self.to_compact {
-            let compacted = client
-                .execute(
-                    "SELECT logctl_compact_ranges($1, $2)",
-                    &[&key.as_slice(), &commit_lock(key)],
-                )
-                .await;
+            let compacted = transaction(
+                &*database.get().await?,
+                Isolation::ReadCommitted,
+                |client| async move {
+                    client
+                        .execute(
+                            "SELECT logctl_compact_ranges($1, $2)",
+                            &[&key.as_slice(), &commit_lock(key)],
+                        )
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await;
             if let Err(error) = compacted {
-                first_error.get_or_insert(crate::Error::from(error));
+                first_error.get_or_insert(error);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 }
 
-/// Sources that share a first line take turns on one claim lock, so loaders racing on
-/// the same file agree on whether it is new before either records it.
-fn claim_lock(identity: &Identity) -> i32 {
-    let first_line = identity.first_line();
-    i32::from_be_bytes([first_line[0], first_line[1], first_line[2], first_line[3]])
+/// This load's liveness: a transaction of its own, held open on a dedicated connection
+/// for the whole load, holding the lock that says its claims are alive. If the load
+/// dies, its connection closes and the server ends the transaction; a pooler in
+/// transaction mode closes the server connection of a client that left mid-transaction.
+struct Liveness {
+    client: Client,
+    loader: i32,
+}
+
+impl Liveness {
+    /// This load's number, beginning its liveness transaction first if it has none or
+    /// lost it (its claims looked dead meanwhile; exactly-once never depended on them).
+    async fn ensure(slot: &mut Option<Liveness>, database: &Database) -> crate::Result<i32> {
+        if let Some(liveness) = slot
+            && !liveness.client.is_closed()
+        {
+            return Ok(liveness.loader);
+        }
+        let number = slot.as_ref().map(|liveness| liveness.loader);
+        let liveness = Liveness::begin(database, number).await?;
+        let loader = liveness.loader;
+        *slot = Some(liveness);
+        Ok(loader)
+    }
+
+    /// Takes the liveness lock under `number`, or a new random one while that is taken.
+    async fn begin(database: &Database, number: Option<i32>) -> crate::Result<Liveness> {
+        let client = database.dedicated().await?;
+        let mut loader = number.unwrap_or_else(rand::random);
+        loop {
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            pin_long_transaction(&client).await?;
+            let locked: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock($1, $2)",
+                    &[&locks::LOADER_ALIVE, &loader],
+                )
+                .await?
+                .get(0);
+            if locked {
+                return Ok(Liveness { client, loader });
+            }
+            client.batch_execute("ROLLBACK").await?;
+            loader = rand::random();
+        }
+    }
+
+    async fn end(self) {
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
 }
 
 /// The second half of the advisory lock key that serialises commits of one source.
@@ -146,7 +239,7 @@ fn commit_lock(key: &[u8; 32]) -> i32 {
 }
 
 /// The source's ledger key (found by any prefix of its identity, or recorded under its
-/// own) and its committed ranges in order.
+/// own) and its committed ranges in order. In the caller's transaction.
 async fn find_or_record(
     client: &Client,
     identity: &Identity,

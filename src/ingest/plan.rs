@@ -22,6 +22,14 @@ pub struct LoadPlan {
     pub index_strategy: IndexStrategy,
 }
 
+impl LoadPlan {
+    /// Whether every input could be read again after a failed load (none is stdin or
+    /// a pipe): only then may a load put everything in one transaction.
+    pub fn inputs_can_be_read_again(&self) -> bool {
+        self.inputs.iter().all(Input::can_be_read_again)
+    }
+}
+
 /// How indexes are maintained during a load (`--index-strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -20,9 +20,9 @@ use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
 use super::report::{LoadReport, Stop, Update, tally};
 use super::write::{RejectSink, ServiceRegistry, Writers};
-use crate::db::Database;
 use crate::db::migrate::Variant;
 use crate::db::partitions::KnownPartitions;
+use crate::db::{Database, Isolation, transaction};
 
 /// Runs a load to the end (or to a stop), and reports what was committed. When building
 /// the indexes in one transaction refused a row (a duplicate for a unique index of the
@@ -64,23 +64,32 @@ async fn run_once(
     stop: Arc<AtomicBool>,
 ) -> crate::Result<LoadReport> {
     let started = Instant::now();
-    let control = match &database {
-        Some(database) => Some(database.dedicated().await?),
-        None => None,
-    };
-    let (registry, variant) = match &control {
-        Some(control) => (
-            ServiceRegistry::load(control).await?,
-            Variant::of_database(control).await?.unwrap_or_default(),
-        ),
+    let (registry, variant) = match &database {
+        Some(database) => {
+            transaction(
+                &*database.get().await?,
+                Isolation::ReadCommitted,
+                |client| async move {
+                    let registry = ServiceRegistry::load(client).await?;
+                    let variant = Variant::of_database(client).await?.unwrap_or_default();
+                    Ok((registry, variant))
+                },
+            )
+            .await?
+        }
         None => (ServiceRegistry::offline(), Variant::default()),
     };
     let registry = Arc::new(registry);
-    let (rebuild, session) = match (&database, &control) {
-        (Some(database), Some(control)) => {
-            Rebuild::choose(database, control, variant, strategy).await?
-        }
-        _ => (Rebuild::None, None),
+    // A failed index rebuild rolls back everything read so far; what cannot be read
+    // again (stdin, a pipe) would be lost with it.
+    let strategy = if plan.inputs_can_be_read_again() {
+        strategy
+    } else {
+        IndexStrategy::Keep
+    };
+    let rebuild = match &database {
+        Some(database) => Rebuild::choose(database, variant, strategy).await?,
+        None => Rebuild::None,
     };
     let rebuilding_whole = rebuild.is_whole_table();
     let wait_for_busy = matches!(rebuild, Rebuild::None);
@@ -138,11 +147,10 @@ async fn run_once(
     drop(chunk_rx);
     drop(batch_tx);
 
-    let writer_count = if database.is_some() && !rebuilding_whole {
-        plan.jobs
-    } else {
-        1
-    };
+    // A whole-table rebuild lets one writer at a time into its transaction; the others
+    // wait with a batch each, and take over the pool's streams if it is declined.
+    let writer_count = if database.is_some() { plan.jobs } else { 1 };
+    let ledger = Ledger::new(database.clone());
     let writers = Arc::new(Writers {
         partitions: variant.partition.map(|_| KnownPartitions::default()),
         database,
@@ -152,7 +160,7 @@ async fn run_once(
         updates: update_tx.clone(),
         rejects,
         registry: registry.clone(),
-        session: SessionSlot::new(rebuild, session),
+        session: SessionSlot::new(rebuild),
         buffers,
         stop: stop.clone(),
     });
@@ -178,7 +186,7 @@ async fn run_once(
     let mut report = tally(
         note_rx,
         update_rx,
-        Ledger::new(control),
+        ledger,
         stop.clone(),
         plan.max_errors,
         plan.inputs.len(),

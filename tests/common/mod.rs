@@ -1,7 +1,8 @@
 //! The integration-test harness: one throwaway PostgreSQL cluster per test binary,
 //! started with the same code as `logctl local` (initdb into a temporary directory,
 //! its own Unix socket; as root the server runs as `postgres`), a fresh database per
-//! test, and helpers to run the built binary against it and read the rows back.
+//! test, a pgbouncer in transaction pooling mode in front of it when a test asks, and
+//! helpers to run the built binary against them and read the rows back.
 #![allow(dead_code)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -14,6 +15,7 @@ use logctl::db::local::LocalInstance;
 
 static CLUSTER: OnceLock<LocalInstance> = OnceLock::new();
 static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+static PGBOUNCER: OnceLock<Pgbouncer> = OnceLock::new();
 
 extern "C" fn destroy_cluster() {
     if let Some(cluster) = CLUSTER.get() {
@@ -119,6 +121,33 @@ impl TestDb {
         let output = self.logctl(args).output().unwrap();
         assert_success(&output);
         serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// The URL of this database for another role of the cluster.
+    pub fn url_as(&self, user: &str) -> String {
+        self.url
+            .replacen("postgresql://logctl@", &format!("postgresql://{user}@"), 1)
+    }
+
+    /// The URL of this database through the harness's pgbouncer (transaction pooling).
+    pub fn url_through_pgbouncer(&self) -> String {
+        format!(
+            "postgresql://logctl@127.0.0.1:{}/{}?sslmode=disable",
+            pgbouncer().port,
+            self.name
+        )
+    }
+
+    /// Sets a server setting for every new session of this database.
+    pub fn alter_database_set(&self, setting: &str, value: &str) {
+        let mut admin = postgres::Client::connect(&cluster().url_for("postgres"), postgres::NoTls)
+            .expect("connect to the test cluster");
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} SET {setting} = '{value}'",
+                self.name
+            ))
+            .unwrap();
     }
 
     pub fn client(&self) -> postgres::Client {
@@ -401,4 +430,108 @@ pub fn wait_within(mut child: Child, seconds: u64) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
+}
+
+/// A pgbouncer (Debian's package) in transaction pooling mode in front of this binary's
+/// cluster, listening on a free port of 127.0.0.1 for the cluster's `logctl` user with
+/// trust authentication; started on first use (as the server's user when root, since
+/// pgbouncer refuses to run as root) and killed at exit. Panics when pgbouncer is not
+/// installed: the tests that need it must not pass without it.
+pub struct Pgbouncer {
+    pub port: u16,
+    child: std::sync::Mutex<Child>,
+}
+
+extern "C" fn stop_pgbouncer() {
+    if let Some(pgbouncer) = PGBOUNCER.get()
+        && let Ok(mut child) = pgbouncer.child.lock()
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+pub fn pgbouncer() -> &'static Pgbouncer {
+    PGBOUNCER.get_or_init(|| {
+        let program = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|path| path.is_file())
+            .expect(
+                "pgbouncer is not installed: scripts/test.sh installs Debian's pgbouncer package",
+            );
+        let socket_dir = match &cluster().target().config.get_hosts()[0] {
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            other => panic!("the test cluster listens on a socket, not {other:?}"),
+        };
+        let dir = scratch_dir("pgbouncer");
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        std::fs::write(dir.join("userlist.txt"), "\"logctl\" \"\"\n").unwrap();
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n\
+                 * = host={socket_dir} port=5432\n\
+                 [pgbouncer]\n\
+                 listen_addr = 127.0.0.1\n\
+                 listen_port = {port}\n\
+                 unix_socket_dir =\n\
+                 auth_type = trust\n\
+                 auth_file = {dir}/userlist.txt\n\
+                 pool_mode = transaction\n\
+                 default_pool_size = 20\n\
+                 max_client_conn = 500\n\
+                 logfile = {dir}/pgbouncer.log\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(program);
+        command
+            .arg(dir.join("pgbouncer.ini"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = unprivileged_user() {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+            std::os::unix::process::CommandExt::uid(&mut command, uid);
+            std::os::unix::process::CommandExt::gid(&mut command, gid);
+        }
+        let child = command.spawn().expect("start pgbouncer");
+        let pgbouncer = Pgbouncer {
+            port,
+            child: std::sync::Mutex::new(child),
+        };
+        // SAFETY: registering a plain function to run at process exit.
+        unsafe {
+            libc::atexit(stop_pgbouncer);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgbouncer did not start listening:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        pgbouncer
+    })
+}
+
+/// As root, the uid and gid of the `postgres` user that the cluster runs as.
+fn unprivileged_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions; getpwnam returns null or a pointer to
+    // static storage read at once.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return None;
+        }
+        let entry = libc::getpwnam(c"postgres".as_ptr());
+        assert!(!entry.is_null(), "running as root without a postgres user");
+        Some(((*entry).pw_uid, (*entry).pw_gid))
+    }
 }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
 
-use crate::db::{Database, migrate};
+use crate::db::privileges::{self, Role};
+use crate::db::{Database, Isolation, migrate, transaction};
 use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
 use crate::{Error, Outcome};
 
@@ -25,7 +26,8 @@ pub struct Args {
     /// line, so a renamed or compressed file is not loaded twice, and a file that grew
     /// loads only its new complete lines; a last line without its newline waits for the
     /// next run. stdin is read once and cannot be resumed where it stopped; what it
-    /// committed is recorded under --source.
+    /// committed is recorded under --source, and a load with stdin (or a pipe) among its
+    /// inputs commits batch by batch and keeps the indexes.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -100,15 +102,37 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
 }
 
 async fn require_schema(database: &Database) -> crate::Result<()> {
-    let client = database.get().await?;
     let newest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
-    match migrate::current_version(&client).await? {
-        Some(version) if version >= newest => Ok(()),
+    let current = transaction(
+        &*database.get().await?,
+        Isolation::ReadCommitted,
+        |client| async move { migrate::current_version(client).await },
+    )
+    .await?;
+    match current {
+        Some(version) if version >= newest => require_privileges(database).await,
         Some(version) => Err(Error::NoSchema(format!(
             "schema version {version}, this logctl needs {newest}"
         ))),
         None => Err(Error::NoSchema("no logctl tables in this database".into())),
     }
+}
+
+/// A role without the rights to load hears which it lacks before anything is read.
+async fn require_privileges(database: &Database) -> crate::Result<()> {
+    let missing = transaction(
+        &*database.get().await?,
+        Isolation::ReadCommitted,
+        |client| privileges::missing(client, Role::Loader),
+    )
+    .await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied(format!(
+        "this role lacks what logctl load needs: {}",
+        missing.join(", ")
+    )))
 }
 
 /// The first SIGINT/SIGTERM stops reading and lets batches in flight commit; a second one
@@ -165,6 +189,9 @@ fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_er
              under its old identity, and the file was read again as the new file it is \
              (its earlier content stays with the rotated copy, loaded when that is an input)"
         );
+    }
+    for warning in &report.warnings {
+        eprintln!("logctl: warning: {warning}");
     }
     if quiet || format == SummaryFormat::Json {
         return;

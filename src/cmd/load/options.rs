@@ -67,8 +67,10 @@ pub struct LoadOptions {
     /// load, indexes included); into a table with rows, keep. On a partitioned table, the
     /// same per partition: new partitions are filled in one transaction and get their
     /// indexes after their rows, existing ones keep theirs (all keep them when there are
-    /// row triggers). A distributed table always keeps. keep: maintain them row by row,
-    /// with --jobs concurrent COPY streams each committing its batches. rebuild: the
+    /// row triggers). A distributed table always keeps, and so does a load with stdin or
+    /// a pipe among its inputs (what they gave cannot be read again after a rollback) or
+    /// by a role that does not own log_events. keep: maintain them row by row, with
+    /// --jobs concurrent COPY streams each committing its batches. rebuild: the
     /// one-transaction rebuild even when the plain table has rows (locked meanwhile)
     #[arg(long, value_enum, value_name = "STRATEGY", display_order = 15)]
     pub index_strategy: Option<IndexStrategy>,
@@ -154,7 +156,7 @@ impl LoadOptions {
             self.default_service.as_deref(),
         )?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(LoadPlan {
+        let plan = LoadPlan {
             inputs: inputs.inputs,
             unreadable_inputs: inputs.unreadable,
             stdin_name,
@@ -175,7 +177,15 @@ impl LoadOptions {
             dry_run,
             progress,
             index_strategy: self.index_strategy.unwrap_or(IndexStrategy::Auto),
-        })
+        };
+        if plan.index_strategy == IndexStrategy::Rebuild && !plan.inputs_can_be_read_again() {
+            return Err(Error::usage(
+                "--index-strategy rebuild loads everything in one transaction, and a failure \
+                 would lose what was read from stdin or a pipe, which cannot be read again: \
+                 leave it out (such a load keeps the indexes), or load from a file",
+            ));
+        }
+        Ok(plan)
     }
 
     /// Where rejected lines go: the reject file, opened for appending, else stderr.

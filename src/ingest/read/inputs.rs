@@ -31,6 +31,15 @@ impl Input {
         }
     }
 
+    /// Whether the input can be read again after a failed load: a file can, stdin and
+    /// a pipe or device named as a file cannot (what they gave is gone).
+    pub fn can_be_read_again(&self) -> bool {
+        match self {
+            Input::File(path) => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+            Input::Stdin => false,
+        }
+    }
+
     /// Size on disk, for the progress bar.
     pub fn size_on_disk(&self) -> Option<u64> {
         match self {

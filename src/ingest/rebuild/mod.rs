@@ -3,7 +3,9 @@
 //! savepoint) and builds them again before it commits; into a partitioned table
 //! (`new_partitions`) it builds only the partitions it creates that way, detached, and
 //! attaches them at the end. The server's work shrinks, and a failure or a kill rolls
-//! everything back, indexes and new partitions included.
+//! everything back, indexes and new partitions included. The transaction is begun for
+//! the first batch, frees itself from the server's idle and statement timeouts, and is
+//! never used for an input that cannot be read again (stdin, a pipe).
 
 mod new_partitions;
 mod whole_table;
@@ -18,18 +20,19 @@ use super::batch::Batch;
 use super::ledger::Range;
 use super::plan::IndexStrategy;
 use super::report::{BatchStats, Update};
-use crate::db::Database;
 use crate::db::migrate::Variant;
 use crate::db::partitions::{self, Bounds};
+use crate::db::{Database, Isolation, transaction};
 use crate::{Error, error_text};
 
 /// How the indexes are kept up during this load (see `--index-strategy`).
 pub(crate) enum Rebuild {
     /// Every batch through the pool, indexes maintained row by row.
     None,
-    /// An empty plain table: one transaction, begun at the start, that drops and
-    /// rebuilds the indexes.
-    WholeTable,
+    /// A plain table, empty when the load began (or any, when `force`d): one
+    /// transaction, begun for the first batch, that drops and rebuilds the indexes. If
+    /// the table is no longer empty by then, the batches go through the pool after all.
+    WholeTable { force: bool },
     /// A partitioned table: batches for partitions that did not exist go through one
     /// transaction that builds those partitions after their rows; the others through
     /// the pool. Holds the bounds of the partitions that did exist.
@@ -37,36 +40,66 @@ pub(crate) enum Rebuild {
 }
 
 impl Rebuild {
-    /// The way, with the whole table's rebuild transaction when that is the way.
+    /// The way for this load. Nothing is begun yet: a transaction opened before there is
+    /// work for it would sit idle while the input is slow.
     pub async fn choose(
         database: &Database,
-        control: &Client,
         variant: Variant,
         strategy: IndexStrategy,
-    ) -> crate::Result<(Rebuild, Option<RebuildSession>)> {
+    ) -> crate::Result<Rebuild> {
         // A distributed table keeps its indexes: Citus would run the drops and builds
         // on every shard inside the load's transaction.
         if strategy == IndexStrategy::Keep || variant.distributed {
-            return Ok((Rebuild::None, None));
-        }
-        if variant.partition.is_some() {
-            if !partitions::can_be_built_detached(control).await? {
-                return Ok((Rebuild::None, None));
-            }
-            let existing = partitions::bounds(control).await?;
-            return Ok((Rebuild::NewPartitions(existing), None));
+            return Ok(Rebuild::None);
         }
         let force = strategy == IndexStrategy::Rebuild;
-        Ok(match whole_table::begin(database, force).await? {
-            Some(session) => (Rebuild::WholeTable, Some(session)),
-            None => (Rebuild::None, None),
-        })
+        transaction(
+            &*database.get().await?,
+            Isolation::ReadCommitted,
+            |client| async move {
+                if !may_build_indexes(client).await? {
+                    if force {
+                        return Err(crate::Error::usage(
+                            "--index-strategy rebuild drops and builds the indexes of log_events, \
+                             which only its owner may do, and this role does not own it: load as \
+                             the owner, or with --index-strategy auto or keep",
+                        ));
+                    }
+                    return Ok(Rebuild::None);
+                }
+                if variant.partition.is_some() {
+                    if !partitions::can_be_built_detached(client).await? {
+                        return Ok(Rebuild::None);
+                    }
+                    return Ok(Rebuild::NewPartitions(partitions::bounds(client).await?));
+                }
+                if !force && !whole_table::is_empty(client).await? {
+                    return Ok(Rebuild::None);
+                }
+                Ok(Rebuild::WholeTable { force })
+            },
+        )
+        .await
     }
 
-    /// Whether this load runs in one transaction from the start, on one COPY stream.
+    /// Whether this load goes into one transaction, on one COPY stream at a time.
     pub fn is_whole_table(&self) -> bool {
-        matches!(self, Rebuild::WholeTable)
+        matches!(self, Rebuild::WholeTable { .. })
     }
+}
+
+/// Whether this role may drop and build log_events' indexes and create tables beside
+/// it: it owns log_events (or has its owner's privileges) and may create in its schema.
+/// A loader role with only the rights to add rows keeps the indexes instead.
+async fn may_build_indexes(client: &Client) -> crate::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT pg_has_role(c.relowner, 'USAGE') AND has_schema_privilege(c.relnamespace, 'CREATE') \
+             FROM pg_class c WHERE c.oid = 'log_events'::regclass",
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 /// The one transaction of a rebuild load.
@@ -142,20 +175,23 @@ impl RebuildSession {
 }
 
 /// The rebuild transaction, shared by the writers: begun for the first batch that needs
-/// it (new partitions) or at the start (a whole table), used by one writer at a time.
+/// it, used by one writer at a time.
 pub(crate) struct SessionSlot {
     session: Mutex<Option<RebuildSession>>,
     rebuild: Rebuild,
+    /// The whole table had rows by its first batch: every batch goes through the pool.
+    declined: AtomicBool,
     /// Stats of the batches written through it, counted once it commits.
     deferred: std::sync::Mutex<Vec<(BatchStats, bool)>>,
     failed: AtomicBool,
 }
 
 impl SessionSlot {
-    pub fn new(rebuild: Rebuild, session: Option<RebuildSession>) -> SessionSlot {
+    pub fn new(rebuild: Rebuild) -> SessionSlot {
         SessionSlot {
-            session: Mutex::new(session),
+            session: Mutex::new(None),
             rebuild,
+            declined: AtomicBool::new(false),
             deferred: std::sync::Mutex::new(Vec::new()),
             failed: AtomicBool::new(false),
         }
@@ -165,7 +201,7 @@ impl SessionSlot {
     pub fn wants(&self, batch: &Batch) -> bool {
         match &self.rebuild {
             Rebuild::None => false,
-            Rebuild::WholeTable => true,
+            Rebuild::WholeTable { .. } => !self.declined.load(Ordering::Relaxed),
             Rebuild::NewPartitions(existing) => batch
                 .day_starts()
                 .any(|day| !partitions::holds_day(existing, day)),
@@ -173,18 +209,28 @@ impl SessionSlot {
     }
 
     /// The transaction, begun now if this is its first batch; the caller has it to
-    /// itself until it lets go.
+    /// itself until it lets go. None when the whole table turned out not to be empty
+    /// any more: the batch goes through the pool.
     pub async fn begun(
         &self,
         database: &Database,
-    ) -> crate::Result<MappedMutexGuard<'_, RebuildSession>> {
+    ) -> crate::Result<Option<MappedMutexGuard<'_, RebuildSession>>> {
         let mut slot = self.session.lock().await;
         if slot.is_none() {
-            *slot = Some(new_partitions::begin(database).await?);
+            let session = match &self.rebuild {
+                Rebuild::WholeTable { .. } if self.declined.load(Ordering::Relaxed) => None,
+                Rebuild::WholeTable { force } => whole_table::begin(database, *force).await?,
+                _ => Some(new_partitions::begin(database).await?),
+            };
+            let Some(session) = session else {
+                self.declined.store(true, Ordering::Relaxed);
+                return Ok(None);
+            };
+            *slot = Some(session);
         }
-        Ok(MutexGuard::map(slot, |session| {
+        Ok(Some(MutexGuard::map(slot, |session| {
             session.as_mut().expect("begun above")
-        }))
+        })))
     }
 
     pub fn defer(&self, stats: BatchStats, chunk_done: bool) {

@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 
 use super::{Kind, RebuildSession};
 use crate::db::partitions::{self, Bounds};
+use crate::db::transaction::pin_long_transaction;
 use crate::db::{Database, locks};
 
 const PARTITION_COLUMNS_SQL: &str = include_str!("../../../sql/partition_columns.sql");
@@ -40,9 +41,12 @@ pub(super) async fn begin(database: &Database) -> crate::Result<RebuildSession> 
     // would collide; two each waiting for the other's day would deadlock). The lock
     // is held to the commit; then the partitions the other made are existing ones.
     client
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await?;
+    pin_long_transaction(&client).await?;
+    client
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; \
-             SELECT pg_advisory_xact_lock({})",
+            "SELECT pg_advisory_xact_lock({})",
             locks::NEW_PARTITIONS
         ))
         .await?;

@@ -5,7 +5,8 @@
 use tokio_postgres::Client;
 
 use super::{Kind, RebuildSession};
-use crate::db::Database;
+use crate::db::transaction::pin_long_transaction;
+use crate::db::{Database, Isolation, transaction};
 
 /// Indexes first, then primary and unique keys, then foreign keys (which need the keys).
 const DEFINITIONS_SQL: &str = "\
@@ -33,31 +34,34 @@ impl Restore {
     }
 }
 
+const EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM log_events)";
+
+/// Whether log_events has no rows, as the caller's transaction sees it.
+pub(super) async fn is_empty(client: &Client) -> crate::Result<bool> {
+    Ok(client.query_one(EMPTY, &[]).await?.get(0))
+}
+
 /// Starts the rebuild transaction of a plain table: locks it, and unless `force`, gives
-/// up (None) when it is not empty. Then drops the indexes and key constraints.
+/// up (None) when it is not empty (any more: another loader may have filled it since
+/// the load began). Then drops the indexes and key constraints.
 pub(super) async fn begin(
     database: &Database,
     force: bool,
 ) -> crate::Result<Option<RebuildSession>> {
-    const EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM log_events)";
-    if !force {
-        let empty: bool = database.get().await?.query_one(EMPTY, &[]).await?.get(0);
-        if !empty {
-            return Ok(None);
-        }
+    if !force && !transaction(&*database.get().await?, Isolation::ReadCommitted, is_empty).await? {
+        return Ok(None);
     }
     let client = database.dedicated().await?;
     client
-        .batch_execute(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE",
-        )
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await?;
-    if !force {
-        let empty: bool = client.query_one(EMPTY, &[]).await?.get(0);
-        if !empty {
-            client.batch_execute("ROLLBACK").await?;
-            return Ok(None);
-        }
+    pin_long_transaction(&client).await?;
+    client
+        .batch_execute("LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE")
+        .await?;
+    if !force && !is_empty(&client).await? {
+        client.batch_execute("ROLLBACK").await?;
+        return Ok(None);
     }
     let definitions = client.query(DEFINITIONS_SQL, &[]).await?;
     // Drop in reverse order (foreign keys before the keys they need), restore in order.

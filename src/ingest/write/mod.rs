@@ -23,8 +23,8 @@ use super::batch::Batch;
 use super::buffers::BufferPool;
 use super::rebuild::{RebuildSession, SessionSlot};
 use super::report::{BatchStats, Update};
-use crate::db::Database;
 use crate::db::partitions::KnownPartitions;
+use crate::db::{self, Database, Isolation};
 use crate::{Error, Invalid, error_text};
 
 /// What became of a batch: the parts committed (a part whose range another loader had
@@ -74,25 +74,26 @@ impl Writers {
             let Some(batch) = next else { break };
             let source = batch.source.index;
             let source_name = batch.source.name.clone();
+            let pool = |database| Destination::Pool(database, self.partitions.as_ref());
             let (written, through_session) = match &self.database {
                 Some(database) if self.session.wants(&batch) => {
-                    let written = match self.session.begun(database).await {
-                        Ok(session) => {
+                    match self.session.begun(database).await {
+                        Ok(Some(session)) => {
                             let destination = Destination::Rebuild(database, &session);
-                            self.write(destination, batch).await
+                            (self.write(destination, batch).await, true)
                         }
-                        Err(error) => Written {
-                            committed: Vec::new(),
-                            error: Some(error),
-                            source_changed: None,
-                        },
-                    };
-                    (written, true)
+                        Ok(None) => (self.write(pool(database), batch).await, false),
+                        Err(error) => {
+                            let written = Written {
+                                committed: Vec::new(),
+                                error: Some(error),
+                                source_changed: None,
+                            };
+                            (written, true)
+                        }
+                    }
                 }
-                Some(database) => {
-                    let destination = Destination::Pool(database, self.partitions.as_ref());
-                    (self.write(destination, batch).await, false)
-                }
+                Some(database) => (self.write(pool(database), batch).await, false),
                 None => (self.dry_run(batch).await, false),
             };
             let stats = BatchStats::of(source, &written.committed);
@@ -174,6 +175,7 @@ async fn write_batch(
     let mut work = vec![batch];
     let mut committed = Vec::new();
     let mut source_changed = None;
+    let mut redone = 0;
     while let Some(mut batch) = work.pop() {
         let table = match &destination {
             Destination::Rebuild(_, session) => session.copy_target(),
@@ -204,8 +206,13 @@ async fn write_batch(
                 work.push(batch);
                 continue;
             }
+            Err(failure) if redone < REDO_LIMIT && may_redo(&failure, &destination) => {
+                redone += 1;
+                work.push(batch);
+                continue;
+            }
             Err(Failure::Row(error)) => error.into(),
-            Err(Failure::Other(error)) => error,
+            Err(Failure::LostWhileIdle(error) | Failure::Other(error)) => error,
         };
         return Written {
             committed,
@@ -217,6 +224,22 @@ async fn write_batch(
         committed,
         error: None,
         source_changed,
+    }
+}
+
+/// How many times one batch is sent again after a failure that may be redone.
+const REDO_LIMIT: u32 = 3;
+
+/// Whether an attempt that failed this way may simply be made again (nothing of a
+/// failed attempt stays): the server rolled it back for a concurrent transaction, or
+/// its pooled connection turned out to be lost before it was used, and another one can
+/// carry it. A connection lost in the middle of an attempt is the server going away:
+/// the load stops and says so.
+fn may_redo(failure: &Failure, destination: &Destination<'_>) -> bool {
+    match failure {
+        Failure::Row(_) => false,
+        Failure::Other(error) => error.is_conflict(),
+        Failure::LostWhileIdle(_) => matches!(destination, Destination::Pool(..)),
     }
 }
 
@@ -239,10 +262,13 @@ async fn resolve_services(
                 .await?
         }
         Destination::Pool(database, _) | Destination::Rebuild(database, _) => {
-            let client = database.get().await?;
-            registry
-                .ids(Some(&client), false, &batch.service_names)
-                .await?
+            let names = &batch.service_names;
+            db::transaction(
+                &*database.get().await?,
+                Isolation::ReadCommitted,
+                |client| async move { registry.ids(Some(client), true, names).await },
+            )
+            .await?
         }
     };
     batch.resolve_services(&resolved);

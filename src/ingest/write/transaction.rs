@@ -31,6 +31,9 @@ pub(super) enum Target<'a> {
 pub(super) enum Failure {
     /// The server refused the data of the COPY (a bad value, a violated constraint).
     Row(tokio_postgres::Error),
+    /// The connection was found lost before the attempt sent anything: the server cut
+    /// it while it waited in the pool (idle_session_timeout). Another one can carry it.
+    LostWhileIdle(Error),
     /// Anything else: the connection, the ledger, the server's state.
     Other(Error),
 }
@@ -105,7 +108,12 @@ pub(super) async fn attempt(
     batch: &mut Batch,
     rejects: &RejectSink,
 ) -> Result<Attempted, Failure> {
-    client.batch_execute(target.begin()).await?;
+    if let Err(error) = client.batch_execute(target.begin()).await {
+        return Err(match Error::from(error) {
+            lost if lost.is_connection_lost() => Failure::LostWhileIdle(lost),
+            other => Failure::Other(other),
+        });
+    }
     let outcome = copy_and_record(client, target, batch, rejects).await;
     let finish = match outcome {
         Ok(Attempted::Committed) => target.commit(),
