@@ -107,20 +107,29 @@ impl RouteTemplater {
 /// The path of an endpoint: see "From endpoint to path" in the module documentation.
 fn path_of(endpoint: &str) -> &str {
     let mut target = endpoint.trim_ascii();
-    if let Some((method, rest)) = target.split_once(' ')
-        && method.bytes().all(|byte| byte.is_ascii_uppercase())
+    if let Some(space) = byte_position(target, |byte| byte == b' ')
+        && target.as_bytes()[..space]
+            .iter()
+            .all(u8::is_ascii_uppercase)
     {
-        let rest = rest.trim_ascii_start();
-        target = rest.find(' ').map_or(rest, |end| &rest[..end]);
+        let rest = target[space + 1..].trim_ascii_start();
+        target = byte_position(rest, |byte| byte == b' ').map_or(rest, |end| &rest[..end]);
     }
-    if let Some((scheme, rest)) = target.split_once("://")
+    // A path is no URL: the common case skips the search.
+    if !target.starts_with('/')
+        && let Some((scheme, rest)) = target.split_once("://")
         && is_url_scheme(scheme)
     {
-        target = rest
-            .find(['/', '?', '#'])
+        target = byte_position(rest, |byte| matches!(byte, b'/' | b'?' | b'#'))
             .map_or("", |start| &rest[start..]);
     }
-    target.find(['?', '#']).map_or(target, |end| &target[..end])
+    byte_position(target, |byte| matches!(byte, b'?' | b'#')).map_or(target, |end| &target[..end])
+}
+
+/// Where the first byte that is `wanted` is: a plain loop, which beats the general
+/// string searches on strings as short as paths and their segments.
+fn byte_position(text: &str, wanted: impl Fn(u8) -> bool) -> Option<usize> {
+    text.bytes().position(wanted)
 }
 
 fn is_url_scheme(text: &str) -> bool {
@@ -133,9 +142,20 @@ fn is_url_scheme(text: &str) -> bool {
 
 /// The non-empty segments of a path, without `;name=value` parameters.
 fn segments(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .map(|segment| segment.find(';').map_or(segment, |end| &segment[..end]))
-        .filter(|segment| !segment.is_empty())
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let end = byte_position(rest, |byte| byte == b'/').unwrap_or(rest.len());
+            let segment = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            let segment =
+                byte_position(segment, |byte| byte == b';').map_or(segment, |end| &segment[..end]);
+            if !segment.is_empty() {
+                return Some(segment);
+            }
+        }
+        None
+    })
 }
 
 fn template_by_default(path: &str) -> Cow<'_, str> {
@@ -155,7 +175,10 @@ fn template_by_default(path: &str) -> Cow<'_, str> {
 /// Whether a whole segment is an id: the first table of the module documentation.
 fn is_variable_segment(segment: &str) -> bool {
     let bytes = segment.as_bytes();
-    if is_email(segment) || is_client_encoded(bytes) {
+    let may_be_text_id = bytes
+        .iter()
+        .any(|&byte| matches!(byte, b'@' | b'%') || byte.is_ascii_whitespace());
+    if may_be_text_id && (is_email(segment) || is_client_encoded(bytes)) {
         return true;
     }
     if !bytes.iter().any(u8::is_ascii_digit) {
@@ -239,16 +262,17 @@ fn is_token(bytes: &[u8]) -> bool {
         })
 }
 
-const PART_SEPARATORS: [char; 4] = ['.', '-', '_', '~'];
+fn is_part_separator(byte: u8) -> bool {
+    matches!(byte, b'.' | b'-' | b'_' | b'~')
+}
 
 /// The parts of a segment, each with the separators that follow it.
 fn parts(segment: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = Some(segment);
     std::iter::from_fn(move || {
         let text = rest?;
-        let part_end = text.find(PART_SEPARATORS).unwrap_or(text.len());
-        let separators_end = text[part_end..]
-            .find(|c| !PART_SEPARATORS.contains(&c))
+        let part_end = byte_position(text, is_part_separator).unwrap_or(text.len());
+        let separators_end = byte_position(&text[part_end..], |byte| !is_part_separator(byte))
             .map_or(text.len(), |offset| part_end + offset);
         rest = (separators_end < text.len()).then(|| &text[separators_end..]);
         Some((&text[..part_end], &text[part_end..separators_end]))
@@ -334,9 +358,13 @@ impl<'a> RouteWriter<'a> {
         let separator = if self.absolute || !first { "/" } else { "" };
         match &mut self.written {
             Written::Prefix(end) => {
-                let same = self.path[*end..]
+                let next = self.path[*end..]
                     .strip_prefix(separator)
-                    .is_some_and(|rest| rest.starts_with(segment));
+                    .and_then(|rest| rest.get(..segment.len()));
+                // A segment the templating kept is the very slice of the path.
+                let same = next.is_some_and(|next| {
+                    std::ptr::eq(next.as_ptr(), segment.as_ptr()) || next == segment
+                });
                 if same {
                     *end += separator.len() + segment.len();
                 } else {
