@@ -125,12 +125,15 @@ fn bucket_integers(index: usize) -> (u32, u32) {
 /// encoding.
 ///
 /// The bucket counts are a dense window over the indexes from `offset`, whose first and
-/// last counts are never zero, so equal sketches are equal field by field.
+/// last counts are never zero, so equal sketches are equal field by field. That makes
+/// `add` a table lookup and an increment, at a cost in memory of 8 bytes per bucket
+/// between the lowest and the highest value's: 2.5 KB for values from 5 ms to 3 s, 8.6 KB
+/// at most.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
     count: u64,
     sum: u64,
-    /// Meaningless while `count` is 0.
+    /// Both 0 while `count` is 0.
     min: u32,
     max: u32,
     zeros: u64,
@@ -294,6 +297,7 @@ impl Sketch {
         }
         sketch.min = min as u32;
         sketch.max = (min + spread) as u32;
+        sketch.counts.reserve(buckets as usize);
         let mut index = 0u64;
         for bucket in 0..buckets {
             let step = reader.varint()?;
@@ -311,7 +315,10 @@ impl Sketch {
             if bucket == 0 {
                 sketch.offset = index as usize;
             }
-            sketch.counts.resize(index as usize - sketch.offset, 0);
+            let slot = index as usize - sketch.offset;
+            if slot > sketch.counts.len() {
+                sketch.counts.resize(slot, 0);
+            }
             sketch.counts.push(count);
             sketch.count = sketch.count.saturating_add(count);
         }
@@ -324,8 +331,8 @@ impl Sketch {
     /// `add` and `merge` build.
     fn check_consistency(&self) -> Result<(), SketchDecodeError> {
         use SketchDecodeError::Corrupt;
-        let lowest_bucket = self.buckets().next().map(|(index, _)| index);
-        let highest_bucket = self.buckets().last().map(|(index, _)| index);
+        let lowest_bucket = (!self.counts.is_empty()).then_some(self.offset);
+        let highest_bucket = (!self.counts.is_empty()).then(|| self.offset + self.counts.len() - 1);
         let bucket_of_value = |value: u32| (value > 0).then(|| bucket_of(value));
         let min_bucket = if self.zeros > 0 { None } else { lowest_bucket };
         if bucket_of_value(self.min) != min_bucket {
@@ -439,7 +446,19 @@ impl Reader<'_> {
     }
 
     /// An unsigned LEB128 number in its shortest form.
+    #[inline]
     fn varint(&mut self) -> Result<u64, SketchDecodeError> {
+        // Most numbers of a sketch (index steps, small counts) take one byte.
+        match self.bytes.split_first() {
+            Some((&byte, rest)) if byte < 0x80 => {
+                self.bytes = rest;
+                Ok(u64::from(byte))
+            }
+            _ => self.multi_byte_varint(),
+        }
+    }
+
+    fn multi_byte_varint(&mut self) -> Result<u64, SketchDecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
