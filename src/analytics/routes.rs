@@ -104,32 +104,30 @@ impl RouteTemplater {
     }
 }
 
-/// The path of an endpoint: see "From endpoint to path" in the module documentation.
+/// The path of an endpoint, up to its query string and fragment, which `segments`
+/// stops at: see "From endpoint to path" in the module documentation.
 fn path_of(endpoint: &str) -> &str {
     let mut target = endpoint.trim_ascii();
-    if let Some(space) = byte_position(target, |byte| byte == b' ')
-        && target.as_bytes()[..space]
-            .iter()
-            .all(u8::is_ascii_uppercase)
-    {
-        let rest = target[space + 1..].trim_ascii_start();
-        target = byte_position(rest, |byte| byte == b' ').map_or(rest, |end| &rest[..end]);
+    // The common case, a path, is neither a request line nor a URL.
+    if target.starts_with('/') {
+        return target;
     }
-    // A path is no URL: the common case skips the search.
-    if !target.starts_with('/')
-        && let Some((scheme, rest)) = target.split_once("://")
+    if let Some((method, rest)) = target.split_once(' ')
+        && method.bytes().all(|byte| byte.is_ascii_uppercase())
+    {
+        let rest = rest.trim_ascii_start();
+        target = rest
+            .split_once(' ')
+            .map_or(rest, |(request_target, _)| request_target);
+    }
+    if let Some((scheme, rest)) = target.split_once("://")
         && is_url_scheme(scheme)
     {
-        target = byte_position(rest, |byte| matches!(byte, b'/' | b'?' | b'#'))
+        target = rest
+            .find(['/', '?', '#'])
             .map_or("", |start| &rest[start..]);
     }
-    byte_position(target, |byte| matches!(byte, b'?' | b'#')).map_or(target, |end| &target[..end])
-}
-
-/// Where the first byte that is `wanted` is: a plain loop, which beats the general
-/// string searches on strings as short as paths and their segments.
-fn byte_position(text: &str, wanted: impl Fn(u8) -> bool) -> Option<usize> {
-    text.bytes().position(wanted)
+    target
 }
 
 fn is_url_scheme(text: &str) -> bool {
@@ -140,18 +138,87 @@ fn is_url_scheme(text: &str) -> bool {
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'-' | b'.'))
 }
 
-/// The non-empty segments of a path, without `;name=value` parameters.
-fn segments(path: &str) -> impl Iterator<Item = &str> {
-    let mut rest = path;
+/// A non-empty segment of a path, with the classes of its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Segment<'a> {
+    text: &'a str,
+    /// The classes some byte has, and those every byte has.
+    any: u8,
+    all: u8,
+}
+
+/// Byte classes, so that the one pass that splits a path also tells what each segment
+/// holds: paths are short, and this runs for every line.
+const DIGIT: u8 = 1;
+/// `@`, `%` and whitespace, which emails and encoded data hold.
+const TEXT_ID: u8 = 2;
+/// Digits and the separators of numbers, dates, times and addresses.
+const NUMBER: u8 = 4;
+/// `/`, and `?` and `#`, where the path ends.
+const SEGMENT_END: u8 = 8;
+/// `;`, where parameters start.
+const PARAMETERS: u8 = 16;
+
+static BYTE_CLASSES: [u8; 256] = byte_classes();
+
+const fn byte_classes() -> [u8; 256] {
+    let mut classes = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        classes[byte] = match b {
+            b'0'..=b'9' => DIGIT | NUMBER,
+            b'.' | b'-' | b'_' | b':' | b',' | b'+' => NUMBER,
+            b'@' | b'%' => TEXT_ID,
+            b'/' | b'?' | b'#' => SEGMENT_END,
+            b';' => PARAMETERS,
+            _ if b.is_ascii_whitespace() => TEXT_ID,
+            _ => 0,
+        };
+        byte += 1;
+    }
+    classes
+}
+
+fn class_of(byte: u8) -> u8 {
+    BYTE_CLASSES[usize::from(byte)]
+}
+
+/// The non-empty segments of a path, up to its query string or fragment, without
+/// `;name=value` parameters.
+fn segments(path: &str) -> impl Iterator<Item = Segment<'_>> {
+    let bytes = path.as_bytes();
+    let mut next = 0;
     std::iter::from_fn(move || {
-        while !rest.is_empty() {
-            let end = byte_position(rest, |byte| byte == b'/').unwrap_or(rest.len());
-            let segment = &rest[..end];
-            rest = rest.get(end + 1..).unwrap_or_default();
-            let segment =
-                byte_position(segment, |byte| byte == b';').map_or(segment, |end| &segment[..end]);
-            if !segment.is_empty() {
-                return Some(segment);
+        while next < bytes.len() {
+            let start = next;
+            let mut end = start;
+            let (mut any, mut all) = (0, u8::MAX);
+            while let Some(&byte) = bytes.get(end) {
+                let class = class_of(byte);
+                if class & (SEGMENT_END | PARAMETERS) != 0 {
+                    break;
+                }
+                any |= class;
+                all &= class;
+                end += 1;
+            }
+            let parameters = bytes[end..]
+                .iter()
+                .take_while(|&&byte| class_of(byte) & SEGMENT_END == 0)
+                .count();
+            let stop = end + parameters;
+            next = if bytes.get(stop) == Some(&b'/') {
+                stop + 1
+            } else {
+                bytes.len()
+            };
+            if end > start {
+                return Some(Segment {
+                    text: &path[start..end],
+                    any,
+                    all,
+                });
             }
         }
         None
@@ -161,34 +228,40 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 fn template_by_default(path: &str) -> Cow<'_, str> {
     let mut route = RouteWriter::new(path);
     for segment in segments(path) {
-        if is_variable_segment(segment) {
-            route.push(ID);
-        } else if !is_version(segment) && has_variable_part(segment) {
-            route.push(&template_parts(segment));
-        } else {
-            route.push(segment);
+        match default_template(segment) {
+            SegmentTemplate::Kept => route.push(segment.text),
+            SegmentTemplate::Id => route.push(ID),
+            SegmentTemplate::Parts => route.push(&template_parts(segment.text)),
         }
     }
     route.finish()
 }
 
-/// Whether a whole segment is an id: the first table of the module documentation.
-fn is_variable_segment(segment: &str) -> bool {
-    let bytes = segment.as_bytes();
-    let may_be_text_id = bytes
-        .iter()
-        .any(|&byte| matches!(byte, b'@' | b'%') || byte.is_ascii_whitespace());
-    if may_be_text_id && (is_email(segment) || is_client_encoded(bytes)) {
-        return true;
+/// What the defaults make of a segment.
+enum SegmentTemplate {
+    Kept,
+    /// The whole segment is an id: the first table of the module documentation.
+    Id,
+    /// Some of its parts are ids: the second table.
+    Parts,
+}
+
+fn default_template(Segment { text, any, all }: Segment<'_>) -> SegmentTemplate {
+    let bytes = text.as_bytes();
+    if any & TEXT_ID != 0 && (is_email(text) || is_client_encoded(bytes)) {
+        return SegmentTemplate::Id;
     }
-    if !bytes.iter().any(u8::is_ascii_digit) {
-        return false;
+    if any & DIGIT == 0 {
+        return SegmentTemplate::Kept;
     }
-    bytes.iter().all(|&byte| {
-        byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'_' | b':' | b',' | b'+')
-    }) || is_date_time(bytes)
-        || is_uuid(bytes)
-        || is_token(bytes)
+    let is_number_like = all & NUMBER != 0;
+    if is_number_like || is_date_time(bytes) || is_uuid(bytes) || is_token(bytes) {
+        SegmentTemplate::Id
+    } else if !is_version(text) && parts(text).any(|(part, _)| is_variable_part(part)) {
+        SegmentTemplate::Parts
+    } else {
+        SegmentTemplate::Kept
+    }
 }
 
 /// `v1`, `v1.2`, `V3`: an API version, which stays.
@@ -271,16 +344,17 @@ fn parts(segment: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = Some(segment);
     std::iter::from_fn(move || {
         let text = rest?;
-        let part_end = byte_position(text, is_part_separator).unwrap_or(text.len());
-        let separators_end = byte_position(&text[part_end..], |byte| !is_part_separator(byte))
+        let part_end = text
+            .bytes()
+            .position(is_part_separator)
+            .unwrap_or(text.len());
+        let separators_end = text[part_end..]
+            .bytes()
+            .position(|byte| !is_part_separator(byte))
             .map_or(text.len(), |offset| part_end + offset);
         rest = (separators_end < text.len()).then(|| &text[separators_end..]);
         Some((&text[..part_end], &text[part_end..separators_end]))
     })
-}
-
-fn has_variable_part(segment: &str) -> bool {
-    parts(segment).any(|(part, _)| is_variable_part(part))
 }
 
 /// The segment with its variable parts replaced, consecutive ones merged with the
@@ -353,14 +427,17 @@ impl<'a> RouteWriter<'a> {
         }
     }
 
+    #[inline]
     fn push(&mut self, segment: &str) {
         let first = matches!(self.written, Written::Prefix(0));
         let separator = if self.absolute || !first { "/" } else { "" };
         match &mut self.written {
             Written::Prefix(end) => {
-                let next = self.path[*end..]
-                    .strip_prefix(separator)
-                    .and_then(|rest| rest.get(..segment.len()));
+                let rest = &self.path[*end..];
+                let has_separator = separator.is_empty() || rest.as_bytes().first() == Some(&b'/');
+                let next = has_separator
+                    .then(|| rest.get(separator.len()..separator.len() + segment.len()))
+                    .flatten();
                 // A segment the templating kept is the very slice of the path.
                 let same = next.is_some_and(|next| {
                     std::ptr::eq(next.as_ptr(), segment.as_ptr()) || next == segment
@@ -424,7 +501,7 @@ impl RouteRule {
                 return false;
             };
             if let RulePart::Literal(literal) = part
-                && literal != segment
+                && literal != segment.text
             {
                 return false;
             }
@@ -435,7 +512,7 @@ impl RouteRule {
     /// The route of a path this rule matches.
     fn apply<'a>(&self, path: &'a str) -> Cow<'a, str> {
         let mut route = RouteWriter::new(path);
-        let mut segments = segments(path);
+        let mut segments = segments(path).map(|segment| segment.text);
         for part in &self.parts {
             let segment = segments.next();
             match part {
