@@ -1,10 +1,13 @@
 //! Criterion benches of the per-line analytics work on one core: adding a latency to a
 //! sketch, merging, encoding, decoding and reading one, templating an endpoint into a
 //! route (with and without user rules), and the route cap's check of a known route.
-//! The inputs are the latencies and endpoints of generated logs.
+//! The inputs are the latencies and endpoints of generated logs. Times are the thread's
+//! CPU time: the machine is shared, and wall time would count the time this thread waits
+//! for a core.
 
 use std::hint::black_box;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use logctl::analytics::routes::{RouteCap, RouteRule, RouteTemplater};
 use logctl::analytics::sketch::Sketch;
@@ -47,7 +50,86 @@ const REAL_WORLD_PATHS: [&str; 8] = [
     "/users/jane.doe%40example.com/orders/",
 ];
 
-fn sketch_benches(c: &mut Criterion, latencies: &[i32]) {
+/// Criterion's measurement of the CPU time the benchmarking thread used, in nanoseconds.
+struct ThreadCpuTime;
+
+fn thread_cpu_nanoseconds() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the thread CPU clock is readable");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_nanoseconds()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_nanoseconds() - start
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanoseconds
+    }
+}
+
+/// Times in ns, µs or ms, and throughputs as the CPU time per element or byte.
+struct Nanoseconds;
+
+impl ValueFormatter for Nanoseconds {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (divisor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e3, "µs"),
+            _ => (1e6, "ms"),
+        };
+        values.iter_mut().for_each(|value| *value /= divisor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (count, unit) = match *throughput {
+            Throughput::Elements(elements) | Throughput::ElementsAndBytes { elements, .. } => {
+                (elements, "ns/element")
+            }
+            Throughput::Bytes(bytes) | Throughput::BytesDecimal(bytes) => (bytes, "ns/byte"),
+            Throughput::Bits(bits) => (bits, "ns/bit"),
+        };
+        values.iter_mut().for_each(|value| *value /= count as f64);
+        unit
+    }
+
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn sketch_benches(c: &mut Criterion<ThreadCpuTime>, latencies: &[i32]) {
     let mut group = c.benchmark_group("sketch");
     group.throughput(Throughput::Elements(latencies.len() as u64));
     group.bench_function("add", |b| {
@@ -94,7 +176,7 @@ fn sketch_benches(c: &mut Criterion, latencies: &[i32]) {
     group.finish();
 }
 
-fn route_benches(c: &mut Criterion, requests: &[(String, String, i32)]) {
+fn route_benches(c: &mut Criterion<ThreadCpuTime>, requests: &[(String, String, i32)]) {
     let endpoints: Vec<&str> = requests
         .iter()
         .map(|(_, endpoint, _)| endpoint.as_str())
@@ -143,12 +225,16 @@ fn route_benches(c: &mut Criterion, requests: &[(String, String, i32)]) {
     group.finish();
 }
 
-fn benches(c: &mut Criterion) {
+fn benches(c: &mut Criterion<ThreadCpuTime>) {
     let requests = generated_requests();
     let latencies: Vec<i32> = requests.iter().map(|&(_, _, latency)| latency).collect();
     sketch_benches(c, &latencies);
     route_benches(c, &requests);
 }
 
-criterion_group!(analytics, benches);
+criterion_group! {
+    name = analytics;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = benches
+}
 criterion_main!(analytics);
