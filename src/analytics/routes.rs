@@ -104,8 +104,9 @@ impl RouteTemplater {
     }
 }
 
-/// The path of an endpoint, up to its query string and fragment, which `segments`
-/// stops at: see "From endpoint to path" in the module documentation.
+/// The part of an endpoint that holds its path, perhaps followed by a query string or a
+/// fragment, where `segments` stops: see "From endpoint to path" in the module
+/// documentation.
 fn path_of(endpoint: &str) -> &str {
     let mut target = endpoint.trim_ascii();
     // The common case, a path, is neither a request line nor a URL.
