@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) only parses arguments and maps errors to exit codes; everything
 //! else lives here so tests and benchmarks can reach it.
 
+pub mod analytics;
 pub mod cli;
 pub mod cmd;
 pub mod db;
