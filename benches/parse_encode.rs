@@ -63,6 +63,7 @@ fn benches(c: &mut Criterion) {
             zone: Zone::Utc,
             nul: NulPolicy::Reject,
             max_line_bytes: 1 << 20,
+            routes: Default::default(),
         });
         let mut ids = Ids(HashMap::new());
         let mut out = Vec::with_capacity(data.len() * 2);

@@ -48,11 +48,13 @@ pub enum Command {
     Schema(cmd::schema::Args),
     /// Bulk-load NDJSON files (or stdin) with binary COPY, exactly once
     #[command(after_help = EXIT_CODES_HELP)]
-    Load(cmd::load::Args),
+    Load(Box<cmd::load::Args>),
     /// Report the slowest requests above a latency threshold
     Slow(cmd::slow::Args),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(cmd::status::Args),
+    /// Fold, recompute or check the rollups the reports read
+    Rollup(cmd::rollup::Args),
     /// Remove events older than a cutoff: whole partitions, or batched deletes
     Prune(cmd::prune::Args),
     /// Manage the private local PostgreSQL instance used when no connection is configured
@@ -69,9 +71,10 @@ impl Cli {
         let url = self.database_url.as_deref();
         match self.command {
             Command::Schema(args) => cmd::schema::run(args, url).await,
-            Command::Load(args) => cmd::load::run(args, url).await,
+            Command::Load(args) => cmd::load::run(*args, url).await,
             Command::Slow(args) => cmd::slow::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
+            Command::Rollup(args) => cmd::rollup::run(args, url).await,
             Command::Prune(args) => cmd::prune::run(args, url).await,
             Command::Local(args) => cmd::local::run(args).await,
             Command::Gen(args) => cmd::generate::run(args),

@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod pgtime;
 pub mod report;
 pub mod synth;
 

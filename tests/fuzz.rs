@@ -58,6 +58,7 @@ fn encoder(shape: Option<&str>, nul: NulPolicy) -> LineEncoder {
         zone: Zone::Utc,
         nul,
         max_line_bytes: 1 << 20,
+        routes: Default::default(),
     })
 }
 
@@ -93,6 +94,7 @@ struct Tuple {
     latency_ms: Option<i32>,
     request_id: Option<uuid::Uuid>,
     metadata: String,
+    route: Option<String>,
 }
 
 /// Decodes a tuple, checking everything PostgreSQL would check: field count and
@@ -108,11 +110,11 @@ fn decode(bytes: &[u8]) -> Result<Tuple, String> {
         Ok(slice)
     };
     let count = i16::from_be_bytes(take(2)?.try_into().unwrap());
-    if count != 11 {
+    if count != 12 {
         return Err(format!("field count {count}"));
     }
     let mut fields: Vec<Option<Vec<u8>>> = Vec::new();
-    for _ in 0..11 {
+    for _ in 0..12 {
         let length = i32::from_be_bytes(take(4)?.try_into().unwrap());
         fields.push(match length {
             -1 => None,
@@ -189,12 +191,18 @@ fn decode(bytes: &[u8]) -> Result<Tuple, String> {
     {
         return Err(format!("method {method:?} is not upper-cased"));
     }
+    let endpoint = text(5)?;
+    let route = text(11)?;
+    if route.is_some() != endpoint.is_some() {
+        return Err(format!("route {route:?} for endpoint {endpoint:?}"));
+    }
     Ok(Tuple {
         service_id,
         created_at,
         level,
         message: text(4)?,
-        endpoint: text(5)?,
+        endpoint,
+        route,
         method,
         status,
         latency_ms,

@@ -36,6 +36,10 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         "logctl_sources:r",
         "logctl_ranges:r",
         "logctl_settings:r",
+        "logctl_rollup_deltas:r",
+        "logctl_rollup_minute:r",
+        "logctl_rollup_hour:r",
+        "logctl_rollup_day:r",
     ] {
         assert!(
             tables.contains(&expected.to_string()),
@@ -68,6 +72,7 @@ fn schema_creates_the_tables_indexes_and_version_once() {
             ("latency_ms", "integer"),
             ("request_id", "uuid"),
             ("metadata", "jsonb"),
+            ("route", "text"),
         ]
     );
     assert_eq!(

@@ -1,7 +1,10 @@
-//! The analytics half's building blocks (see ../shared/ANALYTICS.md): route templating
-//! and the per-service route cap, which keep the number of series bounded, and the
-//! mergeable latency sketch that rollup cells carry. All pure: nothing here touches the
-//! database.
+//! The analytics half (see ../shared/ANALYTICS.md): route templating and the per-service
+//! route cap, which keep the number of series bounded; the mergeable latency sketch;
+//! rollup cells and their deltas (pure); compaction into the grains and the read API,
+//! which talk to the database.
 
+pub mod compact;
+pub mod rebuild;
+pub mod rollup;
 pub mod routes;
 pub mod sketch;

@@ -527,12 +527,16 @@ impl RouteRule {
 }
 
 impl FromStr for RouteRule {
-    type Err = RouteRuleError;
+    type Err = crate::Error;
 
-    fn from_str(text: &str) -> Result<RouteRule, RouteRuleError> {
-        let refuse = |problem: String| RouteRuleError {
-            rule: text.to_string(),
-            problem,
+    fn from_str(text: &str) -> Result<RouteRule, crate::Error> {
+        let refuse = |problem: String| {
+            crate::Error::Usage(format!(
+                "route rule `{text}`: {problem}\nhint: a rule is a path template such as \
+                 `/api/*/users/:user/**`: literal segments, `:name` for any one segment (the \
+                 route shows `:name`), `*` for one segment kept as it is, and a last `**` for \
+                 the rest of the path"
+            ))
         };
         let rule = text.trim();
         let Some(body) = rule.strip_prefix('/') else {
@@ -599,24 +603,6 @@ impl FromStr for RouteRule {
 impl fmt::Display for RouteRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
-    }
-}
-
-/// A route rule that cannot be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "route rule `{rule}`: {problem}\nhint: a rule is a path template such as \
-     `/api/*/users/:user/**`: literal segments, `:name` for any one segment (the route shows \
-     `:name`), `*` for one segment kept as it is, and a last `**` for the rest of the path"
-)]
-pub struct RouteRuleError {
-    rule: String,
-    problem: String,
-}
-
-impl From<RouteRuleError> for crate::Error {
-    fn from(error: RouteRuleError) -> crate::Error {
-        crate::Error::Usage(error.to_string())
     }
 }
 
@@ -898,7 +884,7 @@ mod tests {
             assert!(error.contains("/api/*/users/:user/**"), "{error}");
         }
         assert_eq!(rule(" /users/:id/ ").to_string(), "/users/:id/");
-        let usage: crate::Error = "x".parse::<RouteRule>().unwrap_err().into();
+        let usage: crate::Error = "x".parse::<RouteRule>().unwrap_err();
         assert_eq!(usage.outcome(), crate::Outcome::Usage);
     }
 

@@ -268,12 +268,16 @@ impl Sketch {
     /// Reads what [`Sketch::encode`] wrote. Anything else, including truncated or
     /// altered bytes, is an error, never a panic; reading takes memory bounded by the
     /// number of buckets, whatever the input.
-    pub fn decode(bytes: &[u8]) -> Result<Sketch, SketchDecodeError> {
-        use SketchDecodeError::Corrupt;
+    pub fn decode(bytes: &[u8]) -> crate::Result<Sketch> {
+        Ok(Sketch::decode_checked(bytes)?)
+    }
+
+    fn decode_checked(bytes: &[u8]) -> Result<Sketch, DecodeProblem> {
+        use DecodeProblem::Corrupt;
         let mut reader = Reader { bytes };
         let version = reader.byte()?;
         if version != ENCODING_VERSION {
-            return Err(SketchDecodeError::UnknownVersion(version));
+            return Err(DecodeProblem::UnknownVersion(version));
         }
         let zeros = reader.varint()?;
         let buckets = reader.varint()?;
@@ -329,8 +333,8 @@ impl Sketch {
 
     /// Whether min, max and sum agree with the counts, as they do in every sketch that
     /// `add` and `merge` build.
-    fn check_consistency(&self) -> Result<(), SketchDecodeError> {
-        use SketchDecodeError::Corrupt;
+    fn check_consistency(&self) -> Result<(), DecodeProblem> {
+        use DecodeProblem::Corrupt;
         let lowest_bucket = (!self.counts.is_empty()).then_some(self.offset);
         let highest_bucket = (!self.counts.is_empty()).then(|| self.offset + self.counts.len() - 1);
         let bucket_of_value = |value: u32| (value > 0).then(|| bucket_of(value));
@@ -403,23 +407,24 @@ impl FromIterator<i32> for Sketch {
 }
 
 /// Why stored bytes are not a sketch this logctl can read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SketchDecodeError {
-    #[error(
-        "a latency sketch is in an unknown format (version {0}; this logctl reads version \
-         {ENCODING_VERSION}); upgrade logctl if a newer one wrote it"
-    )]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeProblem {
     UnknownVersion(u8),
-    #[error(
-        "a latency sketch is corrupt ({0}); recompute the rollups of its time range from the \
-         raw rows with `logctl rollup rebuild`"
-    )]
     Corrupt(&'static str),
 }
 
-impl From<SketchDecodeError> for crate::Error {
-    fn from(error: SketchDecodeError) -> crate::Error {
-        crate::Error::Failed(error.to_string())
+impl From<DecodeProblem> for crate::Error {
+    fn from(problem: DecodeProblem) -> crate::Error {
+        crate::Error::Failed(match problem {
+            DecodeProblem::UnknownVersion(version) => format!(
+                "a latency sketch is in an unknown format (version {version}; this logctl reads \
+                 version {ENCODING_VERSION}); upgrade logctl if a newer one wrote it"
+            ),
+            DecodeProblem::Corrupt(what) => format!(
+                "a latency sketch is corrupt ({what}); recompute the rollups of its time range \
+                 from the raw rows with `logctl rollup rebuild`"
+            ),
+        })
     }
 }
 
@@ -436,18 +441,18 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, SketchDecodeError> {
+    fn byte(&mut self) -> Result<u8, DecodeProblem> {
         let (&first, rest) = self
             .bytes
             .split_first()
-            .ok_or(SketchDecodeError::Corrupt("cut short"))?;
+            .ok_or(DecodeProblem::Corrupt("cut short"))?;
         self.bytes = rest;
         Ok(first)
     }
 
     /// An unsigned LEB128 number in its shortest form.
     #[inline]
-    fn varint(&mut self) -> Result<u64, SketchDecodeError> {
+    fn varint(&mut self) -> Result<u64, DecodeProblem> {
         // Most numbers of a sketch (index steps, small counts) take one byte.
         match self.bytes.split_first() {
             Some((&byte, rest)) if byte < 0x80 => {
@@ -458,7 +463,7 @@ impl Reader<'_> {
         }
     }
 
-    fn multi_byte_varint(&mut self) -> Result<u64, SketchDecodeError> {
+    fn multi_byte_varint(&mut self) -> Result<u64, DecodeProblem> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -469,21 +474,19 @@ impl Reader<'_> {
             value |= bits << shift;
             if byte & 0x80 == 0 {
                 if byte == 0 && shift > 0 {
-                    return Err(SketchDecodeError::Corrupt(
-                        "a number not in its shortest form",
-                    ));
+                    return Err(DecodeProblem::Corrupt("a number not in its shortest form"));
                 }
                 return Ok(value);
             }
         }
-        Err(SketchDecodeError::Corrupt("a number beyond 64 bits"))
+        Err(DecodeProblem::Corrupt("a number beyond 64 bits"))
     }
 
-    fn finish(&self) -> Result<(), SketchDecodeError> {
+    fn finish(&self) -> Result<(), DecodeProblem> {
         if self.bytes.is_empty() {
             Ok(())
         } else {
-            Err(SketchDecodeError::Corrupt("bytes after the end"))
+            Err(DecodeProblem::Corrupt("bytes after the end"))
         }
     }
 }
@@ -698,8 +701,8 @@ mod tests {
 
     #[test]
     fn decoding_refuses_what_encode_cannot_write() {
-        use SketchDecodeError::{Corrupt, UnknownVersion};
-        let cases: [(&[u8], SketchDecodeError); 12] = [
+        use DecodeProblem::{Corrupt, UnknownVersion};
+        let cases: [(&[u8], DecodeProblem); 12] = [
             (&[], Corrupt("cut short")),
             (&[2, 0, 0], UnknownVersion(2)),
             (&[1, 0, 0, 0], Corrupt("bytes after the end")),
@@ -737,7 +740,7 @@ mod tests {
             (&[1, 0, 0x81, 0x10], Corrupt("more buckets than there are")),
         ];
         for (bytes, error) in cases {
-            assert_eq!(Sketch::decode(bytes), Err(error), "bytes {bytes:?}");
+            assert_eq!(Sketch::decode_checked(bytes), Err(error), "bytes {bytes:?}");
         }
         let message = crate::Error::from(Corrupt("cut short")).to_string();
         assert!(message.contains("logctl rollup rebuild"), "{message}");
@@ -799,14 +802,14 @@ mod tests {
         #[test]
         fn decoding_returns_what_was_encoded(values in latencies()) {
             let sketch: Sketch = values.into_iter().collect();
-            prop_assert_eq!(Sketch::decode(&encoded(&sketch)), Ok(sketch));
+            prop_assert_eq!(Sketch::decode_checked(&encoded(&sketch)), Ok(sketch));
         }
 
         #[test]
         fn decoding_any_bytes_returns_an_error_or_what_encodes_to_them(
             bytes in proptest::collection::vec(any::<u8>(), 0..40)
         ) {
-            if let Ok(sketch) = Sketch::decode(&bytes) {
+            if let Ok(sketch) = Sketch::decode_checked(&bytes) {
                 prop_assert_eq!(encoded(&sketch), bytes);
             }
         }
@@ -817,10 +820,10 @@ mod tests {
         ) {
             let bytes = encoded(&values.into_iter().collect());
             let cut = position.index(bytes.len());
-            prop_assert!(Sketch::decode(&bytes[..cut]).is_err());
+            prop_assert!(Sketch::decode_checked(&bytes[..cut]).is_err());
             let mut altered = bytes.clone();
             altered[cut] = byte;
-            if let Ok(sketch) = Sketch::decode(&altered) {
+            if let Ok(sketch) = Sketch::decode_checked(&altered) {
                 prop_assert_eq!(encoded(&sketch), altered);
             }
         }

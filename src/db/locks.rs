@@ -22,6 +22,10 @@ pub const PARTITION_NAME: i32 = 0x6c6f_6765;
 /// Held by the one transaction at a time that builds new partitions detached ("logcpart").
 pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
 
+/// Held by the one transaction at a time that folds rollup deltas into the grains, or
+/// rebuilds a range of rollups ("logcroll"): `analytics::compact`, `analytics::rebuild`.
+pub const ROLLUPS: i64 = 0x6c6f_6763_726f_6c6c;
+
 /// Serialises concurrent `logctl schema` runs ("logctl").
 pub const MIGRATION: i64 = 0x6c6f_6763_746c;
 

@@ -43,6 +43,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "005_claims_and_roles.sql",
         sql: include_str!("../../sql/005_claims_and_roles.sql"),
     },
+    Migration {
+        version: 6,
+        name: "006_rollups.sql",
+        sql: concat!(
+            include_str!("../../sql/006_rollups.sql"),
+            include_str!("../../sql/sketch_quantile.sql")
+        ),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");

@@ -47,6 +47,22 @@ const READER: &[TableGrant] = &[
         table: "logctl_schema_version",
         privileges: &["SELECT"],
     },
+    TableGrant {
+        table: "logctl_rollup_deltas",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_minute",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_hour",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_day",
+        privileges: &["SELECT"],
+    },
 ];
 
 /// A loader adds rows and ledger entries; it never deletes or changes what is loaded.
@@ -79,6 +95,25 @@ const LOADER: &[TableGrant] = &[
     TableGrant {
         table: "logctl_schema_version",
         privileges: &["SELECT"],
+    },
+    // A batch appends its rollup cells as deltas; compacting them into the grains (at
+    // the end of a load, or `logctl rollup compact`) consumes the deltas and merges
+    // their cells into the grains' rows.
+    TableGrant {
+        table: "logctl_rollup_deltas",
+        privileges: &["SELECT", "INSERT", "DELETE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_minute",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_hour",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_day",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
     },
 ];
 

@@ -11,6 +11,7 @@ use super::encode::timestamp::{self, MICROS_PER_DAY};
 use super::encode::tuple;
 use super::read::FileGuard;
 use crate::Invalid;
+use crate::analytics::rollup::Cells;
 
 /// A source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -139,6 +140,15 @@ impl Batch {
         self.days
             .iter()
             .map(|day| timestamp::to_datetime(day * MICROS_PER_DAY))
+    }
+
+    /// The rollup cells of the rows it holds now, read back from their tuples.
+    pub fn rollup_cells(&self) -> Cells {
+        let mut cells = Cells::default();
+        for row in &self.rows {
+            cells.add(&tuple::rollup_row(&self.copy[row.copy_start..row.copy_end]));
+        }
+        cells
     }
 
     /// Lines this batch accounts for: loaded, rejected and blank.

@@ -60,6 +60,8 @@ pub struct LoadReport {
     /// What went wrong after the work committed, which fails nothing: releasing a
     /// claim, compacting the ledger.
     pub warnings: Vec<String>,
+    /// Rollup deltas folded into the grains at the end of the load.
+    pub rollup_deltas_compacted: u64,
     #[serde(skip)]
     pub failure: Option<Error>,
 }

@@ -20,6 +20,7 @@ use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
 use super::report::{LoadReport, Stop, Update, tally};
 use super::write::{RejectSink, ServiceRegistry, Writers};
+use crate::analytics::compact::{self, Wait};
 use crate::db::migrate::Variant;
 use crate::db::partitions::KnownPartitions;
 use crate::db::{Database, Isolation, transaction};
@@ -35,7 +36,7 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> crate::Result<LoadReport> {
     let rejects = Arc::new(rejects);
-    let report = run_once(
+    let mut report = run_once(
         &plan,
         plan.index_strategy,
         database.clone(),
@@ -43,17 +44,46 @@ pub async fn run(
         stop.clone(),
     )
     .await?;
-    let Some(refusal) = &report.index_build_refused else {
-        return Ok(report);
+    if let Some(refusal) = &report.index_build_refused {
+        eprintln!(
+            "logctl: building the indexes refused a row ({refusal}); nothing of that \
+             transaction was kept: loading again, keeping the indexes, so that the row is \
+             rejected alone"
+        );
+        let mut again =
+            run_once(&plan, IndexStrategy::Keep, database.clone(), rejects, stop).await?;
+        again.index_build_refused = report.index_build_refused;
+        again.seconds += report.seconds;
+        report = again;
+    }
+    if let Some(database) = &database {
+        compact_rollups(database, &mut report).await;
+    }
+    Ok(report)
+}
+
+/// Folds the rollup deltas of this load (and any left pending) into the grains. The rows
+/// are committed by now: a failure here only leaves the deltas pending, which readers
+/// count all the same and the next compaction folds.
+async fn compact_rollups(database: &Database, report: &mut LoadReport) {
+    let started = Instant::now();
+    let compacted = match database.get().await {
+        Ok(client) => compact::compact(&client, Wait::No).await,
+        Err(error) => Err(error),
     };
-    eprintln!(
-        "logctl: building the indexes refused a row ({refusal}); nothing of that transaction \
-         was kept: loading again, keeping the indexes, so that the row is rejected alone"
-    );
-    let mut again = run_once(&plan, IndexStrategy::Keep, database, rejects, stop).await?;
-    again.index_build_refused = report.index_build_refused;
-    again.seconds += report.seconds;
-    Ok(again)
+    match compacted {
+        Ok(Some(deltas)) => report.rollup_deltas_compacted = deltas,
+        Ok(None) => report.warnings.push(
+            "another logctl was compacting the rollups; this load's deltas wait for the next \
+             compaction (`logctl rollup compact`), and reports count them meanwhile"
+                .into(),
+        ),
+        Err(error) => report.warnings.push(format!(
+            "compacting the rollups failed ({error}); the deltas stay pending, reports count \
+             them, and `logctl rollup compact` folds them"
+        )),
+    }
+    report.seconds += started.elapsed().as_secs_f64();
 }
 
 async fn run_once(

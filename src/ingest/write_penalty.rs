@@ -201,6 +201,7 @@ fn encode_rows(rows: u64) -> crate::Result<(Bytes, Bytes)> {
         zone: Default::default(),
         nul: copy::NulPolicy::Reject,
         max_line_bytes: 1 << 20,
+        routes: Default::default(),
     });
     let mut services = NumberedServices(Default::default());
     let mut time_ordered = Vec::with_capacity(lines.len());

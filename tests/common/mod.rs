@@ -350,8 +350,27 @@ pub fn expected_events(path: &Path) -> Vec<Event> {
     events
 }
 
-/// Asserts that log_events holds the valid lines of these files, each exactly once.
+/// Asserts that the rollups (compacted and pending) match the raw rows, day by day:
+/// `logctl rollup verify` over all time exits 0.
+pub fn assert_rollups_match(db: &TestDb) {
+    let output = db
+        .logctl(&[
+            "rollup",
+            "verify",
+            "--since",
+            "1970-01-01T00:00:00Z",
+            "--until",
+            "2100-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&output);
+}
+
+/// Asserts that log_events holds the valid lines of these files, each exactly once, and
+/// that the rollups count exactly those rows.
 pub fn assert_loaded_exactly(db: &TestDb, files: &[&Path]) {
+    assert_rollups_match(db);
     let mut expected: Vec<Event> = files.iter().flat_map(|f| expected_events(f)).collect();
     expected.sort();
     assert_eq!(

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::Error;
+use crate::analytics::routes::{DEFAULT_ROUTE_LIMIT, RouteRule};
 use crate::cmd::args::Size;
-use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice, Zone};
+use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, Routes, ShapeChoice, Zone};
 use crate::ingest::{Expansion, IndexStrategy, LoadPlan, RejectSink};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
@@ -80,6 +81,17 @@ pub struct LoadOptions {
     #[arg(long = "map", value_name = "COLUMN=PATH[:UNIT]", display_order = 13)]
     #[serde(rename = "map", deserialize_with = "mappings_from_table")]
     pub mappings: Vec<String>,
+
+    /// A route template tried before the default templating of endpoints, first match
+    /// winning: literal segments, `:name` for any one segment, `*` for one kept as it is,
+    /// and a last `**` for the rest; repeatable, e.g. --route-rule '/rest/api/*/issue/:key'
+    #[arg(long = "route-rule", value_name = "TEMPLATE", display_order = 17)]
+    #[serde(rename = "route_rules")]
+    pub route_rules: Vec<String>,
+
+    /// Distinct routes kept per service; the rest count as `(other)` [default: 200]
+    #[arg(long, value_name = "N", display_order = 18)]
+    pub route_limit: Option<usize>,
 }
 
 /// The file's `[map]` table (column = "path[:unit]") in the form `--map` takes.
@@ -121,6 +133,12 @@ impl LoadOptions {
             strip_nul: self.strip_nul || file.strip_nul,
             index_strategy: self.index_strategy.or(file.index_strategy),
             mappings: file.mappings.into_iter().chain(self.mappings).collect(),
+            route_rules: self
+                .route_rules
+                .into_iter()
+                .chain(file.route_rules)
+                .collect(),
+            route_limit: self.route_limit.or(file.route_limit),
         }
     }
 
@@ -169,6 +187,7 @@ impl LoadOptions {
                     NulPolicy::Reject
                 },
                 max_line_bytes,
+                routes: self.routes()?,
             },
             jobs: self.jobs.unwrap_or(cores.max(2)).max(1),
             parse_threads: cores.max(1),
@@ -186,6 +205,22 @@ impl LoadOptions {
             ));
         }
         Ok(plan)
+    }
+
+    /// The route rules, the flags' before the file's, and the cap on routes per service.
+    fn routes(&self) -> Result<Routes, Error> {
+        let rules = self
+            .route_rules
+            .iter()
+            .map(|rule| rule.parse::<RouteRule>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = self.route_limit.unwrap_or(DEFAULT_ROUTE_LIMIT);
+        if limit == 0 {
+            return Err(Error::usage(
+                "--route-limit must be at least 1 (routes over it count as `(other)`)",
+            ));
+        }
+        Ok(Routes::new(rules, limit))
     }
 
     /// Where rejected lines go: the reject file, opened for appending, else stderr.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::event::{Event, Found, Layer, read_event, type_name};
 use super::metadata;
+use super::route::{RouteFinder, Routes};
 use super::shape::ShapeChoice;
 use super::timestamp::Zone;
 use super::tuple::{Case, NulFound, NulPolicy, TupleWriter};
@@ -24,6 +25,8 @@ pub struct ParseOptions {
     pub zone: Zone,
     pub nul: NulPolicy,
     pub max_line_bytes: usize,
+    /// How endpoints become routes.
+    pub routes: Routes,
 }
 
 /// Numbers service names for the tuples: the load numbers them per batch and the writer
@@ -47,6 +50,7 @@ pub struct LineEncoder {
     outer: Parser,
     inner: Parser,
     ids: EventIds,
+    routes: RouteFinder,
 }
 
 /// UUIDv7 event ids: the current millisecond, then random bits from a generator seeded
@@ -90,6 +94,7 @@ const NUL_REASON: &str =
 impl LineEncoder {
     pub fn new(options: ParseOptions) -> LineEncoder {
         LineEncoder {
+            routes: RouteFinder::new(options.routes.clone()),
             options,
             outer: Parser::new(),
             inner: Parser::new(),
@@ -147,6 +152,7 @@ impl LineEncoder {
                 &self.options,
                 &mut self.inner,
                 services,
+                &mut self.routes,
                 out,
             ),
         };
@@ -183,6 +189,7 @@ fn encode_event(
     options: &ParseOptions,
     inner: &mut Parser,
     services: &mut dyn ServiceIds,
+    routes: &mut RouteFinder,
     out: &mut Vec<u8>,
 ) -> LineOutcome {
     let Some(object) = root.as_object() else {
@@ -201,7 +208,7 @@ fn encode_event(
         .map(str::trim)
         .filter(|text| text.starts_with('{'));
     let Some(text) = inner_text else {
-        return encode_layers(&[outer], id, options, services, out);
+        return encode_layers(&[outer], id, options, services, routes, out);
     };
     inner.scratch.clear();
     inner.scratch.extend_from_slice(text.as_bytes());
@@ -223,10 +230,10 @@ fn encode_event(
                 unwrapped: shape.inner_line,
                 ..outer
             };
-            encode_layers(&[inner_layer, wrapper], id, options, services, out)
+            encode_layers(&[inner_layer, wrapper], id, options, services, routes, out)
         }
         // Not JSON after all: the text is the message.
-        None => encode_layers(&[outer], id, options, services, out),
+        None => encode_layers(&[outer], id, options, services, routes, out),
     };
     inner.tape = tape.reset();
     outcome
@@ -237,6 +244,7 @@ fn encode_layers(
     id: Uuid,
     options: &ParseOptions,
     services: &mut dyn ServiceIds,
+    routes: &mut RouteFinder,
     out: &mut Vec<u8>,
 ) -> LineOutcome {
     let mut level_number = itoa::Buffer::new();
@@ -253,8 +261,17 @@ fn encode_layers(
         Cow::Borrowed(event.service)
     };
     let service_id = services.id(&service);
+    let route = event
+        .endpoint
+        .map(|endpoint| routes.route(&service, endpoint));
     let row_start = out.len();
-    match write_tuple(&event, id, service_id, layers, &found, options.nul, out) {
+    let tuple = Tuple {
+        event: &event,
+        id,
+        service_id,
+        route: route.as_deref(),
+    };
+    match write_tuple(&tuple, layers, &found, options.nul, out) {
         Ok(()) => LineOutcome::Encoded,
         Err(NulFound) => {
             out.truncate(row_start);
@@ -264,18 +281,29 @@ fn encode_layers(
 }
 
 /// Appends one event's tuple: its typed fields, then the rest of the line as metadata.
-fn write_tuple(
-    event: &Event<'_>,
+/// What a tuple holds besides the rest of the line.
+struct Tuple<'e, 'i> {
+    event: &'e Event<'i>,
     id: Uuid,
     service_id: i32,
+    route: Option<&'e str>,
+}
+
+fn write_tuple(
+    Tuple {
+        event,
+        id,
+        service_id,
+        route,
+    }: &Tuple<'_, '_>,
     layers: &[Layer<'_, '_, '_>],
     found: &Found<'_, '_>,
     nul: NulPolicy,
     out: &mut Vec<u8>,
 ) -> Result<(), NulFound> {
     let mut tuple = TupleWriter::begin(out, nul);
-    tuple.uuid(Some(&id));
-    tuple.int4(Some(service_id));
+    tuple.uuid(Some(id));
+    tuple.int4(Some(*service_id));
     tuple.timestamptz(event.created_at);
     tuple.text(event.level, Case::Lower)?;
     tuple.text(event.message, Case::AsIs)?;
@@ -284,5 +312,6 @@ fn write_tuple(
     tuple.int2(event.status);
     tuple.int4(event.latency_ms);
     tuple.uuid(event.request_id.as_ref());
-    tuple.jsonb(|json| metadata::write(json, event, layers, found))
+    tuple.jsonb(|json| metadata::write(json, event, layers, found))?;
+    tuple.text(*route, Case::AsIs)
 }

@@ -6,6 +6,7 @@
 mod event;
 mod line;
 mod metadata;
+mod route;
 mod shape;
 pub mod timestamp;
 pub(crate) mod tuple;
@@ -17,6 +18,7 @@ use rustc_hash::FxHashMap;
 
 pub use event::Event;
 pub use line::{LineEncoder, LineOutcome, MAX_DEPTH, ParseOptions, ServiceIds};
+pub use route::Routes;
 pub use shape::{Mapping, ShapeChoice};
 pub use timestamp::Zone;
 pub use tuple::NulPolicy;

@@ -6,11 +6,8 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone as _};
 
 use crate::{Error, Invalid};
 
-/// PostgreSQL's microseconds in a day, for the day a row falls in.
-pub const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
-const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+use crate::pgtime::POSTGRES_EPOCH_UNIX_MICROS;
+pub use crate::pgtime::{MICROS_PER_DAY, from_datetime, to_datetime};
 
 /// The zone a timestamp without an offset is read in (`--timezone`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -165,17 +162,6 @@ fn parse_iso(b: &[u8], zone: Zone) -> Option<i64> {
         i64::from(parse_offset(rest)?)
     };
     Some(to_postgres(seconds - offset, nanos))
-}
-
-/// PostgreSQL's internal microseconds back to a time, for reports.
-pub fn to_datetime(postgres_micros: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_micros(postgres_micros + POSTGRES_EPOCH_UNIX_MICROS)
-        .unwrap_or_default()
-}
-
-/// A time as PostgreSQL's internal microseconds.
-pub fn from_datetime(time: chrono::DateTime<chrono::Utc>) -> i64 {
-    time.timestamp_micros() - POSTGRES_EPOCH_UNIX_MICROS
 }
 
 /// The offset in seconds for a local time in `zone`; None for a time skipped by DST.

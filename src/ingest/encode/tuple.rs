@@ -3,9 +3,11 @@
 
 use uuid::Uuid;
 
+use crate::analytics::rollup::Row;
+
 /// The columns of `log_events` in the order every tuple carries them.
-pub const COLUMNS: &str = "event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata";
-const FIELD_COUNT: i16 = 11;
+pub const COLUMNS: &str = "event_id, service_id, created_at, level, message, endpoint, method, status, latency_ms, request_id, metadata, route";
+const FIELD_COUNT: i16 = 12;
 
 /// Signature, flags and header-extension length that open a binary COPY stream.
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -34,6 +36,31 @@ pub fn service_id_of(tuple: &[u8]) -> i32 {
 /// Overwrites the service_id of an encoded tuple.
 pub fn set_service_id(tuple: &mut [u8], id: i32) {
     tuple[SERVICE_ID_AT..SERVICE_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
+}
+
+/// The fields of an encoded tuple that the rollups count by, read back in place from a
+/// tuple this module wrote: each field's length, then its value.
+pub fn rollup_row(tuple: &[u8]) -> Row<'_> {
+    let mut fields: [Option<&[u8]>; FIELD_COUNT as usize] = [None; FIELD_COUNT as usize];
+    let mut at = 2;
+    for field in &mut fields {
+        let length = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("a whole tuple"));
+        at += 4;
+        if let Ok(length) = usize::try_from(length) {
+            *field = Some(&tuple[at..at + length]);
+            at += length;
+        }
+    }
+    let text = |index: usize| fields[index].and_then(|bytes| std::str::from_utf8(bytes).ok());
+    Row {
+        created_at: created_at_of(tuple),
+        service_id: service_id_of(tuple),
+        level: text(3),
+        method: text(6),
+        status: fields[7].map(|bytes| i16::from_be_bytes(bytes.try_into().expect("an int2"))),
+        latency_ms: fields[8].map(|bytes| i32::from_be_bytes(bytes.try_into().expect("an int4"))),
+        route: text(11),
+    }
 }
 
 /// What to do with U+0000, which neither `text` nor `jsonb` can store.
@@ -263,7 +290,7 @@ mod tests {
         assert_eq!(
             out,
             [
-                &[0, 11][..],
+                &[0, 12][..],
                 &[0, 0, 0, 4, 0, 0, 0, 7],
                 &[0xff, 0xff, 0xff, 0xff],
                 &[0, 0, 0, 3],

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 
 use super::rejects::RejectSink;
 use crate::ingest::batch::Batch;
-use crate::ingest::encode::tuple;
+use crate::ingest::encode::{timestamp, tuple};
 use crate::ingest::ledger::Range;
 use crate::{Error, Invalid};
 
@@ -92,6 +92,30 @@ impl Target<'_> {
     }
 }
 
+/// Appends the rollup cells of the batch's rows, one delta per service, in the
+/// transaction (or savepoint) of those rows: they commit or roll back together.
+async fn append_rollup_deltas(client: &Client, batch: &Batch) -> crate::Result<()> {
+    let deltas = batch.rollup_cells().deltas();
+    let services: Vec<i32> = deltas.iter().map(|delta| delta.service_id).collect();
+    let first: Vec<_> = deltas
+        .iter()
+        .map(|delta| timestamp::to_datetime(delta.first_minute))
+        .collect();
+    let last: Vec<_> = deltas
+        .iter()
+        .map(|delta| timestamp::to_datetime(delta.last_minute))
+        .collect();
+    let cells: Vec<&[u8]> = deltas.iter().map(|delta| delta.cells.as_slice()).collect();
+    client
+        .execute(
+            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells) \
+             SELECT * FROM unnest($1::integer[], $2::timestamptz[], $3::timestamptz[], $4::bytea[])",
+            &[&services, &first, &last, &cells],
+        )
+        .await?;
+    Ok(())
+}
+
 /// What became of an attempt that did not fail.
 pub(super) enum Attempted {
     Committed,
@@ -157,6 +181,7 @@ async fn copy_and_record(
                 other => Failure::Other(other),
             });
         }
+        append_rollup_deltas(client, batch).await?;
     }
     // Last, just before the commit: the bytes must still be the file's they were read as.
     if let Some(guard) = &batch.source.guard

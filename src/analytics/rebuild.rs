@@ -1,0 +1,382 @@
+//! Rollups from the raw rows: `logctl rollup rebuild` recomputes the cells of a range of
+//! days (for a database loaded before rollups existed, or after rows were deleted by
+//! hand), and `logctl rollup verify` recomputes them and compares them with what is
+//! stored, compacted or pending. Both stream the rows a day at a time, so memory holds
+//! one day's cells, never its rows, and both read rows and deltas from one snapshot, in
+//! which a row is visible exactly when its batch's delta is.
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use tokio_postgres::Client;
+
+use super::compact::{Grain, fold, stored};
+use super::rollup::{Cells, DAY, HourKey, Measures, MinuteKey, Row, bucket_of, decode_delta};
+use super::routes::RouteTemplater;
+use crate::db::locks;
+use crate::pgtime::{from_datetime, to_datetime};
+
+/// The whole days that hold [from, until): rollups are rebuilt and checked by day, since
+/// a day cell sums all of its day.
+pub fn days(from: DateTime<Utc>, until: DateTime<Utc>) -> (i64, i64) {
+    let start = bucket_of(from_datetime(from), DAY);
+    let end = bucket_of(from_datetime(until) + DAY - 1, DAY);
+    (start, end.max(start + DAY))
+}
+
+/// The days in [start, end) that hold raw rows or rollups of any grain, in order: the
+/// others have nothing to rebuild or check.
+async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<Vec<i64>> {
+    let rows = client
+        .query(
+            "WITH days AS ( \
+                 SELECT date_bin('1 day', created_at, TIMESTAMPTZ '2000-01-01Z') AS day \
+                 FROM log_events WHERE created_at >= $1 AND created_at < $2 \
+                 UNION SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2 \
+                 UNION SELECT date_bin('1 day', hour, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_hour WHERE hour >= $1 AND hour < $2 \
+                 UNION SELECT day FROM logctl_rollup_day WHERE day >= $1 AND day < $2 \
+                 UNION SELECT date_bin('1 day', d, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_deltas, \
+                      generate_series(first_minute, last_minute, '1 day') AS d \
+                 WHERE last_minute >= $1 AND first_minute < $2 \
+                 UNION SELECT date_bin('1 day', last_minute, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_deltas WHERE last_minute >= $1 AND first_minute < $2) \
+             SELECT day FROM days WHERE day >= $1 AND day < $2 ORDER BY day",
+            &[&to_datetime(start), &to_datetime(end)],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| from_datetime(row.get(0))).collect())
+}
+
+/// Recomputes the rollups of the days that hold [from, until) from the raw rows, in one
+/// transaction that first folds every pending delta, so that nothing is counted twice;
+/// returns the number of days.
+pub async fn rebuild(
+    client: &Client,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<u64> {
+    let (start, end) = days(from, until);
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await?;
+    let rebuilt = async {
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+            .await?;
+        fold_every_delta(client).await?;
+        let templater = RouteTemplater::default();
+        let days = days_with_data(client, start, end).await?;
+        for &day in &days {
+            let (from, until) = (to_datetime(day), to_datetime(day + DAY));
+            for (table, time) in [
+                ("logctl_rollup_minute", "minute"),
+                (Grain::Hour.table(), Grain::Hour.time_column()),
+                (Grain::Day.table(), Grain::Day.time_column()),
+            ] {
+                client
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE {time} >= $1 AND {time} < $2"),
+                        &[&from, &until],
+                    )
+                    .await?;
+            }
+            fold(client, &cells_from_rows(client, day, &templater).await?).await?;
+        }
+        crate::Result::Ok(days.len() as u64)
+    }
+    .await;
+    match rebuilt {
+        Ok(days) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(days)
+        }
+        Err(error) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(error)
+        }
+    }
+}
+
+/// Folds every pending delta, in the caller's transaction.
+async fn fold_every_delta(client: &Client) -> crate::Result<()> {
+    let rows = client
+        .query(
+            "DELETE FROM logctl_rollup_deltas RETURNING service_id, cells",
+            &[],
+        )
+        .await?;
+    let mut cells = Cells::default();
+    for row in &rows {
+        cells.merge(&decode_delta(row.get(0), row.get(1))?);
+    }
+    fold(client, &cells).await
+}
+
+/// A difference between the rollups stored and the raw rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub cell: String,
+    pub stored: String,
+    pub from_rows: String,
+}
+
+/// Recomputes the rollups of the days that hold [from, until) from the raw rows and
+/// compares them with the stored ones (compacted cells and pending deltas together);
+/// returns the days compared and every cell that differs.
+pub async fn verify(
+    client: &Client,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<(u64, Vec<Difference>)> {
+    let (start, end) = days(from, until);
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let verified = async {
+        let templater = RouteTemplater::default();
+        let mut differences = Vec::new();
+        let days = days_with_data(client, start, end).await?;
+        for &day in &days {
+            let expected = cells_from_rows(client, day, &templater).await?;
+            let (found, found_days) = stored_cells(client, day).await?;
+            compare(&expected, &found, &mut differences);
+            compare_hours(
+                "day",
+                &by_day(&expected.hours),
+                &found_days,
+                &mut differences,
+            );
+        }
+        crate::Result::Ok((days.len() as u64, differences))
+    }
+    .await;
+    let _ = client.batch_execute("ROLLBACK").await;
+    verified
+}
+
+/// The cells of one day's raw rows. Rows loaded before routes existed have none: theirs
+/// is their endpoint templated with the default rules.
+async fn cells_from_rows(
+    client: &Client,
+    day: i64,
+    templater: &RouteTemplater,
+) -> crate::Result<Cells> {
+    let (from, until) = (to_datetime(day), to_datetime(day + DAY));
+    let rows = client
+        .query_raw(
+            "SELECT created_at, service_id, level, method, status, latency_ms, route, endpoint \
+             FROM log_events WHERE created_at >= $1 AND created_at < $2",
+            [&from as &(dyn tokio_postgres::types::ToSql + Sync), &until],
+        )
+        .await?;
+    futures_util::pin_mut!(rows);
+    let mut cells = Cells::default();
+    while let Some(row) = rows.try_next().await? {
+        let route: Option<&str> = row.get(6);
+        let endpoint: Option<&str> = row.get(7);
+        let templated = match (route, endpoint) {
+            (None, Some(endpoint)) => Some(templater.template(endpoint)),
+            _ => None,
+        };
+        cells.add(&Row {
+            created_at: from_datetime(row.get(0)),
+            service_id: row.get(1),
+            level: row.get(2),
+            method: row.get(3),
+            status: row.get(4),
+            latency_ms: row.get(5),
+            route: route.or(templated.as_deref()),
+        });
+    }
+    Ok(cells)
+}
+
+/// The stored cells of one day: compacted minute, hour and day cells with the pending
+/// deltas' cells added to each (a delta's hour cells count towards their day too).
+async fn stored_cells(client: &Client, day: i64) -> crate::Result<(Cells, HourCells)> {
+    let (from, until) = (to_datetime(day), to_datetime(day + DAY));
+    let mut cells = Cells::default();
+    for row in client
+        .query(
+            "SELECT minute, service_id, status_class, level, events, errors, latency \
+             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
+            &[&from, &until],
+        )
+        .await?
+    {
+        cells.minutes.insert(
+            MinuteKey {
+                minute: from_datetime(row.get(0)),
+                service_id: row.get(1),
+                status_class: row.get(2),
+                level: row.get::<_, &str>(3).into(),
+            },
+            stored(row.get(4), row.get(5), row.get(6))?,
+        );
+    }
+    cells.hours = hour_cells(client, Grain::Hour, from, until).await?;
+    let mut days = hour_cells(client, Grain::Day, from, until).await?;
+    let mut pending = Cells::default();
+    for row in client
+        .query(
+            "SELECT service_id, cells FROM logctl_rollup_deltas \
+             WHERE last_minute >= $1 AND first_minute < $2",
+            &[&from, &until],
+        )
+        .await?
+    {
+        pending.merge(&decode_delta(row.get(0), row.get(1))?);
+    }
+    pending
+        .minutes
+        .retain(|key, _| (day..day + DAY).contains(&key.minute));
+    pending
+        .hours
+        .retain(|key, _| (day..day + DAY).contains(&key.start));
+    for (key, measures) in by_day(&pending.hours) {
+        days.entry(key).or_default().merge(&measures);
+    }
+    cells.merge(&pending);
+    Ok((cells, days))
+}
+
+/// Hour-like cells by their key.
+type HourCells = rustc_hash::FxHashMap<HourKey, Measures>;
+
+/// Hour cells summed into the cells of their days.
+fn by_day(hours: &HourCells) -> HourCells {
+    let mut days = HourCells::default();
+    for (key, measures) in hours {
+        let key = HourKey {
+            start: bucket_of(key.start, DAY),
+            ..key.clone()
+        };
+        days.entry(key).or_default().merge(measures);
+    }
+    days
+}
+
+/// The stored cells of an hour-like grain in [from, until).
+async fn hour_cells(
+    client: &Client,
+    grain: Grain,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<HourCells> {
+    let (table, time) = (grain.table(), grain.time_column());
+    let mut cells = HourCells::default();
+    for row in client
+        .query(
+            &format!(
+                "SELECT {time}, service_id, route, method, status, level, events, errors, latency \
+                 FROM {table} WHERE {time} >= $1 AND {time} < $2"
+            ),
+            &[&from, &until],
+        )
+        .await?
+    {
+        cells.insert(
+            HourKey {
+                start: from_datetime(row.get(0)),
+                service_id: row.get(1),
+                route: row.get::<_, &str>(2).into(),
+                method: row.get::<_, &str>(3).into(),
+                status: row.get(4),
+                level: row.get::<_, &str>(5).into(),
+            },
+            stored(row.get(6), row.get(7), row.get(8))?,
+        );
+    }
+    Ok(cells)
+}
+
+fn describe(measures: Option<&Measures>) -> String {
+    match measures {
+        None => "nothing".to_string(),
+        Some(m) => format!(
+            "{} events, {} errors, {} latencies summing to {} ms",
+            m.events,
+            m.errors,
+            m.latency.count(),
+            m.latency.sum()
+        ),
+    }
+}
+
+/// Every minute and hour cell whose measures differ, in either direction.
+fn compare(expected: &Cells, found: &Cells, differences: &mut Vec<Difference>) {
+    let mut minutes: Vec<&MinuteKey> = expected
+        .minutes
+        .keys()
+        .chain(found.minutes.keys())
+        .collect();
+    minutes.sort();
+    minutes.dedup();
+    for key in minutes {
+        let (want, have) = (expected.minutes.get(key), found.minutes.get(key));
+        if want != have {
+            differences.push(Difference {
+                cell: format!(
+                    "minute {} service {} status class {} level {:?}",
+                    to_datetime(key.minute),
+                    key.service_id,
+                    key.status_class,
+                    key.level
+                ),
+                stored: describe(have),
+                from_rows: describe(want),
+            });
+        }
+    }
+    compare_hours("hour", &expected.hours, &found.hours, differences);
+}
+
+/// Every hour-like cell whose measures differ, in either direction.
+fn compare_hours(
+    grain: &str,
+    expected: &HourCells,
+    found: &HourCells,
+    differences: &mut Vec<Difference>,
+) {
+    let mut keys: Vec<&HourKey> = expected.keys().chain(found.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let (want, have) = (expected.get(key), found.get(key));
+        if want != have {
+            differences.push(Difference {
+                cell: format!(
+                    "{grain} {} service {} route {:?} method {:?} status {} level {:?}",
+                    to_datetime(key.start),
+                    key.service_id,
+                    key.route,
+                    key.method,
+                    key.status,
+                    key.level
+                ),
+                stored: describe(have),
+                from_rows: describe(want),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_range_is_widened_to_the_whole_days_that_hold_it() {
+        let (start, end) = days(at("2026-11-24T10:00:00Z"), at("2026-11-25T00:00:01Z"));
+        assert_eq!(to_datetime(start), at("2026-11-24T00:00:00Z"));
+        assert_eq!(to_datetime(end), at("2026-11-26T00:00:00Z"));
+        let (start, end) = days(at("2026-11-24T00:00:00Z"), at("2026-11-24T00:00:00Z"));
+        assert_eq!(end - start, DAY, "at least one day");
+    }
+}

@@ -1,0 +1,510 @@
+//! Rollup cells: what the reports read instead of raw rows. A cell counts the events of
+//! one time bucket and one combination of dimensions (events, errors, and a latency
+//! sketch that holds the latency count, sum, min and max exactly); cells merge by
+//! addition, so batches, loaders and compaction steps can each add theirs in any order.
+//!
+//! Two families, chosen so that the rollups stay a small fraction of the raw table:
+//!
+//! - **minute** cells, by service, status class (2xx, 5xx, ...) and level: timelines in
+//!   small buckets, checks over the last minutes;
+//! - **hour** cells (and day cells, their merge), by service, route, method, exact status
+//!   and level: percentiles per route, top-N, errors over longer windows.
+//!
+//! A batch's cells are written as one *delta* per service, in the batch's own
+//! transaction: `encode_delta` and `decode_delta` give their compact binary form.
+
+use rustc_hash::FxHashMap;
+
+use super::sketch::Sketch;
+
+/// PostgreSQL's microseconds in a minute, an hour and a day.
+pub const MINUTE: i64 = 60_000_000;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
+
+/// The fields of one stored event that the rollups count by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'t> {
+    /// PostgreSQL microseconds (since 2000-01-01 UTC).
+    pub created_at: i64,
+    pub service_id: i32,
+    pub level: Option<&'t str>,
+    pub method: Option<&'t str>,
+    pub status: Option<i16>,
+    pub latency_ms: Option<i32>,
+    pub route: Option<&'t str>,
+}
+
+/// Whether an event counts as an error: a server error, or logged at error level or above.
+pub fn is_error(status: Option<i16>, level: Option<&str>) -> bool {
+    status.is_some_and(|status| status >= 500)
+        || level.is_some_and(|level| matches!(level, "error" | "fatal" | "critical" | "panic"))
+}
+
+/// 2 for 2xx and so on; 0 for an event without a status.
+pub fn status_class(status: Option<i16>) -> i16 {
+    status.map_or(0, |status| status / 100)
+}
+
+/// The start of the bucket of width `width` (microseconds) that holds `micros`.
+pub fn bucket_of(micros: i64, width: i64) -> i64 {
+    micros.div_euclid(width) * width
+}
+
+/// The key of a minute cell. Absent values are 0 and "" (the tables' primary keys).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MinuteKey {
+    pub minute: i64,
+    pub service_id: i32,
+    pub status_class: i16,
+    pub level: Box<str>,
+}
+
+/// The key of an hour (or day) cell. Absent values are 0 and "".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HourKey {
+    pub start: i64,
+    pub service_id: i32,
+    pub route: Box<str>,
+    pub method: Box<str>,
+    pub status: i16,
+    pub level: Box<str>,
+}
+
+/// What a cell counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Measures {
+    pub events: u64,
+    pub errors: u64,
+    /// The latencies of the events that have one.
+    pub latency: Sketch,
+}
+
+impl Measures {
+    fn add(&mut self, error: bool, latency_ms: Option<i32>) {
+        self.events += 1;
+        self.errors += u64::from(error);
+        if let Some(latency) = latency_ms {
+            self.latency.add(latency);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Measures) {
+        self.events += other.events;
+        self.errors += other.errors;
+        self.latency.merge(&other.latency);
+    }
+}
+
+/// The cells of some set of events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cells {
+    pub minutes: FxHashMap<MinuteKey, Measures>,
+    pub hours: FxHashMap<HourKey, Measures>,
+}
+
+impl Cells {
+    pub fn add(&mut self, row: &Row<'_>) {
+        let error = is_error(row.status, row.level);
+        let level: Box<str> = row.level.unwrap_or("").into();
+        self.minutes
+            .entry(MinuteKey {
+                minute: bucket_of(row.created_at, MINUTE),
+                service_id: row.service_id,
+                status_class: status_class(row.status),
+                level: level.clone(),
+            })
+            .or_default()
+            .add(error, row.latency_ms);
+        self.hours
+            .entry(HourKey {
+                start: bucket_of(row.created_at, HOUR),
+                service_id: row.service_id,
+                route: row.route.unwrap_or("").into(),
+                method: row.method.unwrap_or("").into(),
+                status: row.status.unwrap_or(0),
+                level,
+            })
+            .or_default()
+            .add(error, row.latency_ms);
+    }
+
+    pub fn merge(&mut self, other: &Cells) {
+        for (key, measures) in &other.minutes {
+            self.minutes.entry(key.clone()).or_default().merge(measures);
+        }
+        for (key, measures) in &other.hours {
+            self.hours.entry(key.clone()).or_default().merge(measures);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.minutes.is_empty()
+    }
+
+    /// One delta per service: (service id, first minute, last minute, encoded cells).
+    pub fn deltas(&self) -> Vec<Delta> {
+        let mut services: Vec<i32> = self.minutes.keys().map(|key| key.service_id).collect();
+        services.sort_unstable();
+        services.dedup();
+        services
+            .into_iter()
+            .map(|service_id| {
+                let mut minutes: Vec<(&MinuteKey, &Measures)> = self
+                    .minutes
+                    .iter()
+                    .filter(|(key, _)| key.service_id == service_id)
+                    .collect();
+                minutes.sort_by(|a, b| a.0.cmp(b.0));
+                let mut hours: Vec<(&HourKey, &Measures)> = self
+                    .hours
+                    .iter()
+                    .filter(|(key, _)| key.service_id == service_id)
+                    .collect();
+                hours.sort_by(|a, b| a.0.cmp(b.0));
+                let first_minute = minutes.first().map_or(0, |(key, _)| key.minute);
+                let last_minute = minutes.last().map_or(0, |(key, _)| key.minute);
+                Delta {
+                    service_id,
+                    first_minute,
+                    last_minute,
+                    cells: encode_delta(first_minute, &minutes, &hours),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One service's cells of one batch, as a row of `logctl_rollup_deltas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    pub service_id: i32,
+    pub first_minute: i64,
+    pub last_minute: i64,
+    pub cells: Vec<u8>,
+}
+
+/// The version byte of the delta encoding.
+const DELTA_VERSION: u8 = 1;
+
+/// A version byte, the first minute, then the minute cells (minutes after the first,
+/// status class, level, measures) and the hour cells (hours after the first minute's
+/// hour, route, method, status, level, measures), each list behind its length; numbers
+/// are LEB128 varints, strings and sketches are length-prefixed.
+fn encode_delta(
+    first_minute: i64,
+    minutes: &[(&MinuteKey, &Measures)],
+    hours: &[(&HourKey, &Measures)],
+) -> Vec<u8> {
+    let mut out = vec![DELTA_VERSION];
+    put_signed(&mut out, first_minute);
+    put(&mut out, minutes.len() as u64);
+    for (key, measures) in minutes {
+        put(&mut out, ((key.minute - first_minute) / MINUTE) as u64);
+        put(&mut out, key.status_class as u64);
+        put_text(&mut out, &key.level);
+        put_measures(&mut out, measures);
+    }
+    let first_hour = bucket_of(first_minute, HOUR);
+    put(&mut out, hours.len() as u64);
+    for (key, measures) in hours {
+        put(&mut out, ((key.start - first_hour) / HOUR) as u64);
+        put_text(&mut out, &key.route);
+        put_text(&mut out, &key.method);
+        put(&mut out, key.status as u16 as u64);
+        put_text(&mut out, &key.level);
+        put_measures(&mut out, measures);
+    }
+    out
+}
+
+/// The cells of one delta of `service_id`.
+pub fn decode_delta(service_id: i32, bytes: &[u8]) -> crate::Result<Cells> {
+    let corrupt = |what: &str| {
+        crate::Error::Failed(format!(
+            "a rollup delta is corrupt ({what}); recompute the rollups of its time range from \
+             the raw rows with `logctl rollup rebuild`"
+        ))
+    };
+    let mut reader = Reader { bytes, at: 0 };
+    if reader.byte().ok_or_else(|| corrupt("empty"))? != DELTA_VERSION {
+        return Err(corrupt("unknown version"));
+    }
+    let truncated = || corrupt("cut short");
+    let first_minute = reader.signed().ok_or_else(truncated)?;
+    let mut cells = Cells::default();
+    for _ in 0..reader.number().ok_or_else(truncated)? {
+        let minute = first_minute + reader.number().ok_or_else(truncated)? as i64 * MINUTE;
+        let status_class = reader.number().ok_or_else(truncated)? as i16;
+        let level = reader.text().ok_or_else(truncated)?;
+        let measures = reader.measures()?.ok_or_else(truncated)?;
+        cells.minutes.insert(
+            MinuteKey {
+                minute,
+                service_id,
+                status_class,
+                level,
+            },
+            measures,
+        );
+    }
+    let first_hour = bucket_of(first_minute, HOUR);
+    for _ in 0..reader.number().ok_or_else(truncated)? {
+        let start = first_hour + reader.number().ok_or_else(truncated)? as i64 * HOUR;
+        let route = reader.text().ok_or_else(truncated)?;
+        let method = reader.text().ok_or_else(truncated)?;
+        let status = reader.number().ok_or_else(truncated)? as u16 as i16;
+        let level = reader.text().ok_or_else(truncated)?;
+        let measures = reader.measures()?.ok_or_else(truncated)?;
+        cells.hours.insert(
+            HourKey {
+                start,
+                service_id,
+                route,
+                method,
+                status,
+                level,
+            },
+            measures,
+        );
+    }
+    if reader.at != bytes.len() {
+        return Err(corrupt("bytes after the last cell"));
+    }
+    Ok(cells)
+}
+
+fn put(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, value: i64) {
+    put(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_measures(out: &mut Vec<u8>, measures: &Measures) {
+    put(out, measures.events);
+    put(out, measures.errors);
+    let mut sketch = Vec::new();
+    measures.latency.encode(&mut sketch);
+    put(out, sketch.len() as u64);
+    out.extend_from_slice(&sketch);
+}
+
+struct Reader<'b> {
+    bytes: &'b [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn signed(&mut self) -> Option<i64> {
+        let value = self.number()?;
+        Some((value >> 1) as i64 ^ -((value & 1) as i64))
+    }
+
+    fn slice(&mut self) -> Option<&[u8]> {
+        let length = usize::try_from(self.number()?).ok()?;
+        let end = self.at.checked_add(length)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+
+    fn text(&mut self) -> Option<Box<str>> {
+        std::str::from_utf8(self.slice()?).ok().map(Box::from)
+    }
+
+    fn measures(&mut self) -> crate::Result<Option<Measures>> {
+        let (Some(events), Some(errors)) = (self.number(), self.number()) else {
+            return Ok(None);
+        };
+        let Some(sketch) = self.slice() else {
+            return Ok(None);
+        };
+        Ok(Some(Measures {
+            events,
+            errors,
+            latency: Sketch::decode(sketch)?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An event as the tests generate it: owned strings, borrowed as a `Row`.
+    #[derive(Debug, Clone)]
+    struct Event {
+        created_at: i64,
+        service_id: i32,
+        level: Option<String>,
+        method: Option<String>,
+        status: Option<i16>,
+        latency_ms: Option<i32>,
+        route: Option<String>,
+    }
+
+    impl Event {
+        fn row(&self) -> Row<'_> {
+            Row {
+                created_at: self.created_at,
+                service_id: self.service_id,
+                level: self.level.as_deref(),
+                method: self.method.as_deref(),
+                status: self.status,
+                latency_ms: self.latency_ms,
+                route: self.route.as_deref(),
+            }
+        }
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        (
+            // Three days around 2026, some before 2000 (negative microseconds).
+            prop_oneof![
+                (-3 * DAY..0i64),
+                (837_000_000_000_000i64..837_000_000_000_000 + 3 * DAY)
+            ],
+            1..4i32,
+            prop::option::of(prop::sample::select(vec!["info", "warn", "error", "fatal"])),
+            prop::option::of(prop::sample::select(vec!["GET", "POST"])),
+            prop::option::of(prop::sample::select(vec![200i16, 201, 404, 500, 503])),
+            prop::option::of(prop_oneof![Just(0), 1..100i32, 1..i32::MAX]),
+            prop::option::of(prop::sample::select(vec!["/a/:id", "/b", "(other)"])),
+        )
+            .prop_map(
+                |(created_at, service_id, level, method, status, latency_ms, route)| Event {
+                    created_at,
+                    service_id,
+                    level: level.map(str::to_string),
+                    method: method.map(str::to_string),
+                    status,
+                    latency_ms,
+                    route: route.map(str::to_string),
+                },
+            )
+    }
+
+    fn cells_of(events: &[Event]) -> Cells {
+        let mut cells = Cells::default();
+        for event in events {
+            cells.add(&event.row());
+        }
+        cells
+    }
+
+    proptest! {
+        /// Events split into batches at random, each batch's cells written as deltas and
+        /// read back, merged in a random order (as compaction steps and readers do): the
+        /// result is the cells of all the events at once.
+        #[test]
+        fn batches_deltas_and_merge_order_do_not_change_the_cells(
+            events in prop::collection::vec(event(), 0..300),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+            order in any::<u64>(),
+        ) {
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(events.len() + 1)).collect();
+            cuts.push(0);
+            cuts.push(events.len());
+            cuts.sort_unstable();
+            let mut deltas = Vec::new();
+            for pair in cuts.windows(2) {
+                deltas.extend(cells_of(&events[pair[0]..pair[1]]).deltas());
+            }
+            // A permutation of the deltas from the seed.
+            let mut state = order | 1;
+            for i in (1..deltas.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                deltas.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let mut merged = Cells::default();
+            for delta in &deltas {
+                merged.merge(&decode_delta(delta.service_id, &delta.cells).unwrap());
+            }
+            prop_assert_eq!(merged, cells_of(&events));
+        }
+
+        #[test]
+        fn any_bytes_decode_to_cells_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_delta(1, &bytes);
+        }
+    }
+
+    #[test]
+    fn errors_are_server_errors_or_error_levels() {
+        assert!(is_error(Some(503), None));
+        assert!(is_error(Some(200), Some("error")));
+        assert!(is_error(None, Some("fatal")));
+        assert!(!is_error(Some(404), Some("warn")));
+        assert!(!is_error(None, None));
+        assert_eq!(status_class(Some(503)), 5);
+        assert_eq!(status_class(None), 0);
+        assert_eq!(bucket_of(-1, MINUTE), -MINUTE);
+        assert_eq!(bucket_of(MINUTE + 5, MINUTE), MINUTE);
+    }
+
+    #[test]
+    fn a_delta_holds_only_its_services_cells_with_their_bounds() {
+        let events = [
+            (2 * MINUTE + 5, 1, Some(200), Some(12)),
+            (5 * MINUTE, 1, Some(503), None),
+            (HOUR + 1, 2, None, Some(7)),
+        ]
+        .map(|(created_at, service_id, status, latency_ms)| Event {
+            created_at,
+            service_id,
+            level: None,
+            method: Some("GET".into()),
+            status,
+            latency_ms,
+            route: Some("/x".into()),
+        });
+        let deltas = cells_of(&events).deltas();
+        assert_eq!(deltas.len(), 2);
+        assert_eq!(
+            (
+                deltas[0].service_id,
+                deltas[0].first_minute,
+                deltas[0].last_minute
+            ),
+            (1, 2 * MINUTE, 5 * MINUTE)
+        );
+        let first = decode_delta(1, &deltas[0].cells).unwrap();
+        assert_eq!(first.minutes.len(), 2);
+        assert_eq!(first.hours.len(), 2, "two statuses in one hour");
+        let errors: u64 = first.hours.values().map(|m| m.errors).sum();
+        assert_eq!(errors, 1);
+        assert_eq!(deltas[1].first_minute, HOUR);
+    }
+}

@@ -1,0 +1,95 @@
+//! `logctl rollup compact|rebuild|verify`: the rollups the reports read, folded,
+//! recomputed from the raw rows, or checked against them.
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use crate::analytics::compact::{self, Wait};
+use crate::analytics::rebuild;
+use crate::cmd::args::parse_when;
+use crate::db::Database;
+use crate::{Error, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Fold the rollup deltas that loads appended into the minute, hour and day cells.
+    /// Loads do it as they end; run it from cron beside them when one was interrupted
+    /// (answers never depend on it: reports count pending deltas too)
+    Compact,
+    /// Recompute the rollups of whole days from the raw rows: for a database loaded before
+    /// rollups existed, or after rows were deleted by hand. Memory holds one day's cells;
+    /// the days are replaced in one transaction
+    Rebuild(Range),
+    /// Recompute the rollups of whole days from the raw rows and compare them with those
+    /// stored (compacted and pending); exits 1 on any difference
+    Verify(Range),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Range {
+    /// The first day: a duration ago (7d), an RFC 3339 time or a date; the whole day
+    /// that holds it is taken
+    #[arg(long, value_name = "WHEN")]
+    pub since: String,
+    /// The end (exclusive): the whole day that holds it is taken [default: now]
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+}
+
+impl Range {
+    fn bounds(&self) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+        let since = parse_when("--since", &self.since)?;
+        let until = match &self.until {
+            Some(until) => parse_when("--until", until)?,
+            None => Utc::now(),
+        };
+        if until < since {
+            return Err(Error::usage("--until must not be before --since"));
+        }
+        Ok((since, until))
+    }
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let range = match &args.action {
+        Action::Compact => None,
+        Action::Rebuild(range) | Action::Verify(range) => Some(range.bounds()?),
+    };
+    let database = Database::open(database_url, 1).await?;
+    let client = database.get().await?;
+    match (args.action, range) {
+        (Action::Rebuild(_), Some((since, until))) => {
+            let days = rebuild::rebuild(&client, since, until).await?;
+            eprintln!("logctl: rebuilt the rollups of {days} days from the raw rows");
+        }
+        (Action::Verify(_), Some((since, until))) => {
+            let (days, differences) = rebuild::verify(&client, since, until).await?;
+            if !differences.is_empty() {
+                for difference in differences.iter().take(20) {
+                    eprintln!(
+                        "logctl: {}: stored {}, the rows give {}",
+                        difference.cell, difference.stored, difference.from_rows
+                    );
+                }
+                return Err(Error::Failed(format!(
+                    "{} rollup cells of {days} days differ from the raw rows; recompute them \
+                     with `logctl rollup rebuild` over the same range",
+                    differences.len()
+                ))
+                .into());
+            }
+            eprintln!("logctl: the rollups of {days} days match the raw rows");
+        }
+        _ => {
+            let folded = compact::compact(&client, Wait::Yes).await?.unwrap_or(0);
+            eprintln!("logctl: folded {folded} rollup deltas into the grains");
+        }
+    }
+    Ok(Outcome::Success)
+}
