@@ -4,6 +4,7 @@
 //! which talk to the database.
 
 pub mod compact;
+pub mod read;
 pub mod rebuild;
 pub mod rollup;
 pub mod routes;
