@@ -59,10 +59,7 @@ fn raw_counts(
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
-    assert!(
-        counts.len() > 1,
-        "a question with several groups: {counts:?}"
-    );
+    assert!(!counts.is_empty(), "a question with an answer");
     counts
 }
 
