@@ -7,6 +7,7 @@ pub mod generate;
 pub mod load;
 pub mod local;
 pub mod prune;
+pub mod report_args;
 pub mod rollup;
 pub mod schema;
 pub mod slow;
