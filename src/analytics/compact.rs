@@ -322,18 +322,22 @@ fn key_array_types(grain: Grain) -> Vec<String> {
         .collect()
 }
 
-/// The key of a grain's cell from a row whose first columns are `key_columns(grain)`;
-/// returns it and the index of the next column.
-pub(super) fn key_of_row(grain: Grain, row: &tokio_postgres::Row) -> (HourKey, usize) {
+/// The key of a grain's cell from a row whose columns from `first` on are
+/// `key_columns(grain)`; returns it and the index of the next column.
+pub(super) fn key_of_row(
+    grain: Grain,
+    row: &tokio_postgres::Row,
+    first: usize,
+) -> (HourKey, usize) {
     let mut key = HourKey {
-        start: from_datetime(row.get(0)),
-        service_id: row.get(1),
+        start: from_datetime(row.get(first)),
+        service_id: row.get(first + 1),
         route: "".into(),
         method: "".into(),
         status: 0,
         level: "".into(),
     };
-    let mut at = 2;
+    let mut at = first + 2;
     for kept in grain.family.kept() {
         match kept {
             Kept::Route => key.route = row.get::<_, &str>(at).into(),
@@ -374,7 +378,7 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
         .map(|&key| (key.clone(), cells[key].clone()))
         .collect();
     for row in &existing {
-        let (key, at) = key_of_row(grain, row);
+        let (key, at) = key_of_row(grain, row, 0);
         if let Some(measures) = merged.get_mut(&key) {
             measures.merge(&stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
         }
@@ -457,7 +461,7 @@ pub(super) async fn stored_cells(
         )
         .await?
     {
-        let (key, at) = key_of_row(grain, &row);
+        let (key, at) = key_of_row(grain, &row, 0);
         cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
     }
     Ok(cells)
