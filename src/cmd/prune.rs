@@ -2,7 +2,7 @@
 
 use crate::cmd::args::parse_when;
 use crate::db::migrate::Variant;
-use crate::db::retention::{self, Pruned, Removed};
+use crate::db::retention::{self, Pruned, Removed, RollupKeep};
 use crate::db::{Database, Isolation, transaction};
 use crate::report::{Cell, Format, Table, render};
 use crate::{Error, Outcome};
@@ -25,9 +25,34 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub batch_rows: i64,
 
+    /// Keep a rollup grain's cells for this long instead of its stored period (minute
+    /// 14 days, hour 400 days, day 10 years by default), e.g. --keep-rollups minute=30d;
+    /// repeatable. Rollups outlive the raw rows, so a year of trends stays after the rows
+    /// of a month are pruned
+    #[arg(long = "keep-rollups", value_name = "GRAIN=PERIOD")]
+    pub keep_rollups: Vec<String>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `minute=30d`: a grain and its period as a PostgreSQL interval.
+fn keep_rollups(text: &str) -> Result<(String, String), Error> {
+    let bad = || {
+        Error::usage(format!(
+            "--keep-rollups `{text}`: write GRAIN=PERIOD with a grain of {} and a period such \
+             as 30d or 2w",
+            retention::ROLLUP_GRAIN_NAMES.join(", ")
+        ))
+    };
+    let (grain, period) = text.split_once('=').ok_or_else(bad)?;
+    let grain = grain.trim();
+    if !retention::ROLLUP_GRAIN_NAMES.contains(&grain) {
+        return Err(bad());
+    }
+    let period = humantime::parse_duration(period.trim()).map_err(|_| bad())?;
+    Ok((grain.to_string(), format!("{} seconds", period.as_secs())))
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
@@ -42,8 +67,17 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     })
     .await?
     .ok_or_else(|| Error::NoSchema("no logctl tables in this database".into()))?;
+    let overrides = args
+        .keep_rollups
+        .iter()
+        .map(|text| keep_rollups(text))
+        .collect::<Result<Vec<_>, _>>()?;
     let pruned = retention::prune(&client, variant, cutoff, args.dry_run, args.batch_rows).await?;
-    render::print(&[table(&pruned)], args.format)?;
+    let rollups = retention::prune_rollups(&client, &overrides, args.dry_run).await?;
+    render::print(
+        &[table(&pruned), rollups_table(&rollups, args.dry_run)],
+        args.format,
+    )?;
     Ok(Outcome::Success)
 }
 
@@ -90,5 +124,25 @@ fn table(pruned: &Pruned) -> Table {
                 rows: vec![vec![Cell::Int(*rows), Cell::Int(*batches)]],
             }
         }
+    }
+}
+
+fn rollups_table(kept: &[RollupKeep], dry_run: bool) -> Table {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    Table {
+        name: "rollups",
+        title: format!("Rollup cells older than each grain's period: {verb}"),
+        columns: vec!["grain", "kept_for", "cutoff", "cells"],
+        rows: kept
+            .iter()
+            .map(|keep| {
+                vec![
+                    Cell::Text(keep.grain.to_string()),
+                    Cell::Text(keep.kept_for.clone()),
+                    Cell::Time(keep.cutoff),
+                    Cell::Int(keep.cells),
+                ]
+            })
+            .collect(),
     }
 }
