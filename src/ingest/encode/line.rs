@@ -46,6 +46,8 @@ pub struct LineEncoder {
     options: ParseOptions,
     outer: Parser,
     inner: Parser,
+    /// The line without its raw 0x00 bytes, when --strip-nul drops them.
+    without_nul: Vec<u8>,
     ids: EventIds,
 }
 
@@ -82,6 +84,28 @@ impl Parser {
             tape: Tape(Vec::new()),
         }
     }
+
+    /// Parses `text` and hands its root to `read`.
+    fn parse<R>(
+        &mut self,
+        text: &[u8],
+        read: impl FnOnce(tape::Value<'_, '_>) -> R,
+    ) -> Result<R, simd_json::Error> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(text);
+        self.scratch
+            .resize(text.len() + simd_json::INPUT_PADDING, 0);
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let parsed = simd_json::fill_tape_padded(
+            &mut self.scratch,
+            text.len(),
+            &mut self.buffers,
+            &mut tape,
+        );
+        let result = parsed.map(|()| read(tape.as_value()));
+        self.tape = tape.reset();
+        result
+    }
 }
 
 const NUL_REASON: &str =
@@ -93,6 +117,7 @@ impl LineEncoder {
             options,
             outer: Parser::new(),
             inner: Parser::new(),
+            without_nul: Vec::new(),
             ids: EventIds {
                 random: rand::make_rng(),
             },
@@ -117,41 +142,23 @@ impl LineEncoder {
         if line.iter().all(u8::is_ascii_whitespace) {
             return LineOutcome::Blank;
         }
-        let parser = &mut self.outer;
-        parser.scratch.clear();
         // A raw 0x00 byte (not the \u0000 escape) is the same character to PostgreSQL.
-        if memchr::memchr(0, line).is_some() {
+        let text = if memchr::memchr(0, line).is_some() {
             if self.options.nul == NulPolicy::Reject {
                 return LineOutcome::Rejected(NUL_REASON.to_string());
             }
-            parser
-                .scratch
+            self.without_nul.clear();
+            self.without_nul
                 .extend(line.iter().copied().filter(|&byte| byte != 0));
+            &self.without_nul[..]
         } else {
-            parser.scratch.extend_from_slice(line);
-        }
-        let length = parser.scratch.len();
-        parser.scratch.resize(length + simd_json::INPUT_PADDING, 0);
-        let mut tape = std::mem::replace(&mut parser.tape, Tape(Vec::new())).reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut parser.scratch,
-            length,
-            &mut parser.buffers,
-            &mut tape,
-        );
-        let outcome = match parsed {
-            Err(error) => LineOutcome::Rejected(json_error_reason(&error)),
-            Ok(()) => encode_event(
-                tape.as_value(),
-                self.ids.next(),
-                &self.options,
-                &mut self.inner,
-                services,
-                out,
-            ),
+            line
         };
-        parser.tape = tape.reset();
-        outcome
+        let id = self.ids.next();
+        let parsed = self.outer.parse(text, |root| {
+            encode_event(root, id, &self.options, &mut self.inner, services, out)
+        });
+        parsed.unwrap_or_else(|error| LineOutcome::Rejected(json_error_reason(&error)))
     }
 }
 
@@ -189,47 +196,46 @@ fn encode_event(
         return LineOutcome::Rejected(format!("line is a JSON {}, not an object", type_name(root)));
     };
     let shape = options.shape.pick(object.keys());
+    let inner_text = shape
+        .inner_line
+        .and_then(|key| object.get(key))
+        .and_then(|value| value.into_string())
+        .map(str::trim)
+        .filter(|text| text.starts_with('{'));
     let outer = Layer {
         object,
         shape,
         unwrapped: None,
     };
-    let inner_text = shape
-        .inner_line
-        .and_then(|key| outer.object.get(key))
-        .and_then(|value| value.into_string())
-        .map(str::trim)
-        .filter(|text| text.starts_with('{'));
     let Some(text) = inner_text else {
         return encode_layers(&[outer], id, options, services, out);
     };
-    inner.scratch.clear();
-    inner.scratch.extend_from_slice(text.as_bytes());
-    let length = inner.scratch.len();
-    inner.scratch.resize(length + simd_json::INPUT_PADDING, 0);
-    let mut tape = std::mem::replace(&mut inner.tape, Tape(Vec::new())).reset();
-    let parsed =
-        simd_json::fill_tape_padded(&mut inner.scratch, length, &mut inner.buffers, &mut tape);
-    let inner_object = parsed.ok().and_then(|()| tape.as_value().as_object());
-    let outcome = match inner_object {
-        Some(object) => {
-            let inner_shape = options.shape.pick(object.keys());
-            let inner_layer = Layer {
-                object,
-                shape: inner_shape,
-                unwrapped: None,
-            };
-            let wrapper = Layer {
-                unwrapped: shape.inner_line,
-                ..outer
-            };
-            encode_layers(&[inner_layer, wrapper], id, options, services, out)
-        }
-        // Not JSON after all: the text is the message.
-        None => encode_layers(&[outer], id, options, services, out),
-    };
-    inner.tape = tape.reset();
-    outcome
+    let unwrapped = inner.parse(text.as_bytes(), |inner_root| {
+        let object = inner_root.as_object()?;
+        let inner_layer = Layer {
+            shape: options.shape.pick(object.keys()),
+            object,
+            unwrapped: None,
+        };
+        // The outer object again: `outer` stays for a text that is not JSON.
+        let wrapper = Layer {
+            object: root.as_object()?,
+            shape,
+            unwrapped: shape.inner_line,
+        };
+        Some(encode_layers(
+            &[inner_layer, wrapper],
+            id,
+            options,
+            services,
+            out,
+        ))
+    });
+    // Not JSON after all: the text is the message.
+    unwrapped
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| encode_layers(&[outer], id, options, services, out))
 }
 
 fn encode_layers(
