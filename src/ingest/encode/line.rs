@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use super::event::{Event, Found, Layer, read_event, type_name};
 use super::metadata;
+use super::numbers::{self, Written};
 use super::shape::ShapeChoice;
 use super::timestamp::Zone;
 use super::tuple::{Case, NulFound, NulPolicy, TupleWriter};
+use crate::Invalid;
 
 /// Deeper nesting than this is refused before PostgreSQL's own parser would hit its stack limit.
 pub const MAX_DEPTH: usize = 64;
@@ -85,16 +87,39 @@ impl Parser {
         }
     }
 
-    /// Parses `text` and hands its root to `read`.
-    fn parse<R>(
-        &mut self,
-        text: &[u8],
-        read: impl FnOnce(tape::Value<'_, '_>) -> R,
-    ) -> Result<R, simd_json::Error> {
+    /// Parses `text` and hands its root, and where its values lie in `text`, to `read`.
+    /// A number simd-json cannot read fails the parse; then, and only then, the text is
+    /// parsed again with stand-ins for such numbers, which `text` still holds as written.
+    fn parse<R, F>(&mut self, text: &[u8], read: F) -> Result<R, simd_json::Error>
+    where
+        F: FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
+    {
+        self.load(text);
+        let (error, read) = match self.parse_loaded(text, read) {
+            Err((error, read)) if *error.error() == ErrorType::InvalidNumber => (error, read),
+            result => return result.map_err(|(error, _)| error),
+        };
+        self.load(text);
+        if !numbers::stand_in_unreadable(&mut self.scratch[..text.len()]) {
+            return Err(error);
+        }
+        self.parse_loaded(text, read).map_err(|(error, _)| error)
+    }
+
+    /// Copies `text` into the scratch buffer, with the padding simd-json reads past its end.
+    fn load(&mut self, text: &[u8]) {
         self.scratch.clear();
         self.scratch.extend_from_slice(text);
         self.scratch
             .resize(text.len() + simd_json::INPUT_PADDING, 0);
+    }
+
+    /// Parses what `load` put in the scratch buffer, which holds `text` or its stand-ins;
+    /// gives `read` back with the error, for another try.
+    fn parse_loaded<R, F>(&mut self, text: &[u8], read: F) -> Result<R, (simd_json::Error, F)>
+    where
+        F: FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
+    {
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let parsed = simd_json::fill_tape_padded(
             &mut self.scratch,
@@ -102,7 +127,13 @@ impl Parser {
             &mut self.buffers,
             &mut tape,
         );
-        let result = parsed.map(|()| read(tape.as_value()));
+        let result = match parsed {
+            Ok(()) => Ok(read(
+                tape.as_value(),
+                Written::new(text, self.buffers.structural_indexes()),
+            )),
+            Err(error) => Err((error, read)),
+        };
         self.tape = tape.reset();
         result
     }
@@ -110,6 +141,12 @@ impl Parser {
 
 const NUL_REASON: &str =
     "contains U+0000 (\\u0000), which PostgreSQL cannot store; use --strip-nul to drop it";
+
+impl From<NulFound> for Invalid {
+    fn from(_: NulFound) -> Invalid {
+        Invalid(NUL_REASON.to_string())
+    }
+}
 
 impl LineEncoder {
     pub fn new(options: ParseOptions) -> LineEncoder {
@@ -155,8 +192,16 @@ impl LineEncoder {
             line
         };
         let id = self.ids.next();
-        let parsed = self.outer.parse(text, |root| {
-            encode_event(root, id, &self.options, &mut self.inner, services, out)
+        let parsed = self.outer.parse(text, |root, written| {
+            encode_event(
+                root,
+                written,
+                id,
+                &self.options,
+                &mut self.inner,
+                services,
+                out,
+            )
         });
         parsed.unwrap_or_else(|error| LineOutcome::Rejected(json_error_reason(&error)))
     }
@@ -176,7 +221,7 @@ fn json_error_reason(error: &simd_json::Error) -> String {
     match error.error() {
         ErrorType::InvalidUtf8 => "invalid UTF-8".to_string(),
         ErrorType::InvalidNumber => format!(
-            "a number beyond what logctl reads (128-bit integers, 64-bit floats) at character {}",
+            "invalid JSON: a malformed number at character {}",
             error.index()
         ),
         ErrorType::DepthLimitExceeded => format!("JSON nested deeper than {MAX_DEPTH} levels"),
@@ -186,6 +231,7 @@ fn json_error_reason(error: &simd_json::Error) -> String {
 
 fn encode_event(
     root: tape::Value<'_, '_>,
+    written: Written<'_>,
     id: Uuid,
     options: &ParseOptions,
     inner: &mut Parser,
@@ -206,22 +252,25 @@ fn encode_event(
         object,
         shape,
         unwrapped: None,
+        written,
     };
     let Some(text) = inner_text else {
         return encode_layers(&[outer], id, options, services, out);
     };
-    let unwrapped = inner.parse(text.as_bytes(), |inner_root| {
+    let unwrapped = inner.parse(text.as_bytes(), |inner_root, inner_written| {
         let object = inner_root.as_object()?;
         let inner_layer = Layer {
             shape: options.shape.pick(object.keys()),
             object,
             unwrapped: None,
+            written: inner_written,
         };
         // The outer object again: `outer` stays for a text that is not JSON.
         let wrapper = Layer {
             object: root.as_object()?,
             shape,
             unwrapped: shape.inner_line,
+            written,
         };
         Some(encode_layers(
             &[inner_layer, wrapper],
@@ -262,9 +311,9 @@ fn encode_layers(
     let row_start = out.len();
     match write_tuple(&event, id, service_id, layers, &found, options.nul, out) {
         Ok(()) => LineOutcome::Encoded,
-        Err(NulFound) => {
+        Err(Invalid(reason)) => {
             out.truncate(row_start);
-            LineOutcome::Rejected(NUL_REASON.to_string())
+            LineOutcome::Rejected(reason)
         }
     }
 }
@@ -275,10 +324,10 @@ fn write_tuple(
     id: Uuid,
     service_id: i32,
     layers: &[Layer<'_, '_, '_>],
-    found: &Found<'_, '_>,
+    found: &Found<'_, '_, '_>,
     nul: NulPolicy,
     out: &mut Vec<u8>,
-) -> Result<(), NulFound> {
+) -> Result<(), Invalid> {
     let mut tuple = TupleWriter::begin(out, nul);
     tuple.uuid(Some(&id));
     tuple.int4(Some(service_id));
