@@ -632,6 +632,25 @@ fn metadata_keeps_every_number_as_written() {
     }
 }
 
+/// A Docker line's inner JSON, parsed on its own, keeps its numbers as written too.
+#[test]
+fn numbers_inside_a_docker_line_are_kept_as_written() {
+    let db = TestDb::with_schema("numbers_docker");
+    let corpus = Corpus::of(&[
+        br#"{"log":"{\"msg\":\"inner\",\"n\":1e400,\"m\":[0.10,-0,1E+2]}\n","stream":"stdout","time":"2026-11-24T12:00:00Z"}"#,
+    ]);
+    let loaded = load(&db, &corpus, &[]);
+    assert!(loaded.rejects.is_empty(), "{:#?}", loaded.rejects);
+    let row = db
+        .client()
+        .query_one(
+            "SELECT metadata::text, $1::text::jsonb::text FROM log_events WHERE message = 'inner'",
+            &[&r#"{"n":1e400,"m":[0.10,-0,1E+2],"stream":"stdout"}"#],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), row.get::<_, String>(1));
+}
+
 /// A long metadata text cut for a failure message.
 fn numbers_shortened(text: &str) -> String {
     if text.len() <= 600 {
