@@ -88,22 +88,45 @@ impl Parser {
     }
 
     /// Parses `text` and hands its root, and where its values lie in `text`, to `read`.
-    /// A number simd-json cannot read fails the parse; then, and only then, the text is
-    /// parsed again with stand-ins for such numbers, which `text` still holds as written.
-    fn parse<R, F>(&mut self, text: &[u8], read: F) -> Result<R, simd_json::Error>
-    where
-        F: FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
-    {
+    fn parse<R>(
+        &mut self,
+        text: &[u8],
+        read: impl FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
+    ) -> Result<R, simd_json::Error> {
         self.load(text);
-        let (error, read) = match self.parse_loaded(text, read) {
-            Err((error, read)) if *error.error() == ErrorType::InvalidNumber => (error, read),
-            result => return result.map_err(|(error, _)| error),
-        };
-        self.load(text);
-        if !numbers::stand_in_unreadable(&mut self.scratch[..text.len()]) {
-            return Err(error);
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let mut parsed = simd_json::fill_tape_padded(
+            &mut self.scratch,
+            text.len(),
+            &mut self.buffers,
+            &mut tape,
+        );
+        // A number simd-json cannot read fails the parse; then, and only then, the text is
+        // parsed again with stand-ins for such numbers, which `text` still holds as written.
+        if parsed
+            .as_ref()
+            .is_err_and(|error| *error.error() == ErrorType::InvalidNumber)
+        {
+            let mut again = tape.reset();
+            self.load(text);
+            if numbers::stand_in_unreadable(&mut self.scratch[..text.len()]) {
+                parsed = simd_json::fill_tape_padded(
+                    &mut self.scratch,
+                    text.len(),
+                    &mut self.buffers,
+                    &mut again,
+                );
+            }
+            tape = again;
         }
-        self.parse_loaded(text, read).map_err(|(error, _)| error)
+        let result = parsed.map(|()| {
+            read(
+                tape.as_value(),
+                Written::new(text, self.buffers.structural_indexes()),
+            )
+        });
+        self.tape = tape.reset();
+        result
     }
 
     /// Copies `text` into the scratch buffer, with the padding simd-json reads past its end.
@@ -112,30 +135,6 @@ impl Parser {
         self.scratch.extend_from_slice(text);
         self.scratch
             .resize(text.len() + simd_json::INPUT_PADDING, 0);
-    }
-
-    /// Parses what `load` put in the scratch buffer, which holds `text` or its stand-ins;
-    /// gives `read` back with the error, for another try.
-    fn parse_loaded<R, F>(&mut self, text: &[u8], read: F) -> Result<R, (simd_json::Error, F)>
-    where
-        F: FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
-    {
-        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut self.scratch,
-            text.len(),
-            &mut self.buffers,
-            &mut tape,
-        );
-        let result = match parsed {
-            Ok(()) => Ok(read(
-                tape.as_value(),
-                Written::new(text, self.buffers.structural_indexes()),
-            )),
-            Err(error) => Err((error, read)),
-        };
-        self.tape = tape.reset();
-        result
     }
 }
 

@@ -37,11 +37,13 @@ pub(super) fn write(
         )?;
     }
     if let Some(endpoint) = event.endpoint {
-        entries.key("endpoint")?;
+        entries.separator();
+        entries.json.raw(b"\"endpoint\":");
         entries.json.string(endpoint)?;
     }
     if let Some(method) = event.method {
-        entries.key("method")?;
+        entries.separator();
+        entries.json.raw(b"\"method\":");
         if method.bytes().any(|b| b.is_ascii_lowercase()) {
             entries.json.string(&method.to_ascii_uppercase())?;
         } else {
@@ -49,15 +51,18 @@ pub(super) fn write(
         }
     }
     if let Some(status) = event.status {
-        entries.key("status")?;
+        entries.separator();
+        entries.json.raw(b"\"status\":");
         entries.json.integer(status);
     }
     if let Some(latency) = event.latency_ms {
-        entries.key("latency_ms")?;
+        entries.separator();
+        entries.json.raw(b"\"latency_ms\":");
         entries.json.integer(latency);
     }
     if let Some(request_id) = event.request_id_text {
-        entries.key("request_id")?;
+        entries.separator();
+        entries.json.raw(b"\"request_id\":");
         entries.json.string(request_id)?;
     }
     entries.json.raw(b"}");
@@ -73,14 +78,11 @@ struct Entries<'a, 'j, 'f, 's, 't, 'i> {
 }
 
 impl Entries<'_, '_, '_, '_, '_, '_> {
-    /// Starts an entry: the comma before all but the first, the key and its colon.
-    fn key(&mut self, key: &str) -> Result<(), Invalid> {
+    /// The comma before every entry but the first.
+    fn separator(&mut self) {
         if !std::mem::take(&mut self.first) {
             self.json.raw(b",");
         }
-        self.json.string(key)?;
-        self.json.raw(b":");
-        Ok(())
     }
 
     /// Writes the entries of `object`, which starts at structural `at`, and returns the
@@ -96,16 +98,20 @@ impl Entries<'_, '_, '_, '_, '_, '_> {
         let mut members = Members::of(at);
         for (key, value) in object.iter() {
             let value_at = members.value();
-            let entry = table.get(key);
             let end = if skip == Some(key) || is_winner(key, self.found) {
                 numbers::end_of(value, value_at)
             } else if let (Some(nested), Some(inner)) = (
-                entry.filter(|e| e.flatten).and_then(|e| e.nested.as_ref()),
+                table
+                    .get(key)
+                    .filter(|e| e.flatten)
+                    .and_then(|e| e.nested.as_ref()),
                 value.as_object(),
             ) {
                 self.write_object(written, &inner, value_at, nested, None)?
             } else {
-                self.key(key)?;
+                self.separator();
+                self.json.string(key)?;
+                self.json.raw(b":");
                 write_value(self.json, written, value, value_at)?
             };
             members.passed(end);
@@ -139,10 +145,11 @@ fn write_value(
         } else {
             b"false"
         }),
-        // Integers simd-json holds exactly, and jsonb can hold them all.
-        ValueType::I64 | ValueType::U64 | ValueType::I128 | ValueType::U128 => {
-            json.raw(written.number(at));
-        }
+        // Integers are exact in the tape, and jsonb holds them all: 64-bit ones are
+        // formatted from it, cheaper than finding their text; wider ones are copied.
+        ValueType::I64 => json.integer(value.as_i64().unwrap_or_default()),
+        ValueType::U64 => json.integer(value.as_u64().unwrap_or_default()),
+        ValueType::I128 | ValueType::U128 => json.raw(written.number(at)),
         ValueType::F64 => {
             let number = written.number(at);
             numbers::check_numeric(number)?;

@@ -7,6 +7,7 @@
 //! line only. What numeric cannot hold is refused here, before PostgreSQL would refuse
 //! the row.
 
+use simd_json::prelude::*;
 use simd_json::tape;
 
 use crate::Invalid;
@@ -77,7 +78,17 @@ impl Members {
 }
 
 /// The structural just after `value`, which starts at `at`.
+#[inline]
 pub(super) fn end_of(value: tape::Value<'_, '_>, at: usize) -> usize {
+    // Most values are scalars: one structural, known from the type alone.
+    if matches!(value.value_type(), ValueType::Array | ValueType::Object) {
+        end_of_container(value, at)
+    } else {
+        at + 1
+    }
+}
+
+fn end_of_container(value: tape::Value<'_, '_>, at: usize) -> usize {
     let mut members = Members::of(at);
     if let Some(array) = value.as_array() {
         for element in array.iter() {
@@ -87,8 +98,6 @@ pub(super) fn end_of(value: tape::Value<'_, '_>, at: usize) -> usize {
         for (_, member) in object.iter() {
             members.passed(end_of(member, members.value()));
         }
-    } else {
-        return at + 1;
     }
     members.end()
 }
