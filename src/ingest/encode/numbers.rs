@@ -1,11 +1,11 @@
 //! Numbers as written. simd-json reads a number into an i64, a u64, a 128-bit integer
 //! or an f64, while jsonb keeps it as `numeric`, digit for digit (`1.50`, `1e400`, a
-//! 40-digit integer), so metadata takes each number's text from the line rather than
-//! from the tape. simd-json's structural indexes say where each node of the tape starts
-//! in the text, and a walk of the tape keeps its place among them by counting. A number
-//! simd-json cannot read at all gets a stand-in it can read, on a second parse of that
-//! line only. What numeric cannot hold is refused here, before PostgreSQL would refuse
-//! the row.
+//! 40-digit integer), so metadata takes each float's text, and each wider integer's,
+//! from the line rather than from the tape. simd-json's structural indexes say where
+//! each node of the tape starts in the text, and a walk of the tape keeps its place
+//! among them by counting. A number simd-json cannot read at all gets a stand-in it can
+//! read, on a second parse of that line only. What numeric cannot hold is refused here,
+//! before PostgreSQL would refuse the row.
 
 use simd_json::prelude::*;
 use simd_json::tape;
@@ -154,7 +154,7 @@ pub(super) fn stand_in_unreadable(text: &mut [u8]) -> bool {
                     } else {
                         &STAND_IN[1..]
                     };
-                    // Always long enough: such a number has at least five digits.
+                    // Always long enough: such a number takes five bytes at least (1e309).
                     token[..stand_in.len()].copy_from_slice(stand_in);
                     token[stand_in.len()..].fill(b' ');
                     replaced = true;
