@@ -24,6 +24,8 @@ Exit codes:
        once the server is back
   4    the load finished but some lines were rejected
   5    the load stopped because more lines than --max-errors were rejected
+  6    the load found nothing to read: an empty directory, none of its files with a
+       log name (see --include), or a glob that matched nothing
   130  interrupted by SIGINT/SIGTERM; what was committed stays committed";
 
 #[derive(Debug, Parser)]
@@ -43,6 +45,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one command per process: boxing the load's options would save nothing"
+)]
 pub enum Command {
     /// Create or upgrade the tables and indexes (idempotent)
     Schema(cmd::schema::Args),

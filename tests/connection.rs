@@ -52,7 +52,7 @@ fn usage_errors_exit_2() {
     let no_match = logctl_bare(&["load", "/nonexistent/*.ndjson"])
         .output()
         .unwrap();
-    assert_exit(&no_match, 2);
+    assert_exit(&no_match, 6);
     assert_exit(
         &logctl_bare(&["load", "x", "--timezone", "Mars/Olympus"])
             .output()

@@ -29,9 +29,12 @@ pub enum Stop {
 pub struct LoadReport {
     pub files: usize,
     pub files_with_new_lines: usize,
+    /// Files with nothing new, all of whose bytes were loaded before.
     pub files_already_loaded: usize,
-    /// Files without a complete line yet.
+    /// Files with nothing new but a last line waiting for its newline (or only that).
     pub files_waiting: usize,
+    /// Files of no bytes at all.
+    pub files_empty: usize,
     /// Files another loader was loading, left to it (only when this load could build
     /// indexes in one transaction, which must not wait on another loader).
     pub files_left_to_others: Vec<String>,
@@ -40,7 +43,7 @@ pub struct LoadReport {
     pub rejected: u64,
     pub blank: u64,
     pub bytes_read: u64,
-    /// Bytes of unterminated last lines left for the next run.
+    /// Bytes of last lines without their newline, left for the next run.
     pub pending_bytes: u64,
     pub services_created: Vec<String>,
     pub seconds: f64,
@@ -113,6 +116,7 @@ struct InFlight {
     chunks: Option<u64>,
     committed_chunks: u64,
     new_lines: bool,
+    pending_bytes: u64,
 }
 
 /// Either kind of message.
@@ -166,6 +170,7 @@ pub(crate) async fn tally(
                                     chunks: None,
                                     committed_chunks: 0,
                                     new_lines: false,
+                                    pending_bytes: 0,
                                 },
                             );
                         }
@@ -184,11 +189,17 @@ pub(crate) async fn tally(
                 report.pending_bytes += pending_bytes;
                 if let Some(entry) = in_flight.get_mut(&source) {
                     entry.chunks = Some(batches);
+                    entry.pending_bytes = pending_bytes;
                 }
                 Some(source)
             }
-            Message::Note(Note::NoCompleteLine) => {
+            Message::Note(Note::NoCompleteLine { bytes: 0 }) => {
+                report.files_empty += 1;
+                None
+            }
+            Message::Note(Note::NoCompleteLine { bytes }) => {
                 report.files_waiting += 1;
+                report.pending_bytes += bytes;
                 None
             }
             Message::Note(Note::Busy(name)) => {
@@ -250,8 +261,11 @@ pub(crate) async fn tally(
             continue;
         }
         let finished = in_flight.remove(&index).expect("checked above");
+        // "Already loaded" is said only of a file all of whose bytes were.
         if finished.new_lines {
             report.files_with_new_lines += 1;
+        } else if finished.pending_bytes > 0 {
+            report.files_waiting += 1;
         } else {
             report.files_already_loaded += 1;
         }

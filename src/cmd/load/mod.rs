@@ -10,7 +10,7 @@ use clap::ValueEnum;
 
 use crate::db::privileges::{self, Role};
 use crate::db::{Database, Isolation, migrate, transaction};
-use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
+use crate::ingest::{self, Input, LoadReport, NameFilter, Stop, expand_inputs};
 use crate::{Error, Outcome};
 
 mod options;
@@ -67,7 +67,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         None => LoadOptions::default(),
     };
     let options = args.options.over(file);
-    let inputs = expand_inputs(&args.inputs, options.rejects.as_deref())?;
+    let names = NameFilter::including(&options.include)?;
+    let inputs = expand_inputs(&args.inputs, options.rejects.as_deref(), &names)?;
     if inputs
         .inputs
         .iter()
@@ -209,6 +210,10 @@ fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_er
     }
 }
 
+fn inputs(count: usize) -> String {
+    format!("{count} {}", if count == 1 { "input" } else { "inputs" })
+}
+
 fn summary_line(report: &LoadReport) -> String {
     let verb = if report.dry_run {
         "would load"
@@ -216,18 +221,17 @@ fn summary_line(report: &LoadReport) -> String {
         "loaded"
     };
     let mut line = format!(
-        "{verb} {} of {} lines from {} {} ({} rejected, {} blank)",
+        "{verb} {} of {} lines from {} ({} rejected, {} blank)",
         report.loaded,
         report.lines_read,
-        report.files,
-        if report.files == 1 { "input" } else { "inputs" },
+        inputs(report.files),
         report.rejected,
         report.blank
     );
     if report.files_already_loaded > 0 {
         line.push_str(&format!(
             "; {} already loaded, nothing new",
-            report.files_already_loaded
+            inputs(report.files_already_loaded)
         ));
     }
     if !report.files_left_to_others.is_empty() {
@@ -236,11 +240,15 @@ fn summary_line(report: &LoadReport) -> String {
             report.files_left_to_others.len()
         ));
     }
-    if report.pending_bytes > 0 {
+    if report.files_waiting > 0 {
         line.push_str(&format!(
-            "; {} bytes of unterminated last lines wait for the next run",
+            "; {} ending in a line without its newline ({} bytes), which waits for the next run",
+            inputs(report.files_waiting),
             report.pending_bytes
         ));
+    }
+    if report.files_empty > 0 {
+        line.push_str(&format!("; {} empty", inputs(report.files_empty)));
     }
     if !report.services_created.is_empty() {
         let verb = if report.dry_run { "would add" } else { "added" };

@@ -80,6 +80,13 @@ pub struct LoadOptions {
     #[arg(long = "map", value_name = "COLUMN=PATH[:UNIT]", display_order = 13)]
     #[serde(rename = "map", deserialize_with = "mappings_from_table")]
     pub mappings: Vec<String>,
+
+    /// In directories, load the files whose names match GLOB (repeatable) instead of
+    /// those with a log name: *.ndjson, *.jsonl, *.json, *.log, also compressed (.gz,
+    /// .zst) or rotated (.1, -20261124). Files named on the command line and matched by
+    /// a glob argument are always loaded
+    #[arg(long, value_name = "GLOB", display_order = 0)]
+    pub include: Vec<String>,
 }
 
 /// The file's `[map]` table (column = "path[:unit]") in the form `--map` takes.
@@ -121,6 +128,11 @@ impl LoadOptions {
             strip_nul: self.strip_nul || file.strip_nul,
             index_strategy: self.index_strategy.or(file.index_strategy),
             mappings: file.mappings.into_iter().chain(self.mappings).collect(),
+            include: if self.include.is_empty() {
+                file.include
+            } else {
+                self.include
+            },
         }
     }
 
