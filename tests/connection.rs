@@ -131,11 +131,30 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
             .unwrap()
     };
     let status = run(&["local", "status"]);
+    assert_exit(&status, 3);
     assert!(
         stdout(&status).starts_with("not created"),
         "{}",
         stdout(&status)
     );
+    // A report has nothing to read in an instance that does not exist: none is made.
+    for report in [
+        vec!["slow"],
+        vec!["status"],
+        vec!["prune", "--older-than", "30d"],
+    ] {
+        let output = run(&report);
+        assert_exit(&output, 1);
+        let err = stderr(&output);
+        assert!(
+            err.contains("no local instance exists") && err.contains("logctl local start"),
+            "{err}"
+        );
+        assert!(
+            !local.join("data").exists(),
+            "{report:?} created an instance"
+        );
+    }
 
     let announcement = format!(
         "no connection configured (--database-url, DATABASE_URL, PG* variables); using the local instance in {}",
@@ -184,9 +203,48 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
         let owner = std::fs::metadata(local.join("data")).unwrap().uid();
         assert_ne!(owner, 0, "as root, the server runs as an unprivileged user");
     }
-    assert!(stdout(&run(&["local", "status"])).starts_with("running"));
+    let status = run(&["local", "status"]);
+    assert_success(&status);
+    assert!(stdout(&status).starts_with("running"));
     assert_success(&run(&["local", "stop"]));
-    assert!(stdout(&run(&["local", "status"])).starts_with("stopped"));
+    let status = run(&["local", "status"]);
+    assert_exit(&status, 3);
+    assert!(stdout(&status).starts_with("stopped"));
+
+    let unasked = run(&["local", "destroy"]);
+    assert_exit(&unasked, 2);
+    assert!(stderr(&unasked).contains("--yes"), "{}", stderr(&unasked));
+    assert!(local.join("data").exists());
+    assert_success(&run(&["local", "destroy", "--yes"]));
+    assert!(!local.exists());
+    assert_exit(&run(&["local", "status"]), 3);
+}
+
+#[test]
+fn as_root_an_instance_its_server_user_cannot_reach_says_which_directory_and_the_fix() {
+    if !is_root() {
+        eprintln!("skipped: only root's server runs as another user");
+        return;
+    }
+    let dir = scratch_dir("closed-parent");
+    let closed = dir.join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let output = logctl_bare(&["local", "start"])
+        .env("LOGCTL_LOCAL_DIR", closed.join("instance"))
+        .output()
+        .unwrap();
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("cannot enter {} (mode 700)", closed.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("chmod o+x {}", closed.display()))
+            && err.contains("LOGCTL_LOCAL_DIR"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     if args.batch_rows < 1 {
         return Err(Error::usage("--batch-rows must be at least 1").into());
     }
-    let database = Database::open(database_url, 1).await?;
+    let database = Database::open_existing(database_url, 1).await?;
     let client = database.dedicated().await?;
     let variant = transaction(&client, Isolation::ReadCommitted, |client| async move {
         Variant::of_database(client).await

@@ -46,7 +46,7 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         since,
         service: args.service,
     };
-    let database = Database::open(database_url, 1).await?;
+    let database = Database::open_existing(database_url, 1).await?;
     let tables = transaction(
         &*database.get().await?,
         Isolation::Snapshot,

@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    let database = Database::open(database_url, 1).await?;
+    let database = Database::open_existing(database_url, 1).await?;
     let table = transaction(&*database.get().await?, Isolation::Snapshot, status::report).await?;
     render::print(&[table], args.format)?;
     Ok(Outcome::Success)

@@ -19,7 +19,7 @@ static PGBOUNCER: OnceLock<Pgbouncer> = OnceLock::new();
 
 extern "C" fn destroy_cluster() {
     if let Some(cluster) = CLUSTER.get() {
-        cluster.destroy();
+        let _ = cluster.destroy();
     }
     let _ = std::fs::remove_dir_all(process_dir());
 }
