@@ -1,6 +1,6 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
-use crate::cmd::args::parse_when;
+use crate::cmd::args::{parse_when, parse_zone};
 use crate::db::migrate::Variant;
 use crate::db::retention::{self, Pruned, Removed};
 use crate::db::{Database, Isolation, transaction};
@@ -9,7 +9,8 @@ use crate::{Error, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Remove events older than this: a duration (30d, 12h, 2w) or an RFC 3339 time.
+    /// Remove events older than this: a duration (30d, 12h, 2w), today, yesterday, a
+    /// date (2026-11-01, midnight in --timezone) or an RFC 3339 time.
     /// A partitioned table drops the partitions that end before it (detached
     /// concurrently: loads into the other partitions go on); a plain table deletes in
     /// batches of --batch-rows, each its own short transaction. The load ledger is kept,
@@ -21,6 +22,11 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// The zone of a date, today or yesterday in --older-than: an IANA name
+    /// (Europe/Berlin) or +HH:MM [default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
     /// Rows per DELETE on a plain table
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub batch_rows: i64,
@@ -31,7 +37,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    let cutoff = parse_when("--older-than", &args.older_than)?;
+    let zone = parse_zone(args.timezone.as_deref())?;
+    let cutoff = parse_when("--older-than", &args.older_than, zone)?;
     if args.batch_rows < 1 {
         return Err(Error::usage("--batch-rows must be at least 1").into());
     }
