@@ -1,8 +1,10 @@
 //! The top-level parser: the subcommands (each command's own arguments live beside its
-//! `run` in `cmd/`), the global connection flag and the help texts they share.
+//! `run` in `cmd/`), the global flags (connection, colour, width) and the help texts
+//! they share.
 
 use clap::{Parser, Subcommand};
 
+use crate::terminal::{self, ColorChoice};
 use crate::{Outcome, cmd};
 
 const CONNECTION_HELP: &str = "\
@@ -40,6 +42,15 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 
+    /// Colour output: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Fit text tables to this many columns [default: the terminal's width, else
+    /// COLUMNS, else no limit when not on a terminal]
+    #[arg(long, global = true, value_name = "COLUMNS", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -72,6 +83,7 @@ pub enum Command {
 impl Cli {
     /// Runs the command asked for.
     pub async fn run(self) -> anyhow::Result<Outcome> {
+        terminal::configure(self.color, self.width.map(usize::from));
         let url = self.database_url.as_deref();
         match self.command {
             Command::Schema(args) => cmd::schema::run(args, url).await,

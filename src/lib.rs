@@ -10,5 +10,6 @@ pub mod error;
 pub mod ingest;
 pub mod report;
 pub mod synth;
+pub mod terminal;
 
 pub use error::{Error, Invalid, Outcome, Result, error_text};

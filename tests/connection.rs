@@ -203,6 +203,13 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
         let owner = std::fs::metadata(local.join("data")).unwrap().uid();
         assert_ne!(owner, 0, "as root, the server runs as an unprivileged user");
     }
+    let slow = run(&["slow"]);
+    assert_success(&slow);
+    assert!(
+        stdout(&slow).starts_with("database: the local instance (logctl@"),
+        "{}",
+        stdout(&slow)
+    );
     let status = run(&["local", "status"]);
     assert_success(&status);
     assert!(stdout(&status).starts_with("running"));
@@ -353,6 +360,26 @@ fn a_service_is_used_through_pgservice_and_through_service_in_the_url() {
     .unwrap();
     assert_success(&load);
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 300);
+
+    // Each report's text names the database it read, as the service resolved it.
+    let read_from = format!(
+        "database: logctl@{}:5432/{}",
+        socket_dir().display(),
+        db.name
+    );
+    for report in [vec!["slow"], vec!["status"]] {
+        let output = logctl_alone(&dir, &report)
+            .env("PGSERVICEFILE", &services)
+            .env("PGSERVICE", "logs")
+            .output()
+            .unwrap();
+        assert_success(&output);
+        assert!(
+            stdout(&output).starts_with(&read_from),
+            "{}",
+            stdout(&output)
+        );
+    }
 
     let explicit_wins = logctl_alone(
         &dir,

@@ -12,6 +12,7 @@ use crate::db::partitions::Interval;
 use crate::ingest::IndexStrategy;
 use crate::ingest::encode::{Zone, timestamp};
 use crate::report::Format;
+use crate::terminal::ColorChoice;
 
 /// A moment as people write one: a duration ago (`1h`, `7d`, `30m`), `now`, `today`
 /// or `yesterday` (midnight in `zone`), a plain date (`2026-11-26`, midnight in `zone`),
@@ -186,6 +187,7 @@ macro_rules! value_enum {
 value_enum!(Format { Table => "table", Json => "json", Csv => "csv" });
 value_enum!(Interval { Day => "day", Week => "week", Month => "month" });
 value_enum!(IndexStrategy { Auto => "auto", Keep => "keep", Rebuild => "rebuild" });
+value_enum!(ColorChoice { Auto => "auto", Always => "always", Never => "never" });
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use crate::cmd::args::{parse_when, parse_zone};
 use crate::db::migrate::Variant;
 use crate::db::retention::{self, Pruned, Removed};
 use crate::db::{Database, Isolation, transaction};
-use crate::report::{Cell, Format, Table, render};
+use crate::report::{Cell, Format, Report, Table, render};
 use crate::{Error, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -50,52 +50,90 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     .await?
     .ok_or_else(|| Error::NoSchema("no logctl tables in this database".into()))?;
     let pruned = retention::prune(&client, variant, cutoff, args.dry_run, args.batch_rows).await?;
-    render::print(&[table(&pruned)], args.format)?;
+    let report = Report {
+        database: database.target.describe(),
+        tables: tables(&pruned),
+    };
+    render::print(&report, args.format)?;
     Ok(Outcome::Success)
 }
 
-fn table(pruned: &Pruned) -> Table {
-    let cutoff = pruned.cutoff;
-    match &pruned.removed {
-        Removed::Partitions(partitions) => {
-            let verb = if pruned.dry_run {
-                "would drop"
+/// The outcome first (what was or would be done, with the cutoff, so that a dry run's
+/// JSON says what would happen), then the partitions when there are any.
+fn tables(pruned: &Pruned) -> Vec<Table> {
+    let (action, rows, partitions) = match &pruned.removed {
+        Removed::Partitions(partitions) => (
+            if pruned.dry_run {
+                "would drop partitions"
             } else {
-                "dropped"
-            };
-            let total: i64 = partitions.iter().map(|dropped| dropped.rows).sum();
-            Table {
-                name: "partitions",
-                title: format!(
-                    "Partitions before {cutoff}: {verb} {} (about {total} rows)",
-                    partitions.len()
-                ),
-                columns: vec!["partition", "from", "to", "rows"],
-                rows: partitions
-                    .iter()
-                    .map(|dropped| {
-                        vec![
-                            Cell::Text(dropped.partition.name.clone()),
-                            dropped.partition.from.map_or(Cell::Null, Cell::Time),
-                            dropped.partition.to.map_or(Cell::Null, Cell::Time),
-                            Cell::Int(dropped.rows),
-                        ]
-                    })
-                    .collect(),
-            }
-        }
-        Removed::Rows { rows, batches } => {
-            let verb = if pruned.dry_run {
-                "would delete"
+                "dropped partitions"
+            },
+            partitions.iter().map(|dropped| dropped.rows).sum(),
+            Some(partitions),
+        ),
+        Removed::Rows { rows, .. } => (
+            if pruned.dry_run {
+                "would delete rows"
             } else {
-                "deleted"
-            };
-            Table {
-                name: "deleted",
-                title: format!("Events before {cutoff}: {verb} {rows}"),
-                columns: vec!["rows", "batches"],
-                rows: vec![vec![Cell::Int(*rows), Cell::Int(*batches)]],
+                "deleted rows"
+            },
+            *rows,
+            None,
+        ),
+    };
+    let batches = match &pruned.removed {
+        Removed::Rows { batches, .. } => Cell::Int(*batches),
+        Removed::Partitions(_) => Cell::Null,
+    };
+    let estimate = if partitions.is_some() { "about " } else { "" };
+    let mut tables = vec![Table {
+        name: "prune",
+        title: format!(
+            "Events before {}: {action}, {estimate}{rows} rows{}",
+            pruned.cutoff,
+            if pruned.dry_run {
+                " (dry run: nothing was removed)"
+            } else {
+                ""
             }
-        }
+        ),
+        columns: vec![
+            "cutoff",
+            "dry_run",
+            "action",
+            "rows",
+            "partitions",
+            "batches",
+        ],
+        rows: vec![vec![
+            Cell::Time(pruned.cutoff),
+            Cell::Bool(pruned.dry_run),
+            Cell::Text(action.to_string()),
+            Cell::Int(rows),
+            partitions.map_or(Cell::Null, |p| Cell::Int(p.len() as i64)),
+            batches,
+        ]],
+    }];
+    if let Some(partitions) = partitions {
+        tables.push(Table {
+            name: "partitions",
+            title: format!(
+                "Partitions that end before the cutoff ({})",
+                partitions.len()
+            ),
+            columns: vec!["partition", "from", "to", "rows"],
+            rows: partitions
+                .iter()
+                .map(|dropped| {
+                    vec![
+                        Cell::Id(dropped.partition.name.clone()),
+                        dropped.partition.from.map_or(Cell::Null, Cell::Time),
+                        dropped.partition.to.map_or(Cell::Null, Cell::Time),
+                        Cell::Int(dropped.rows),
+                    ]
+                })
+                .collect(),
+        });
     }
+    tables
 }

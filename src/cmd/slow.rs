@@ -2,7 +2,7 @@
 
 use crate::cmd::args::{Window, limit};
 use crate::db::{Database, Isolation, transaction};
-use crate::report::{Format, render, slow};
+use crate::report::{Format, Report, render, slow};
 use crate::{Error, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         |client| async move { slow::report(client, query).await },
     )
     .await?;
-    render::print(&tables, args.format)?;
+    let report = Report {
+        database: database.target.describe(),
+        tables,
+    };
+    render::print(&report, args.format)?;
     Ok(Outcome::Success)
 }

@@ -2,7 +2,7 @@
 
 use crate::Outcome;
 use crate::db::{Database, Isolation, transaction};
-use crate::report::{Format, render, status};
+use crate::report::{Format, Report, render, status};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,6 +14,10 @@ pub struct Args {
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let database = Database::open_existing(database_url, 1).await?;
     let table = transaction(&*database.get().await?, Isolation::Snapshot, status::report).await?;
-    render::print(&[table], args.format)?;
+    let report = Report {
+        database: database.target.describe(),
+        tables: vec![table],
+    };
+    render::print(&report, args.format)?;
     Ok(Outcome::Success)
 }

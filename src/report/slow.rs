@@ -87,9 +87,9 @@ pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Tab
                     vec![
                         Cell::Text(row.get(0)),
                         Cell::Int(row.get(1)),
-                        Cell::Float(row.get(2)),
-                        Cell::Float(row.get(3)),
-                        Cell::Float(row.get(4)),
+                        Cell::decimal(row.get(2), 1),
+                        Cell::decimal(row.get(3), 1),
+                        Cell::decimal(row.get(4), 1),
                         Cell::Int(i64::from(row.get::<_, i32>(5))),
                     ]
                 })
