@@ -81,21 +81,6 @@ fn a_time_that_does_not_parse_is_reported_under_its_own_flag() {
 }
 
 #[test]
-fn help_lists_the_exit_codes() {
-    let output = logctl_bare(&["--help"]).output().unwrap();
-    assert_success(&output);
-    let help = stdout(&output);
-    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "130 "] {
-        assert!(
-            help.contains(&format!("  {code}")),
-            "exit code {code} missing from:\n{help}"
-        );
-    }
-    let load_help = stdout(&logctl_bare(&["load", "--help"]).output().unwrap());
-    assert!(load_help.contains("130"), "{load_help}");
-}
-
-#[test]
 fn the_flag_wins_over_database_url_and_pg_variables_work() {
     let db = TestDb::empty("precedence");
     let output = logctl_bare(&["schema", "--database-url", &db.url])

@@ -78,7 +78,10 @@ fn globs_and_directories_expand_to_their_files() {
         "*.txt",
         logs.to_str().unwrap(),
     ]);
-    assert_eq!(summary["files"], 1, "--include chooses instead of the log names");
+    assert_eq!(
+        summary["files"], 1,
+        "--include chooses instead of the log names"
+    );
     assert_loaded_exactly(&db, &[&files[0], &files[1], &files[2], &other]);
 }
 

@@ -2,16 +2,22 @@
 
 use clap::Subcommand;
 
+use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::db::Database;
 use crate::ingest::write_penalty::{self, Measurement};
 use crate::report::{Cell, Format, Report, Table, render};
 use crate::{Error, Outcome};
+
+const EXAMPLES: &str =
+    "  logctl bench write-penalty                    # 200,000 rows, 3 runs per configuration
+  logctl bench write-penalty --rows 1000000 --runs 5 --format json";
 
 /// Below this many rows, the differences between configurations are mostly noise on a
 /// busy machine.
 const FEW_ROWS: u64 = 100_000;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -22,6 +28,7 @@ pub enum Action {
     /// The cost of each index on COPY: rows/s with 0, 1, 2, ... indexes, random versus
     /// time-ordered keys, B-tree versus BRIN on created_at. Runs in a scratch schema
     /// that is dropped afterwards; touches nothing else
+    #[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
     WritePenalty {
         /// Rows copied per configuration; fewer than 100,000 mostly measures noise
         #[arg(long, default_value_t = 200_000)]

@@ -4,10 +4,28 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Subcommand;
 
+use crate::cli::after_help;
 use crate::db::local::{LocalInstance, Status};
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str = "  logctl local start                            # create (first time) and start; prints its URL
+  logctl local status || logctl local start     # status exits 3 unless it runs
+  psql \"$(logctl local url)\"                    # look inside with psql
+  logctl local stop
+  logctl local destroy --yes                    # delete it and all its data";
+
+const OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+];
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = format!(
+    "{}\n       (for `local status`: the instance is stopped or not created, as pg_ctl's)",
+    after_help(EXAMPLES, OUTCOMES)
+))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,

@@ -1,5 +1,6 @@
 //! `logctl prune`: remove events older than a cutoff, safely beside running loads.
 
+use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::cmd::args::{parse_when, parse_zone};
 use crate::db::migrate::Variant;
 use crate::db::retention::{self, Pruned, Removed};
@@ -7,7 +8,13 @@ use crate::db::{Database, Isolation, transaction};
 use crate::report::{Cell, Format, Report, Table, render};
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str =
+    "  logctl prune --older-than 30d --dry-run       # what would go, and the cutoff
+  logctl prune --older-than 30d                 # from cron, beside running loads
+  logctl prune --older-than 2026-11-01 --timezone Europe/Berlin --format json";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     /// Remove events older than this: a duration (30d, 12h, 2w), today, yesterday, a
     /// date (2026-11-01, midnight in --timezone) or an RFC 3339 time.

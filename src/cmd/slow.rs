@@ -1,11 +1,19 @@
 //! `logctl slow`: the slow-request report.
 
+use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::cmd::args::{Window, limit};
 use crate::db::{Database, Isolation, transaction};
 use crate::report::{Format, Report, render, slow};
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str =
+    "  logctl slow --threshold 2000                  # the 20 slowest requests above 2 s
+  logctl slow --since yesterday --until today   # yesterday's, midnight to midnight UTC
+  logctl slow --since 2026-11-26 --timezone Europe/Berlin --service checkout
+  logctl slow --limit 0 --format csv > slow.csv # every request above 1 s";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     /// Latency threshold in milliseconds: requests slower than this are listed
     #[arg(long, value_name = "MS", default_value_t = 1000)]

@@ -1,10 +1,16 @@
 //! `logctl status`: what the ledger says has been loaded.
 
 use crate::Outcome;
+use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::db::{Database, Isolation, transaction};
 use crate::report::{Format, Report, render, status};
 
+const EXAMPLES: &str =
+    "  logctl status                                 # every source, how far it is loaded
+  logctl status --format json | jq '.sources[] | select(.complete | not)'";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]

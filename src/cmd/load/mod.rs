@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
 
+use crate::cli::after_help;
 use crate::db::privileges::{self, Role};
 use crate::db::{Database, Isolation, migrate, transaction};
 use crate::ingest::{self, Input, LoadReport, NameFilter, Stop, expand_inputs};
@@ -17,7 +18,26 @@ mod options;
 
 pub use options::LoadOptions;
 
+const EXAMPLES: &str =
+    "  logctl load 'logs/app-*.ndjson*'              # a glob (quoted), exactly once
+  logctl load /var/log/app/                     # a directory's *.ndjson, *.jsonl, *.json, *.log
+  logctl load /var/log/app/ --include '*.txt'   # ... or the files this glob matches instead
+  tail -f app.log | logctl load - --source app  # stdin, recorded as `app`
+  logctl load logs/ --rejects rejects.ndjson --max-errors 100 --format json";
+
+const OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+    Outcome::Rejected,
+    Outcome::TooManyRejects,
+    Outcome::NoInput,
+    Outcome::Interrupted,
+];
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, OUTCOMES))]
 pub struct Args {
     /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
     /// Directories and globs contribute regular files only (FIFOs, sockets and symbolic
