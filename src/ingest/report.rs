@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{Batch, SourceRef};
 use super::ledger::Ledger;
+use super::progress::Phases;
 use super::read::{ClaimAnswer, Note};
 use crate::{Error, Invalid};
 
@@ -22,6 +23,20 @@ pub enum Stop {
     Interrupted,
     TooManyRejects,
     Failed,
+}
+
+/// A phase of the load after its rows were copied (building indexes, attaching
+/// partitions, compacting the ledger), and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    pub name: &'static str,
+    #[serde(serialize_with = "milliseconds")]
+    pub seconds: f64,
+}
+
+/// Seconds to the millisecond: a float's binary noise is no information.
+fn milliseconds<S: serde::Serializer>(seconds: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((seconds * 1000.0).round() / 1000.0)
 }
 
 /// What a load did; also the `--format json` summary.
@@ -46,7 +61,10 @@ pub struct LoadReport {
     /// Bytes of last lines without their newline, left for the next run.
     pub pending_bytes: u64,
     pub services_created: Vec<String>,
+    #[serde(serialize_with = "milliseconds")]
     pub seconds: f64,
+    /// The phases after the copy, in order.
+    pub phases: Vec<PhaseTime>,
     pub dry_run: bool,
     pub stopped: Option<Stop>,
     /// Sources that could not be read, with the reason.
@@ -133,6 +151,7 @@ pub(crate) async fn tally(
     stop: Arc<AtomicBool>,
     max_errors: Option<u64>,
     files: usize,
+    phases: &Phases,
 ) -> LoadReport {
     let mut report = LoadReport {
         files,
@@ -277,7 +296,12 @@ pub(crate) async fn tally(
                 .push(format!("could not release a claim: {error}"));
         }
     }
-    if let Err(error) = ledger.finish().await {
+    let finished = if ledger.compacts() {
+        phases.run("compacting the ledger", ledger.finish()).await
+    } else {
+        ledger.finish().await
+    };
+    if let Err(error) = finished {
         report.warnings.push(format!(
             "could not tidy the ledger after the load ({error}); every commit stands, and the \
              next load of these files tidies it"

@@ -279,6 +279,14 @@ fn summary_line(report: &LoadReport) -> String {
     }
     let rate = report.lines_read as f64 / report.seconds.max(1e-3);
     line.push_str(&format!(" in {:.2} s ({rate:.0} lines/s)", report.seconds));
+    if !report.phases.is_empty() {
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|phase| format!("{} {:.2} s", phase.name, phase.seconds))
+            .collect();
+        line.push_str(&format!(", of which {}", phases.join(", ")));
+    }
     if report.dry_run {
         line.push_str("; dry run, nothing was written");
     }
