@@ -68,6 +68,25 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_load_option_that_cannot_be_used_is_reported_under_its_own_flag() {
+    let dir = scratch_dir("flag-errors");
+    let file = dir.join("app.ndjson");
+    std::fs::write(&file, "{}\n").unwrap();
+    let file = file.to_str().unwrap();
+    for (args, flag) in [
+        (["--timezone", "Mars/Olympus"], "--timezone: "),
+        (["--shape", "syslog"], "--shape: "),
+        (["--include", "[z-a"], "--include `[z-a`"),
+    ] {
+        let output = logctl_bare(&["load", file, "--dry-run", args[0], args[1]])
+            .output()
+            .unwrap();
+        assert_exit(&output, 2);
+        assert!(stderr(&output).contains(flag), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_time_that_does_not_parse_is_reported_under_its_own_flag() {
     for (args, flag) in [
         (["prune", "--older-than", "nonsense"], "--older-than"),

@@ -50,7 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         synth::write(&options, &mut out)?;
         return Ok(Outcome::Success);
     };
-    let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let file = File::create(path).map_err(|e| {
+        Error::usage(format!("--output: cannot create {}: {e}", path.display()))
+    })?;
+    let file = BufWriter::with_capacity(1 << 20, file);
     let name = path.to_string_lossy();
     if name.ends_with(".gz") {
         let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());

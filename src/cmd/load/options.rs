@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::Error;
-use crate::cmd::args::Size;
-use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice, Zone};
+use crate::cmd::args::{Size, parse_zone};
+use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, ShapeChoice};
 use crate::ingest::{Expansion, IndexStrategy, LoadPlan, RejectSink};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
@@ -153,7 +153,7 @@ impl LoadOptions {
                 "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
             )));
         }
-        let zone = self.timezone.as_deref().unwrap_or("UTC").parse::<Zone>()?;
+        let zone = parse_zone(self.timezone.as_deref())?;
         let mappings = self
             .mappings
             .iter()
@@ -166,7 +166,8 @@ impl LoadOptions {
             self.shape.as_deref(),
             &mappings,
             self.default_service.as_deref(),
-        )?;
+        )
+        .map_err(|error| Error::usage(format!("--shape: {error}")))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let plan = LoadPlan {
             inputs: inputs.inputs,
