@@ -37,13 +37,15 @@ pub const DATABASE_OUTCOMES: &[Outcome] = &[
 pub fn exit_codes_help(outcomes: &[Outcome]) -> String {
     let mut help = String::from("Exit codes:");
     for outcome in outcomes {
-        let meaning = textwrap::fill(
+        let code = format!("  {:<4} ", outcome.code());
+        let listed = textwrap::fill(
             outcome.meaning(),
-            textwrap::Options::new(86)
-                .initial_indent("")
+            textwrap::Options::new(88)
+                .initial_indent(&code)
                 .subsequent_indent("       "),
         );
-        help.push_str(&format!("\n  {:<4} {meaning}", outcome.code()));
+        help.push('\n');
+        help.push_str(&listed);
     }
     help
 }

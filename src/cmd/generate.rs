@@ -50,9 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         synth::write(&options, &mut out)?;
         return Ok(Outcome::Success);
     };
-    let file = File::create(path).map_err(|e| {
-        Error::usage(format!("--output: cannot create {}: {e}", path.display()))
-    })?;
+    let file = File::create(path)
+        .map_err(|e| Error::usage(format!("--output: cannot create {}: {e}", path.display())))?;
     let file = BufWriter::with_capacity(1 << 20, file);
     let name = path.to_string_lossy();
     if name.ends_with(".gz") {

@@ -182,7 +182,8 @@ pub fn logctl_bare(args: &[&str]) -> Command {
     command
 }
 
-/// No stdin, and none of the environment's connection settings.
+/// No stdin, and none of the environment's connection settings (nor its colour and
+/// width choices, which tests set themselves).
 fn without_connection_settings(command: &mut Command) {
     command.stdin(Stdio::null());
     for variable in [
@@ -200,6 +201,7 @@ fn without_connection_settings(command: &mut Command) {
         "LOGCTL_LOCAL_DIR",
         "LOGCTL_PG_BINDIR",
         "NO_COLOR",
+        "COLUMNS",
     ] {
         command.env_remove(variable);
     }
