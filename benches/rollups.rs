@@ -26,7 +26,7 @@ fn main() {
     let cluster = LocalInstance::at(dir.join("pg"));
     cluster.start().expect("start the benchmark cluster");
     let result = std::panic::catch_unwind(|| run(&cluster, &dir, lines));
-    cluster.destroy();
+    let _ = cluster.destroy();
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
@@ -41,12 +41,22 @@ fn run(cluster: &LocalInstance, dir: &std::path::Path, lines: u64) {
     let url = cluster.url_for("rollups");
     let logs = dir.join("logs.ndjson");
     let status = Command::new(logctl)
-        .args(["gen", "--lines", &lines.to_string(), "--seed", "11", "--output"])
+        .args([
+            "gen",
+            "--lines",
+            &lines.to_string(),
+            "--seed",
+            "11",
+            "--output",
+        ])
         .arg(&logs)
         .status()
         .unwrap();
     assert!(status.success());
-    for args in [vec!["schema"], vec!["load", "--quiet", logs.to_str().unwrap()]] {
+    for args in [
+        vec!["schema"],
+        vec!["load", "--quiet", logs.to_str().unwrap()],
+    ] {
         let status = Command::new(logctl)
             .args(&args)
             .args(["--database-url", &url])

@@ -210,7 +210,7 @@ impl LineEncoder {
                 out,
             )
         });
-        parsed.unwrap_or_else(|error| LineOutcome::Rejected(json_error_reason(&error)))
+        parsed.unwrap_or_else(|error| LineOutcome::Rejected(json_error_reason(&error, text)))
     }
 }
 
@@ -224,16 +224,109 @@ fn trim_line(raw: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn json_error_reason(error: &simd_json::Error) -> String {
-    match error.error() {
-        ErrorType::InvalidUtf8 => "invalid UTF-8".to_string(),
-        ErrorType::InvalidNumber => format!(
-            "invalid JSON: a malformed number at character {}",
-            error.index()
+/// Why a line is not JSON, for a person: what was expected where, and what is there.
+/// simd-json's kinds and offsets are those of its stages (an "internal error" at 0 is a
+/// line that does not start a value; a "syntax" error can be a string left open), so
+/// each is put in the words of the line as written.
+fn json_error_reason(error: &simd_json::Error, line: &[u8]) -> String {
+    let at = error.index().min(line.len());
+    let after_opening = |open: u8| {
+        line[..at]
+            .iter()
+            .rev()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|&byte| byte == open || byte == b',')
+    };
+    let (expected, at) = match error.error() {
+        ErrorType::InvalidUtf8 => return "the line is not valid UTF-8 text".to_string(),
+        ErrorType::DepthLimitExceeded => {
+            return format!("the JSON is nested deeper than {MAX_DEPTH} levels");
+        }
+        ErrorType::InvalidNumber | ErrorType::InvalidExponent => (
+            "a number in JSON's form (digits without leading zeros, then an optional \
+             fraction and exponent)",
+            at,
         ),
-        ErrorType::DepthLimitExceeded => format!("JSON nested deeper than {MAX_DEPTH} levels"),
-        _ => format!("invalid JSON: {error}"),
+        ErrorType::ExpectedNull => ("`null` (text must be in double quotes)", at),
+        ErrorType::ExpectedTrue => ("`true` (text must be in double quotes)", at),
+        ErrorType::ExpectedFalse => ("`false` (text must be in double quotes)", at),
+        ErrorType::ExpectedObjectColon => ("`:` after the key", at),
+        ErrorType::ExpectedObjectKey => ("a key in double quotes", at),
+        ErrorType::ExpectedObjectContent if after_opening(b'{') => ("a key in double quotes", at),
+        ErrorType::ExpectedObjectContent | ErrorType::ExpectedMapComma => {
+            ("`,` or `}` after a value", at)
+        }
+        ErrorType::ExpectedArrayContent if after_opening(b'[') => ("a value", at),
+        ErrorType::ExpectedArrayContent | ErrorType::ExpectedArrayComma => {
+            ("`,` or `]` after a value", at)
+        }
+        ErrorType::InvalidEscape
+        | ErrorType::InvalidUnicodeEscape
+        | ErrorType::InvalidUnicodeCodepoint => (
+            "an escape such as \\n, \\\" or \\u00e9",
+            bad_escape(line).unwrap_or(at),
+        ),
+        ErrorType::InternalError if at == 0 => ("a JSON value: an object such as {\"ts\": ...}", 0),
+        // After a whole value: at its last character.
+        ErrorType::InternalError | ErrorType::TrailingData => {
+            ("the end of the line after the JSON value", at + 1)
+        }
+        _ => match open_string(line) {
+            Some(start) => {
+                return format!(
+                    "not JSON: the string that starts at byte {} has no closing `\"`",
+                    start + 1
+                );
+            }
+            None => ("more: the line ends inside its JSON", line.len()),
+        },
+    };
+    format!(
+        "not JSON: expected {expected} at byte {}, found {}",
+        at + 1,
+        found_at(line, at)
+    )
+}
+
+/// Where a string still open at the end of the line starts.
+fn open_string(line: &[u8]) -> Option<usize> {
+    let (mut start, mut escaped) = (None, false);
+    for (index, &byte) in line.iter().enumerate() {
+        match start {
+            None if byte == b'"' => start = Some(index),
+            Some(_) if escaped => escaped = false,
+            Some(_) if byte == b'\\' => escaped = true,
+            Some(_) if byte == b'"' => start = None,
+            _ => {}
+        }
     }
+    start
+}
+
+/// Where the first backslash that starts no JSON escape is.
+fn bad_escape(line: &[u8]) -> Option<usize> {
+    let mut index = 0;
+    while index + 1 < line.len() {
+        if line[index] == b'\\' {
+            if !b"\"\\/bfnrtu".contains(&line[index + 1]) {
+                return Some(index);
+            }
+            index += 1;
+        }
+        index += 1;
+    }
+    None
+}
+
+/// What a line holds at a byte offset, quoted and short, for a reject reason.
+fn found_at(line: &[u8], at: usize) -> String {
+    const SHOWN: usize = 12;
+    let Some(rest) = line.get(at..).filter(|rest| !rest.is_empty()) else {
+        return "the end of the line".to_string();
+    };
+    let shown = String::from_utf8_lossy(&rest[..rest.len().min(SHOWN)]);
+    let more = if rest.len() > SHOWN { "…" } else { "" };
+    format!("`{shown}{more}`")
 }
 
 fn encode_event(
@@ -376,4 +469,90 @@ fn write_tuple(
     tuple.jsonb(|json| metadata::write(json, event, layers, found))?;
     tuple.text(*route, Case::AsIs)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::encode::ShapeChoice;
+
+    struct OneService;
+
+    impl ServiceIds for OneService {
+        fn id(&mut self, _: &str) -> i32 {
+            1
+        }
+    }
+
+    fn reason(line: &str) -> String {
+        let mut encoder = LineEncoder::new(ParseOptions {
+            shape: ShapeChoice::new(None, &[], None).unwrap(),
+            zone: Default::default(),
+            nul: NulPolicy::Reject,
+            routes: Default::default(),
+            max_line_bytes: 1 << 20,
+        });
+        match encoder.encode(line.as_bytes(), &mut OneService, &mut Vec::new()) {
+            LineOutcome::Rejected(reason) => reason,
+            _ => panic!("`{line}` is not rejected"),
+        }
+    }
+
+    #[test]
+    fn reasons_say_what_was_expected_where_in_words() {
+        for (line, expected) in [
+            (
+                "hello world",
+                "expected a JSON value: an object such as {\"ts\": ...} at byte 1, found `hello world`",
+            ),
+            (
+                "{\"ts\": nul}",
+                "expected `null` (text must be in double quotes) at byte 8, found `nul}`",
+            ),
+            (
+                "{\"a\" 1}",
+                "expected `:` after the key at byte 6, found `1}`",
+            ),
+            (
+                "{\"a\":1 \"b\":2}",
+                "expected `,` or `}` after a value at byte 8, found `\"b\":2}`",
+            ),
+            (
+                "{a:1}",
+                "expected a key in double quotes at byte 2, found `a:1}`",
+            ),
+            (
+                "{\"a\":1,}",
+                "expected a key in double quotes at byte 8, found `}`",
+            ),
+            (
+                "[1 2]",
+                "expected `,` or `]` after a value at byte 4, found `2]`",
+            ),
+            (
+                "{\"a\":\"open",
+                "the string that starts at byte 6 has no closing `\"`",
+            ),
+            (
+                "{\"a\":1} x",
+                "expected the end of the line after the JSON value at byte 8, found ` x`",
+            ),
+            (
+                "{\"a\":",
+                "expected more: the line ends inside its JSON at byte 6, found the end of the line",
+            ),
+            (
+                "{\"a\":\"\\q\"}",
+                "expected an escape such as \\n, \\\" or \\u00e9 at byte 7, found `\\q\"}`",
+            ),
+            ("{\"a\":01}", "expected a number in JSON's form"),
+        ] {
+            let reason = reason(line);
+            assert!(reason.contains(expected), "`{line}`: {reason}");
+            assert!(
+                !reason.contains("Error") && !reason.contains("Expected"),
+                "`{line}`: {reason}"
+            );
+        }
+    }
 }
