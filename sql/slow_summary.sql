@@ -10,6 +10,7 @@ FROM log_events l
 JOIN services s ON s.service_id = l.service_id
 WHERE l.latency_ms > $1
   AND ($2::timestamptz IS NULL OR l.created_at >= $2)
-  AND ($3::text IS NULL OR s.service_name = $3)
+  AND ($3::timestamptz IS NULL OR l.created_at < $3)
+  AND ($4::text IS NULL OR s.service_name = $4)
 GROUP BY s.service_name
 ORDER BY count(*) DESC, s.service_name

@@ -3,9 +3,11 @@
 
 pub mod args;
 pub mod bench;
+pub mod completions;
 pub mod generate;
 pub mod load;
 pub mod local;
+pub mod man;
 pub mod prune;
 pub mod report_args;
 pub mod rollup;

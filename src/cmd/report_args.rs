@@ -7,19 +7,15 @@ use tokio_postgres::Client;
 
 use crate::Error;
 use crate::analytics::read::{Filter, StatusFilter};
-use crate::cmd::args::parse_when;
+use crate::cmd::args::Window;
 use crate::report::Format;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Start of the window: a duration ago (24h, 7d), an RFC 3339 time or a date
-    /// [default: 24 hours before --until]
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-
-    /// End of the window, exclusive [default: just after the newest event loaded]
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    /// --since [default: 24 hours before --until], --until [default: just after the
+    /// newest event loaded], and the zone of the dates in them
+    #[command(flatten)]
+    pub window: Window,
 
     /// Only this service; repeatable
     #[arg(long = "service", value_name = "NAME")]
@@ -59,24 +55,22 @@ pub struct ReportArgs {
 
 /// The time a report covers, and the one it is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub struct Period {
     pub from: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl ReportArgs {
-    /// The window: the flags, else the 24 hours up to the newest event loaded (read from
-    /// the rollups' newest minute, which an index finds at once).
-    pub async fn window(&self, client: &Client) -> crate::Result<Window> {
-        let until = match &self.until {
-            Some(text) => parse_when("--until", text)?,
+    /// The period: the window's flags, else the 24 hours up to the newest event loaded
+    /// (read from the rollups' newest minute, which an index finds at once).
+    pub async fn period(&self, client: &Client) -> crate::Result<Period> {
+        let span = self.window.resolve()?;
+        let until = match span.until {
+            Some(until) => until,
             None => newest_minute(client).await?.unwrap_or_else(Utc::now),
         };
-        let from = match &self.since {
-            Some(text) => parse_when("--since", text)?,
-            None => until - TimeDelta::hours(24),
-        };
+        let from = span.since.unwrap_or(until - TimeDelta::hours(24));
         if from >= until {
             return Err(Error::usage(format!(
                 "the window is empty: --since ({from}) is not before --until ({until})"
@@ -97,7 +91,7 @@ impl ReportArgs {
                 Some((from - shift, until - shift))
             }
         };
-        Ok(Window {
+        Ok(Period {
             from,
             until,
             previous,

@@ -3,12 +3,20 @@
 
 use crate::Outcome;
 use crate::analytics::compact;
+use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::db::Database;
 use crate::db::migrate::{self, Variant};
 use crate::db::partitions::Interval;
 use crate::db::privileges::{self, Role};
 
+const EXAMPLES: &str =
+    "  logctl schema                                 # create or upgrade; safe to run again
+  logctl schema --partition day                 # log_events partitioned by day
+  logctl schema --print --partition day | less  # the SQL, run nowhere
+  logctl schema --print-grants loader | psql logs";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     /// Print the SQL instead of running it (for the variant the other flags choose)
     #[arg(long)]

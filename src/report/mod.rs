@@ -4,4 +4,4 @@ pub mod render;
 pub mod slow;
 pub mod status;
 
-pub use render::{Cell, Format, Table};
+pub use render::{Cell, Format, Report, Table};

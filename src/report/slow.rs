@@ -13,8 +13,10 @@ const SUMMARY_SQL: &str = include_str!("../../sql/slow_summary.sql");
 #[derive(Debug, Clone)]
 pub struct SlowQuery {
     pub threshold_ms: i32,
-    pub limit: i64,
+    /// None lists every request above the threshold.
+    pub limit: Option<i64>,
     pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
     pub service: Option<String>,
 }
 
@@ -26,6 +28,7 @@ pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Tab
             &[
                 &query.threshold_ms,
                 &query.since,
+                &query.until,
                 &query.service,
                 &query.limit,
             ],
@@ -34,7 +37,12 @@ pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Tab
     let summary = client
         .query(
             SUMMARY_SQL,
-            &[&query.threshold_ms, &query.since, &query.service],
+            &[
+                &query.threshold_ms,
+                &query.since,
+                &query.until,
+                &query.service,
+            ],
         )
         .await?;
     let text = |value: Option<String>| value.map_or(Cell::Null, Cell::Text);
@@ -79,9 +87,9 @@ pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Tab
                     vec![
                         Cell::Text(row.get(0)),
                         Cell::Int(row.get(1)),
-                        Cell::Float(row.get(2)),
-                        Cell::Float(row.get(3)),
-                        Cell::Float(row.get(4)),
+                        Cell::decimal(row.get(2), 1),
+                        Cell::decimal(row.get(3), 1),
+                        Cell::decimal(row.get(4), 1),
                         Cell::Int(i64::from(row.get::<_, i32>(5))),
                     ]
                 })
