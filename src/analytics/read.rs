@@ -243,6 +243,14 @@ impl Stats {
         }
     }
 
+    /// How many latencies are at most `ms`: exactly, or as the sketch counts them.
+    pub fn count_at_most(&self, ms: i32) -> u64 {
+        match &self.values {
+            Some(values) => values.partition_point(|&value| value <= ms) as u64,
+            None => self.latency.count_at_most(ms),
+        }
+    }
+
     /// Errors per event; None without events.
     pub fn error_rate(&self) -> Option<f64> {
         (self.events > 0).then(|| self.errors as f64 / self.events as f64)
