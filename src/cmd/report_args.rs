@@ -16,8 +16,9 @@ use crate::report::{Format, Report, Table, render};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// --since [default: 24 hours before --until], --until [default: just after the
-    /// newest event loaded], and the zone of the dates in them
+    /// --since [default: 24 hours before --until], --until [default: now after a
+    /// --since, else the end of the hour of the newest event loaded], and the zone of
+    /// the dates in them; a duration ago (15m, 24h) is widened to whole minutes
     #[command(flatten)]
     pub window: Window,
 
@@ -67,16 +68,29 @@ pub struct Period {
 
 impl ReportArgs {
     /// The period: the window's flags (`--since` alone ends now), else the 24 hours up
-    /// to the newest event loaded (read from the rollups' newest minute, which an index
-    /// finds at once).
+    /// to the end of the hour of the newest event loaded (read from the rollups' newest
+    /// minute, which an index finds at once).
     pub async fn period(&self, client: &Client) -> crate::Result<Period> {
         let span = self.window.resolve()?;
-        let until = match (span.since, span.until) {
-            (_, Some(until)) => until,
-            (Some(_), None) => Utc::now(),
-            (None, None) => newest_minute(client).await?.unwrap_or_else(Utc::now),
+        // Windows nobody wrote an instant for are cut at whole minutes (a duration ago,
+        // to now) or whole hours (the default), so that the rollups answer them alone
+        // and the raw rows are left unread; the heading shows the window used.
+        let ago = self
+            .window
+            .since
+            .as_deref()
+            .is_some_and(|since| humantime::parse_duration(since).is_ok());
+        let (from, until) = match (span.since, span.until) {
+            (Some(since), Some(until)) => (since, until),
+            (Some(since), None) if ago => (floor(since, 60), ceil(Utc::now(), 60)),
+            (Some(since), None) => (since, Utc::now()),
+            (None, Some(until)) => (until - TimeDelta::hours(24), until),
+            (None, None) => {
+                let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
+                let until = ceil(newest, 3600);
+                (until - TimeDelta::hours(24), until)
+            }
         };
-        let from = span.since.unwrap_or(until - TimeDelta::hours(24));
         if from >= until {
             return Err(Error::usage(format!(
                 "the window is empty: --since ({from}) is not before --until ({until})"
@@ -136,6 +150,21 @@ impl ReportArgs {
             filter: self.filter()?,
             exact: self.exact,
         })
+    }
+}
+
+/// The instant at or before `time` that is a whole number of `seconds` since the epoch.
+fn floor(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(time.timestamp().div_euclid(seconds) * seconds, 0).unwrap_or(time)
+}
+
+/// The first instant at or after `time` that is a whole number of `seconds`.
+fn ceil(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    let floored = floor(time, seconds);
+    if floored == time {
+        time
+    } else {
+        floored + TimeDelta::seconds(seconds)
     }
 }
 

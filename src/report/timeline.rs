@@ -277,16 +277,6 @@ impl Timeline {
             .unwrap_or(0)
             .min(24);
         let mut lines = Vec::new();
-        let scaled = |values: &[Option<f64>]| -> Vec<Option<f64>> {
-            values
-                .iter()
-                .map(|v| match self.metric.cell(*v) {
-                    Cell::Int(i) => Some(i as f64),
-                    Cell::Decimal(d, _) => Some(d),
-                    _ => None,
-                })
-                .collect()
-        };
         let top_text = |values: &[Option<f64>]| {
             let top = values.iter().flatten().copied().fold(0.0_f64, f64::max);
             format!(
@@ -298,7 +288,6 @@ impl Timeline {
             .to_string()
         };
         let mut row = |label: &str, values: &[Option<f64>]| {
-            let values = scaled(values);
             let mut label: String = label.chars().take(label_width).collect();
             if label.chars().count() < label_width {
                 label.push_str(&" ".repeat(label_width - label.chars().count()));
@@ -306,8 +295,8 @@ impl Timeline {
             let gap = if label_width > 0 { " " } else { "" };
             lines.push(format!(
                 "{label}{gap}0 |{}| {}",
-                chart::sparkline(&values, display.unicode),
-                top_text(&values)
+                chart::sparkline(values, display.unicode),
+                top_text(values)
             ));
         };
         for series in &self.series {
