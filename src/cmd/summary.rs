@@ -11,8 +11,10 @@ const EXAMPLES: &str = "  logctl summary                               # the las
   logctl summary --since yesterday --until today --service checkout
   logctl summary --format json | jq .overall";
 
-/// Requests, error rate and p50/p95/p99 overall and per service, the routes with the
-/// highest p99 and the most errors, and a small timeline
+/// The front page: requests, error rate, p50/p95/p99 per service, top routes, a timeline
+///
+/// Requests, errors, error rate and p50/p95/p99 overall and per service, the routes with
+/// the highest p99 and the most errors, and a small timeline of requests.
 #[derive(Debug, clap::Args)]
 #[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
