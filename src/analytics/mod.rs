@@ -1,11 +1,12 @@
 //! The analytics half (see ../shared/ANALYTICS.md): route templating and the per-service
 //! route cap, which keep the number of series bounded; the mergeable latency sketch;
 //! rollup cells and their deltas (pure); compaction into the grains and the read API,
-//! which talk to the database.
+//! which talk to the database; and error messages' signatures (pure).
 
 pub mod compact;
 pub mod read;
 pub mod rebuild;
 pub mod rollup;
 pub mod routes;
+pub mod signature;
 pub mod sketch;
