@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::TryStreamExt;
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
@@ -280,6 +280,21 @@ pub async fn read(client: &Client, query: &Query) -> crate::Result<Answer> {
         raw_rows_read: reader.answer_raw,
         rollups_read: reader.answer_rollups,
     })
+}
+
+/// The newest minute the rollups hold (compacted or pending), plus a minute: the end of
+/// a window that ends with the data. An index finds it at once.
+pub async fn newest_minute(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
+    let row = client
+        .query_one(
+            "SELECT greatest((SELECT max(minute) FROM logctl_rollup_minute), \
+                             (SELECT max(last_minute) FROM logctl_rollup_deltas))",
+            &[],
+        )
+        .await?;
+    Ok(row
+        .get::<_, Option<DateTime<Utc>>>(0)
+        .map(|minute| minute + TimeDelta::minutes(1)))
 }
 
 /// The ids of the services named; an unknown name matches nothing.

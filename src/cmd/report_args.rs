@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::Client;
 
 use crate::Error;
-use crate::analytics::read::{Filter, StatusFilter};
+use crate::analytics::read::{Filter, StatusFilter, newest_minute};
 use crate::cmd::args::parse_when;
 use crate::report::Format;
 
@@ -65,23 +65,33 @@ pub struct Window {
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
+/// `--since` and `--until` as given, else the 24 hours up to the newest event loaded
+/// (read from the rollups' newest minute, which an index finds at once).
+pub async fn span(
+    client: &Client,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let until = match until {
+        Some(text) => parse_when("--until", text)?,
+        None => newest_minute(client).await?.unwrap_or_else(Utc::now),
+    };
+    let from = match since {
+        Some(text) => parse_when("--since", text)?,
+        None => until - TimeDelta::hours(24),
+    };
+    if from >= until {
+        return Err(Error::usage(format!(
+            "the window is empty: --since ({from}) is not before --until ({until})"
+        )));
+    }
+    Ok((from, until))
+}
+
 impl ReportArgs {
-    /// The window: the flags, else the 24 hours up to the newest event loaded (read from
-    /// the rollups' newest minute, which an index finds at once).
+    /// The window: the flags, else the default `span`.
     pub async fn window(&self, client: &Client) -> crate::Result<Window> {
-        let until = match &self.until {
-            Some(text) => parse_when("--until", text)?,
-            None => newest_minute(client).await?.unwrap_or_else(Utc::now),
-        };
-        let from = match &self.since {
-            Some(text) => parse_when("--since", text)?,
-            None => until - TimeDelta::hours(24),
-        };
-        if from >= until {
-            return Err(Error::usage(format!(
-                "the window is empty: --since ({from}) is not before --until ({until})"
-            )));
-        }
+        let (from, until) = span(client, self.since.as_deref(), self.until.as_deref()).await?;
         let previous = match self.compare.as_deref() {
             None => None,
             Some("prev") => Some((from - (until - from), from)),
@@ -130,21 +140,6 @@ impl ReportArgs {
     pub fn is_exact(&self) -> bool {
         self.exact || !self.wheres.is_empty()
     }
-}
-
-/// The newest minute the rollups hold (compacted or pending), plus a minute: the end of
-/// a window that ends with the data.
-async fn newest_minute(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
-    let row = client
-        .query_one(
-            "SELECT greatest((SELECT max(minute) FROM logctl_rollup_minute), \
-                             (SELECT max(last_minute) FROM logctl_rollup_deltas))",
-            &[],
-        )
-        .await?;
-    Ok(row
-        .get::<_, Option<DateTime<Utc>>>(0)
-        .map(|minute| minute + TimeDelta::minutes(1)))
 }
 
 /// `404` or `5xx`.

@@ -1,8 +1,10 @@
 //! `logctl slow`: the slow-request report.
 
-use crate::cmd::args::parse_when;
+use crate::cmd::report_args::ReportArgs;
 use crate::db::{Database, Isolation, transaction};
-use crate::report::{Format, render, slow};
+use crate::report::filter::RawFilter;
+use crate::report::scope::{self, Period, Scope};
+use crate::report::slow;
 use crate::{Error, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -15,17 +17,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: i64,
 
-    /// Only requests since a duration ago (1h, 7d, 30m) or an RFC 3339 time
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-
-    /// Only this service
-    #[arg(long, value_name = "NAME")]
-    pub service: Option<String>,
-
-    /// Output format; csv prints the requests, a blank line, then the per-service summary
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// The window, filters and format (csv prints the requests, a blank line, then the
+    /// per-service summary); --exact reads each service's own percentiles from the raw
+    /// rows
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
@@ -35,24 +31,51 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     if args.threshold < 0 {
         return Err(Error::usage("--threshold must not be negative").into());
     }
-    let since = args
-        .since
-        .as_deref()
-        .map(|text| parse_when("--since", text))
-        .transpose()?;
-    let query = &slow::SlowQuery {
-        threshold_ms: args.threshold,
-        limit: args.limit,
-        since,
-        service: args.service,
-    };
+    if args.report.compare.is_some() {
+        return Err(Error::usage(
+            "slow lists requests of one window and compares none: leave out --compare",
+        )
+        .into());
+    }
+    let filter = args.report.filter()?;
     let database = Database::open(database_url, 1).await?;
-    let tables = transaction(
+    let (report, empty_because) = transaction(
         &*database.get().await?,
         Isolation::Snapshot,
-        |client| async move { slow::report(client, query).await },
+        |client| {
+            let (args, filter) = (&args, &filter);
+            async move {
+                let window = args.report.window(client).await?;
+                let query = slow::SlowQuery {
+                    scope: Scope::new(
+                        Period {
+                            from: window.from,
+                            until: window.until,
+                        },
+                        None,
+                        filter,
+                        args.report.exact,
+                    ),
+                    filter: filter.clone(),
+                    raw: RawFilter::new(filter, window.from, window.until),
+                    threshold_ms: args.threshold,
+                    limit: args.limit,
+                };
+                let report = slow::report(client, &query).await?;
+                let empty_because = if report.requests.is_empty() {
+                    Some(format!(
+                        "No request took more than {} ms in the window. {}",
+                        args.threshold,
+                        scope::why_empty(client, &filter.services).await?
+                    ))
+                } else {
+                    None
+                };
+                Ok((report, empty_because))
+            }
+        },
     )
     .await?;
-    render::print(&tables, args.format)?;
+    scope::print(&report.tables(), empty_because.as_deref(), args.report.format)?;
     Ok(Outcome::Success)
 }

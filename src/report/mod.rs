@@ -1,6 +1,8 @@
 //! Reports: the queries behind them and how their tables are shown.
 
+pub mod filter;
 pub mod render;
+pub mod scope;
 pub mod slow;
 pub mod status;
 

@@ -16,6 +16,8 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Text(String),
+    /// An identifier (a request id, a partition): shown whole.
+    Id(String),
     Int(i64),
     Float(f64),
     Time(DateTime<Utc>),
@@ -26,7 +28,7 @@ pub enum Cell {
 impl Cell {
     fn display(&self) -> String {
         match self {
-            Cell::Text(text) => text.clone(),
+            Cell::Text(text) | Cell::Id(text) => text.clone(),
             Cell::Int(value) => value.to_string(),
             Cell::Float(value) => format!("{value:.1}"),
             Cell::Time(time) => time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
@@ -37,7 +39,7 @@ impl Cell {
 
     fn json(&self) -> serde_json::Value {
         match self {
-            Cell::Text(text) => text.clone().into(),
+            Cell::Text(text) | Cell::Id(text) => text.clone().into(),
             Cell::Int(value) => (*value).into(),
             Cell::Float(value) => (*value).into(),
             Cell::Time(time) => time
