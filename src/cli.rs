@@ -51,6 +51,10 @@ pub enum Command {
     Load(Box<cmd::load::Args>),
     /// Report the slowest requests above a latency threshold
     Slow(cmd::slow::Args),
+    /// Error lines grouped by message signature, with the new ones marked
+    Errors(cmd::errors::Args),
+    /// Every line of one request across services, in time order, with the gaps
+    Trace(cmd::trace::Args),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(cmd::status::Args),
     /// Fold, recompute or check the rollups the reports read
@@ -73,6 +77,8 @@ impl Cli {
             Command::Schema(args) => cmd::schema::run(args, url).await,
             Command::Load(args) => cmd::load::run(*args, url).await,
             Command::Slow(args) => cmd::slow::run(args, url).await,
+            Command::Errors(args) => cmd::errors::run(args, url).await,
+            Command::Trace(args) => cmd::trace::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
             Command::Rollup(args) => cmd::rollup::run(args, url).await,
             Command::Prune(args) => cmd::prune::run(args, url).await,

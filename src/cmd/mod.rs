@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod errors;
 pub mod generate;
 pub mod load;
 pub mod local;
@@ -12,3 +13,4 @@ pub mod rollup;
 pub mod schema;
 pub mod slow;
 pub mod status;
+pub mod trace;

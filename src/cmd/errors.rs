@@ -1,0 +1,75 @@
+//! `logctl errors`: the error lines of a window grouped by message signature, the most
+//! frequent first, and which of them are new.
+
+use crate::cmd::report_args::ReportArgs;
+use crate::db::{Database, Isolation, transaction};
+use crate::report::errors::{self, ErrorsQuery};
+use crate::report::filter::RawFilter;
+use crate::report::scope::{self, Period, Scope};
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// Only signatures the period before has none of: the same length of time before
+    /// the window, or the period --compare names
+    #[arg(long)]
+    pub new: bool,
+
+    /// How many signatures to list, the most frequent first; 0 lists them all
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let filter = args.report.filter()?;
+    let database = Database::open(database_url, 1).await?;
+    let (report, empty_because) = transaction(
+        &*database.get().await?,
+        Isolation::Snapshot,
+        |client| {
+            let (args, filter) = (&args, &filter);
+            async move {
+                let window = args.report.window(client).await?;
+                let length = window.until - window.from;
+                let previous = window
+                    .previous
+                    .or(args.new.then_some((window.from - length, window.from)))
+                    .map(|(from, until)| Period { from, until });
+                let query = ErrorsQuery {
+                    scope: Scope::new(
+                        Period {
+                            from: window.from,
+                            until: window.until,
+                        },
+                        previous,
+                        filter,
+                        true,
+                    ),
+                    filter: RawFilter::new(filter, window.from, window.until),
+                    only_new: args.new,
+                    limit: (args.limit > 0).then_some(args.limit),
+                };
+                let report = errors::report(client, &query).await?;
+                let empty_because = match (report.signatures.is_empty(), report.nothing_new()) {
+                    (false, _) => None,
+                    (true, Some(reason)) => Some(reason),
+                    (true, None) => Some(format!(
+                        "No error lines in the window. {}",
+                        scope::why_empty(client, &filter.services).await?
+                    )),
+                };
+                Ok((report, empty_because))
+            }
+        },
+    )
+    .await?;
+    scope::print(
+        &[report.table()],
+        empty_because.as_deref(),
+        args.report.format,
+    )?;
+    Ok(Outcome::Success)
+}

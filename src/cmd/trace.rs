@@ -1,0 +1,168 @@
+//! `logctl trace`: every line of one request across services, in time order, with the
+//! gaps between them.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio_postgres::Client;
+
+use crate::Outcome;
+use crate::analytics::read::{self, Filter, Query, newest_minute};
+use crate::cmd::args::parse_when;
+use crate::cmd::report_args::span;
+use crate::db::{Database, Isolation, transaction};
+use crate::report::Format;
+use crate::report::scope::{self, Period};
+use crate::report::trace::{self, AFTER_ID_TIME, BEFORE_ID_TIME, RequestId, Search};
+
+/// How far either side of `--around` the lines are looked for.
+const AROUND: TimeDelta = TimeDelta::minutes(15);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The request id: a UUID or a 32-digit hex trace id, or the text a log gave (looked
+    /// for in each event's metadata, as logctl keeps only UUIDs in the request_id column)
+    #[arg(value_name = "REQUEST_ID")]
+    pub request_id: String,
+
+    /// Look from this time: a duration ago (24h, 7d), an RFC 3339 time or a date
+    /// [default: the id's own time for ids that carry one (UUIDv7, v1, v6, ULID), else
+    /// 24 hours before --until]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Look until this time, exclusive [default: just after the newest event loaded]
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Look 15 minutes either side of this time
+    #[arg(long, value_name = "WHEN", conflicts_with_all = ["since", "until"])]
+    pub around: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
+    let id = RequestId::parse(&args.request_id);
+    let database = Database::open(database_url, 1).await?;
+    let (report, empty_because) = transaction(
+        &*database.get().await?,
+        Isolation::Snapshot,
+        |client| {
+            let (args, id) = (&args, &id);
+            async move {
+                let (search, searched) = plan(client, args, id).await?;
+                if let Some(note) = scan_note(client, id, search, searched).await? {
+                    eprintln!("logctl: {note}");
+                }
+                let report = trace::report(client, id, search, searched).await?;
+                let empty_because = if report.lines.is_empty() {
+                    Some(format!(
+                        "No line has this request id there. {}",
+                        scope::why_empty(client, &[]).await?
+                    ))
+                } else {
+                    None
+                };
+                Ok((report, empty_because))
+            }
+        },
+    )
+    .await?;
+    scope::print(&[report.table()], empty_because.as_deref(), args.format)?;
+    Ok(Outcome::Success)
+}
+
+/// Where to look: the window asked for; else everywhere, with the request-id index;
+/// else around the id's own time; else the default window.
+async fn plan(
+    client: &Client,
+    args: &Args,
+    id: &RequestId,
+) -> crate::Result<(Search, Option<Period>)> {
+    let indexed = matches!(id, RequestId::Uuid(_)) && trace::has_index(client).await?;
+    if args.since.is_some() || args.until.is_some() {
+        let (from, until) = span(client, args.since.as_deref(), args.until.as_deref()).await?;
+        let search = if indexed {
+            Search::Index
+        } else {
+            Search::AskedWindow
+        };
+        return Ok((search, Some(Period { from, until })));
+    }
+    if let Some(text) = &args.around {
+        let at = parse_when("--around", text)?;
+        let period = Period {
+            from: at - AROUND,
+            until: at + AROUND,
+        };
+        return Ok((Search::Around, Some(period)));
+    }
+    if indexed {
+        return Ok((Search::Index, None));
+    }
+    if let Some(at) = id.time()
+        && is_plausible(client, at).await?
+    {
+        let period = Period {
+            from: at - BEFORE_ID_TIME,
+            until: at + AFTER_ID_TIME,
+        };
+        return Ok((Search::IdTime, Some(period)));
+    }
+    let (from, until) = span(client, None, None).await?;
+    Ok((Search::DefaultWindow, Some(Period { from, until })))
+}
+
+/// Whether an id's time can be the time of a logged request: after 2000, and no later
+/// than a day after the newest event. A random 32-digit trace id read as a UUID may look
+/// like a version 7 one by chance, and its "time" is then nonsense.
+async fn is_plausible(client: &Client, at: DateTime<Utc>) -> crate::Result<bool> {
+    let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
+    Ok(at.timestamp() > 946_684_800 && at < newest + TimeDelta::days(1))
+}
+
+/// The cost of a lookup without the index, measured as `bench write-penalty` measures
+/// it (benches/README.md): the index's share of a COPY's time on this project's 2-core
+/// machine.
+const INDEX_LOAD_COST: &str = "about 5%";
+
+/// What a search that reads a window event by event costs, and what would spare it.
+async fn scan_note(
+    client: &Client,
+    id: &RequestId,
+    search: Search,
+    searched: Option<Period>,
+) -> crate::Result<Option<String>> {
+    let Some(period) = searched.filter(|_| {
+        matches!(search, Search::AskedWindow | Search::DefaultWindow)
+    }) else {
+        return Ok(None);
+    };
+    let answer = read::read(
+        client,
+        &Query {
+            from: period.from,
+            until: period.until,
+            filter: Filter::default(),
+            bucket: None,
+            by: None,
+            exact: false,
+        },
+    )
+    .await?;
+    let events: u64 = answer.total().iter().map(|measures| measures.events).sum();
+    Ok(Some(match id {
+        RequestId::Uuid(_) => format!(
+            "no request-id index: this reads the {events} events of {} one by one; \
+             `logctl schema --trace-index` makes it instant, costing {INDEX_LOAD_COST} \
+             on loads (`logctl bench write-penalty` measures it on your database)",
+            period.describe()
+        ),
+        RequestId::Text(_) => format!(
+            "the id is not a UUID, so it is looked for in the metadata of each of the \
+             {events} events of {}; --since/--until or --around read fewer",
+            period.describe()
+        ),
+    }))
+}
