@@ -32,7 +32,7 @@ fn main() {
     let cluster = LocalInstance::at(dir.join("pg"));
     cluster.start().expect("start the benchmark cluster");
     let result = std::panic::catch_unwind(|| run(&cluster, &dir, lines, full));
-    cluster.destroy();
+    let _ = cluster.destroy();
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);

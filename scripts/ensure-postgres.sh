@@ -1,6 +1,7 @@
 # Sourced by demo.sh and test.sh: makes sure PostgreSQL's server programs (initdb,
-# pg_ctl) are installed, and with WITH_PGBOUNCER=1 (test.sh: the tests put pgbouncer in
-# front of PostgreSQL) pgbouncer too, installing Debian's packages when they are missing.
+# pg_ctl) are installed, with WITH_PGBOUNCER=1 (test.sh: the tests put pgbouncer in
+# front of PostgreSQL) pgbouncer too, and with WITH_MAN=1 (test.sh: the tests render
+# logctl's manual pages) man, installing Debian's packages when they are missing.
 # Nothing is started here: logctl and the test harness start their own servers.
 
 have_postgres() {
@@ -16,6 +17,7 @@ have_pgbouncer() {
 missing=()
 have_postgres || missing+=(postgresql postgresql-contrib)
 [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && missing+=(pgbouncer)
+[ "${WITH_MAN:-0}" = 1 ] && ! command -v man >/dev/null 2>&1 && missing+=(man-db)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian's ${missing[*]} (missing)" >&2
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -24,4 +26,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     have_postgres || { echo "PostgreSQL installation failed" >&2; exit 1; }
     [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && { echo "pgbouncer installation failed" >&2; exit 1; }
+    [ "${WITH_MAN:-0}" = 1 ] && ! command -v man >/dev/null 2>&1 && { echo "man-db installation failed" >&2; exit 1; }
 fi

@@ -1,8 +1,10 @@
 //! The top-level parser: the subcommands (each command's own arguments live beside its
-//! `run` in `cmd/`), the global connection flag and the help texts they share.
+//! `run` in `cmd/`), the global flags (connection, colour, width) and the help texts
+//! they share: connection settings, and each command's examples and exit codes.
 
 use clap::{Parser, Subcommand};
 
+use crate::terminal::{self, ColorChoice};
 use crate::{Outcome, cmd};
 
 const CONNECTION_HELP: &str = "\
@@ -11,32 +13,69 @@ PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, ...
 ~/.pgpass and pg_service.conf, as libpq reads them, else the managed local instance (see
 `logctl local`), started on demand and announced.";
 
-/// The exit codes, as `--help` and the README list them (see `Outcome`).
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0    success
-  1    failure (see the message on stderr), such as an unreadable input or a
-       missing privilege
-  2    usage error: bad arguments or configuration
-  3    the database server cannot be reached, the connection was lost (the server
-       stopped, or crashed and restarted), or the server ran out of a resource (disk
-       full, out of memory, too many connections: SQLSTATE class 53); run it again
-       once the server is back
-  4    the load finished but some lines were rejected
-  5    the load stopped because more lines than --max-errors were rejected
-  130  interrupted by SIGINT/SIGTERM; what was committed stays committed";
+/// Every exit code, as the top-level `--help` and the README list them.
+pub const ALL_OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+    Outcome::Rejected,
+    Outcome::TooManyRejects,
+    Outcome::NoInput,
+    Outcome::NotFound,
+    Outcome::Interrupted,
+];
+
+/// The exit codes of a command that reads or writes the database and nothing more.
+pub const DATABASE_OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+];
+
+/// The exit-code list of `--help`.
+pub fn exit_codes_help(outcomes: &[Outcome]) -> String {
+    let mut help = String::from("Exit codes:");
+    for outcome in outcomes {
+        let code = format!("  {:<4} ", outcome.code());
+        let listed = textwrap::fill(
+            outcome.meaning(),
+            textwrap::Options::new(88)
+                .initial_indent(&code)
+                .subsequent_indent("       "),
+        );
+        help.push('\n');
+        help.push_str(&listed);
+    }
+    help
+}
+
+/// What a subcommand's `--help` ends with: its examples, then its exit codes.
+pub fn after_help(examples: &str, outcomes: &[Outcome]) -> String {
+    format!("Examples:\n{examples}\n\n{}", exit_codes_help(outcomes))
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "logctl",
     version,
     about = "Load NDJSON application logs into PostgreSQL and answer questions about them",
-    after_help = format!("{CONNECTION_HELP}\n\n{EXIT_CODES_HELP}"),
+    after_help = format!("{CONNECTION_HELP}\n\n{}", exit_codes_help(ALL_OUTCOMES)),
 )]
 pub struct Cli {
     /// PostgreSQL connection URL or key=value string (sslmode and sslrootcert as in libpq)
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// Colour output: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Fit text tables to this many columns [default: the terminal's width, else
+    /// COLUMNS, else no limit when not on a terminal]
+    #[arg(long, global = true, value_name = "COLUMNS", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -47,7 +86,6 @@ pub enum Command {
     /// Create or upgrade the tables and indexes (idempotent)
     Schema(cmd::schema::Args),
     /// Bulk-load NDJSON files (or stdin) with binary COPY, exactly once
-    #[command(after_help = EXIT_CODES_HELP)]
     Load(Box<cmd::load::Args>),
     /// Report the slowest requests above a latency threshold
     Slow(cmd::slow::Args),
@@ -67,11 +105,16 @@ pub enum Command {
     Gen(cmd::generate::Args),
     /// Measure things on your own database
     Bench(cmd::bench::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(cmd::completions::Args),
+    /// Print the manual page (roff), for man or for installing under man1/
+    Man(cmd::man::Args),
 }
 
 impl Cli {
     /// Runs the command asked for.
     pub async fn run(self) -> anyhow::Result<Outcome> {
+        terminal::configure(self.color, self.width.map(usize::from));
         let url = self.database_url.as_deref();
         match self.command {
             Command::Schema(args) => cmd::schema::run(args, url).await,
@@ -85,6 +128,8 @@ impl Cli {
             Command::Local(args) => cmd::local::run(args).await,
             Command::Gen(args) => cmd::generate::run(args),
             Command::Bench(args) => cmd::bench::run(args, url).await,
+            Command::Completions(args) => cmd::completions::run(args),
+            Command::Man(args) => cmd::man::run(args),
         }
     }
 }

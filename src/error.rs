@@ -27,6 +27,11 @@ pub enum Outcome {
     Rejected = 4,
     /// The load stopped early because more lines than --max-errors were rejected.
     TooManyRejects = 5,
+    /// The load found nothing to read: an empty directory, one without a file with a
+    /// log name, or a glob that matched nothing.
+    NoInput = 6,
+    /// `trace` found no line with the request id where it looked.
+    NotFound = 8,
     /// Stopped by SIGINT or SIGTERM after committing what was in flight.
     Interrupted = 130,
 }
@@ -34,6 +39,39 @@ pub enum Outcome {
 impl Outcome {
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// What the code means, as `--help` lists it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => {
+                "failure (see the message on stderr), such as an unreadable input or a \
+                 missing privilege"
+            }
+            Outcome::Usage => "usage error: bad arguments or configuration",
+            Outcome::Unreachable => {
+                "the database server cannot be reached, the connection was lost (the server \
+                 stopped, or crashed and restarted), or the server ran out of a resource \
+                 (disk full, out of memory, too many connections: SQLSTATE class 53); run it \
+                 again once the server is back"
+            }
+            Outcome::Rejected => "the load finished but some lines were rejected",
+            Outcome::TooManyRejects => {
+                "the load stopped because more lines than --max-errors were rejected"
+            }
+            Outcome::NoInput => {
+                "the load found nothing to read: an empty directory, none of its files with \
+                 a log name (see --include), or a glob that matched nothing"
+            }
+            Outcome::NotFound => {
+                "trace found no line with the request id where it looked (the message says \
+                 where, and how to look elsewhere)"
+            }
+            Outcome::Interrupted => {
+                "interrupted by SIGINT/SIGTERM; what was committed stays committed"
+            }
+        }
     }
 }
 
@@ -52,6 +90,9 @@ pub enum Error {
     /// Bad arguments or configuration.
     #[error("{0}")]
     Usage(String),
+    /// The inputs named no file to read.
+    #[error("{0}")]
+    NoInput(String),
     #[error("cannot connect to {target}: {reason}\nhint: {}", .failure.hint())]
     Connect {
         target: String,
@@ -150,6 +191,7 @@ impl Error {
             Error::Connect { .. } | Error::ConnectionLost(_) | Error::ServerResources(_) => {
                 Outcome::Unreachable
             }
+            Error::NoInput(_) => Outcome::NoInput,
             Error::Context { source, .. } => source.outcome(),
             _ => Outcome::Failure,
         }

@@ -11,5 +11,6 @@ pub mod ingest;
 pub mod pgtime;
 pub mod report;
 pub mod synth;
+pub mod terminal;
 
 pub use error::{Error, Invalid, Outcome, Result, error_text};

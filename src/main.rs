@@ -32,7 +32,16 @@ fn main() -> ExitCode {
     match runtime.block_on(cli.run()) {
         Ok(outcome) => outcome.into(),
         Err(error) => {
-            eprintln!("logctl: error: {error:#}");
+            let label = if logctl::terminal::stderr().color {
+                console::style("error:")
+                    .red()
+                    .bold()
+                    .force_styling(true)
+                    .to_string()
+            } else {
+                "error:".to_string()
+            };
+            eprintln!("logctl: {label} {error:#}");
             outcome_of(&error).into()
         }
     }

@@ -8,15 +8,35 @@ use common::*;
 fn write_penalty_measures_each_configuration_in_a_scratch_schema_it_drops() {
     let db = TestDb::with_schema("penalty");
     let tables_before = db.count("SELECT count(*) FROM pg_class");
-    let json = db.logctl_json(&[
-        "bench",
-        "write-penalty",
-        "--rows",
-        "2000",
-        "--format",
-        "json",
-    ]);
+    let output = db
+        .logctl(&[
+            "bench",
+            "write-penalty",
+            "--rows",
+            "2000",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = json["write_penalty"].as_array().unwrap();
+    for row in rows {
+        for number in ["seconds", "spread", "cost_vs_no_index"] {
+            assert!(row[number].is_f64(), "{number} is a number: {row}");
+        }
+        assert!(row["beyond_noise"].is_boolean(), "{row}");
+        assert!(row["spread"].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(rows[0]["cost_vs_no_index"], 0.0);
+    if rows.iter().any(|row| row["beyond_noise"] == false) {
+        let err = stderr(&output);
+        assert!(
+            err.contains("noise") && err.contains("2000 rows is a small sample"),
+            "{err}"
+        );
+    }
     assert_eq!(rows.len(), 10);
     assert_eq!(rows[0]["indexes"], 0);
     assert_eq!(rows[5]["indexes"], 5);

@@ -52,7 +52,7 @@ fn usage_errors_exit_2() {
     let no_match = logctl_bare(&["load", "/nonexistent/*.ndjson"])
         .output()
         .unwrap();
-    assert_exit(&no_match, 2);
+    assert_exit(&no_match, 6);
     assert_exit(
         &logctl_bare(&["load", "x", "--timezone", "Mars/Olympus"])
             .output()
@@ -68,6 +68,25 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_load_option_that_cannot_be_used_is_reported_under_its_own_flag() {
+    let dir = scratch_dir("flag-errors");
+    let file = dir.join("app.ndjson");
+    std::fs::write(&file, "{}\n").unwrap();
+    let file = file.to_str().unwrap();
+    for (args, flag) in [
+        (["--timezone", "Mars/Olympus"], "--timezone: "),
+        (["--shape", "syslog"], "--shape: "),
+        (["--include", "[z-a"], "--include `[z-a`"),
+    ] {
+        let output = logctl_bare(&["load", file, "--dry-run", args[0], args[1]])
+            .output()
+            .unwrap();
+        assert_exit(&output, 2);
+        assert!(stderr(&output).contains(flag), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_time_that_does_not_parse_is_reported_under_its_own_flag() {
     for (args, flag) in [
         (["prune", "--older-than", "nonsense"], "--older-than"),
@@ -78,21 +97,6 @@ fn a_time_that_does_not_parse_is_reported_under_its_own_flag() {
         let err = stderr(&output);
         assert!(err.contains(&format!("{flag} `nonsense`")), "{err}");
     }
-}
-
-#[test]
-fn help_lists_the_exit_codes() {
-    let output = logctl_bare(&["--help"]).output().unwrap();
-    assert_success(&output);
-    let help = stdout(&output);
-    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "130 "] {
-        assert!(
-            help.contains(&format!("  {code}")),
-            "exit code {code} missing from:\n{help}"
-        );
-    }
-    let load_help = stdout(&logctl_bare(&["load", "--help"]).output().unwrap());
-    assert!(load_help.contains("130"), "{load_help}");
 }
 
 #[test]
@@ -131,11 +135,30 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
             .unwrap()
     };
     let status = run(&["local", "status"]);
+    assert_exit(&status, 3);
     assert!(
         stdout(&status).starts_with("not created"),
         "{}",
         stdout(&status)
     );
+    // A report has nothing to read in an instance that does not exist: none is made.
+    for report in [
+        vec!["slow"],
+        vec!["status"],
+        vec!["prune", "--older-than", "30d"],
+    ] {
+        let output = run(&report);
+        assert_exit(&output, 1);
+        let err = stderr(&output);
+        assert!(
+            err.contains("no local instance exists") && err.contains("logctl local start"),
+            "{err}"
+        );
+        assert!(
+            !local.join("data").exists(),
+            "{report:?} created an instance"
+        );
+    }
 
     let announcement = format!(
         "no connection configured (--database-url, DATABASE_URL, PG* variables); using the local instance in {}",
@@ -184,9 +207,55 @@ fn with_nothing_configured_the_local_instance_is_started_and_used() {
         let owner = std::fs::metadata(local.join("data")).unwrap().uid();
         assert_ne!(owner, 0, "as root, the server runs as an unprivileged user");
     }
-    assert!(stdout(&run(&["local", "status"])).starts_with("running"));
+    let slow = run(&["slow"]);
+    assert_success(&slow);
+    assert!(
+        stdout(&slow).starts_with("database: the local instance (logctl@"),
+        "{}",
+        stdout(&slow)
+    );
+    let status = run(&["local", "status"]);
+    assert_success(&status);
+    assert!(stdout(&status).starts_with("running"));
     assert_success(&run(&["local", "stop"]));
-    assert!(stdout(&run(&["local", "status"])).starts_with("stopped"));
+    let status = run(&["local", "status"]);
+    assert_exit(&status, 3);
+    assert!(stdout(&status).starts_with("stopped"));
+
+    let unasked = run(&["local", "destroy"]);
+    assert_exit(&unasked, 2);
+    assert!(stderr(&unasked).contains("--yes"), "{}", stderr(&unasked));
+    assert!(local.join("data").exists());
+    assert_success(&run(&["local", "destroy", "--yes"]));
+    assert!(!local.exists());
+    assert_exit(&run(&["local", "status"]), 3);
+}
+
+#[test]
+fn as_root_an_instance_its_server_user_cannot_reach_says_which_directory_and_the_fix() {
+    if !is_root() {
+        eprintln!("skipped: only root's server runs as another user");
+        return;
+    }
+    let dir = scratch_dir("closed-parent");
+    let closed = dir.join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let output = logctl_bare(&["local", "start"])
+        .env("LOGCTL_LOCAL_DIR", closed.join("instance"))
+        .output()
+        .unwrap();
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("cannot enter {} (mode 700)", closed.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("chmod o+x {}", closed.display()))
+            && err.contains("LOGCTL_LOCAL_DIR"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -295,6 +364,26 @@ fn a_service_is_used_through_pgservice_and_through_service_in_the_url() {
     .unwrap();
     assert_success(&load);
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 300);
+
+    // Each report's text names the database it read, as the service resolved it.
+    let read_from = format!(
+        "database: logctl@{}:5432/{}",
+        socket_dir().display(),
+        db.name
+    );
+    for report in [vec!["slow"], vec!["status"]] {
+        let output = logctl_alone(&dir, &report)
+            .env("PGSERVICEFILE", &services)
+            .env("PGSERVICE", "logs")
+            .output()
+            .unwrap();
+        assert_success(&output);
+        assert!(
+            stdout(&output).starts_with(&read_from),
+            "{}",
+            stdout(&output)
+        );
+    }
 
     let explicit_wins = logctl_alone(
         &dir,

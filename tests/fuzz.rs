@@ -169,12 +169,13 @@ fn decode(bytes: &[u8]) -> Result<Tuple, String> {
         return Err("jsonb version byte is not 1".into());
     }
     let metadata = String::from_utf8(metadata[1..].to_vec()).map_err(|_| "metadata not UTF-8")?;
-    let parsed: Value = serde_json::from_str(&metadata)
+    // Only the syntax: serde_json's f64 cannot hold every number jsonb keeps (1e400).
+    serde_json::from_str::<serde::de::IgnoredAny>(&metadata)
         .map_err(|e| format!("metadata is not JSON ({e}): {metadata}"))?;
-    if holds_nul(&parsed) {
+    if escapes_nul(&metadata) {
         return Err(format!("metadata holds U+0000: {metadata}"));
     }
-    if !parsed.is_object() {
+    if !metadata.starts_with('{') {
         return Err(format!("metadata is not an object: {metadata}"));
     }
     let level = text(3)?;
@@ -211,16 +212,17 @@ fn decode(bytes: &[u8]) -> Result<Tuple, String> {
     })
 }
 
-/// Whether a string or key anywhere in `value` holds U+0000, which jsonb refuses.
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(entries) => entries
-            .iter()
-            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
-        _ => false,
+/// Whether valid JSON text holds `\u0000` in a string or key, which jsonb refuses.
+/// Backslashes appear only in strings, each starting an escape, so one pass finds it.
+fn escapes_nul(json: &str) -> bool {
+    let mut rest = json.as_bytes();
+    while let Some(at) = rest.iter().position(|&byte| byte == b'\\') {
+        if rest[at + 1..].starts_with(b"u0000") {
+            return true;
+        }
+        rest = &rest[(at + 2).min(rest.len())..];
     }
+    false
 }
 
 /// Encodes one line with `encoder`; checks the outcome's invariants (a rejected or
@@ -1571,6 +1573,293 @@ fn loaded_lines_read_back_with_the_models_values() {
                 exact,
                 "metadata {} differs as jsonb from {} (equal as f64: {:?}); {}",
                 stored, expected_json, as_f64, context
+            );
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+// ---- Numbers as written -------------------------------------------------------------------
+
+/// A JSON text with numbers written every way, as a line holds it (with whitespace) and
+/// compact, as the encoder writes it to metadata.
+#[derive(Debug, Clone)]
+struct Numbers {
+    spaced: String,
+    compact: String,
+    /// Whether every number is far inside numeric's limits (exponents below 16000).
+    tame: bool,
+}
+
+impl Numbers {
+    fn plain(text: String, tame: bool) -> Numbers {
+        Numbers {
+            spaced: text.clone(),
+            compact: text,
+            tame,
+        }
+    }
+}
+
+/// Number text as anyone may write it: a sign or none, digits beyond what f64 and 128-bit
+/// integers hold, trailing zeros, and exponents near and past numeric's limits (131072
+/// digits before the point, 16383 after, exponents from INT_MAX / 2 on).
+fn written_number() -> BoxedStrategy<Numbers> {
+    let integer = prop_oneof![
+        2 => Just("0".to_string()),
+        4 => "[1-9][0-9]{0,5}",
+        2 => "[1-9][0-9]{15,45}",
+        1 => "[1-9]0{0,60}",
+    ];
+    let fraction = prop_oneof![
+        3 => Just(String::new()),
+        3 => "\\.[0-9]{1,6}",
+        1 => "\\.[0-9]{15,45}",
+        1 => "\\.[0-9]{0,3}0{1,5}",
+    ];
+    let magnitude = prop_oneof![
+        4 => (0u64..30).prop_map(|e| e.to_string()),
+        2 => (290u64..420).prop_map(|e| e.to_string()),
+        1 => (16_370u64..16_400).prop_map(|e| e.to_string()),
+        1 => (131_060u64..131_080).prop_map(|e| e.to_string()),
+        1 => (1_073_741_815u64..1_073_741_830).prop_map(|e| e.to_string()),
+        1 => Just("99999999999999999999999".to_string()),
+    ];
+    let exponent = prop_oneof![
+        3 => Just((String::new(), true)),
+        2 => (select(vec!["e", "E"]), select(vec!["", "+", "-"]), magnitude).prop_map(
+            |(e, sign, magnitude)| {
+                let tame = magnitude.parse::<u64>().is_ok_and(|m| m < 16_000);
+                (format!("{e}{sign}{magnitude}"), tame)
+            }
+        ),
+    ];
+    (select(vec!["", "-"]), integer, fraction, exponent)
+        .prop_map(|(sign, integer, fraction, (exponent, tame))| {
+            let spaced = format!("{sign}{integer}{fraction}{exponent}");
+            // 64-bit integers are formatted from the tape, where -0 is 0, as in jsonb.
+            let compact = if spaced == "-0" {
+                "0".to_string()
+            } else {
+                spaced.clone()
+            };
+            Numbers {
+                spaced,
+                compact,
+                tame,
+            }
+        })
+        .boxed()
+}
+
+/// Whitespace JSON allows between tokens (a line's own, so no newline).
+fn blank() -> impl Strategy<Value = &'static str> {
+    select(vec!["", "", "", " ", "\t", "  "])
+}
+
+/// Values holding such numbers: alone, in arrays and objects, beside strings that look
+/// like numbers.
+fn numbers_value() -> BoxedStrategy<Numbers> {
+    let leaf = prop_oneof![
+        6 => written_number(),
+        1 => written_number().prop_map(|n| Numbers::plain(format!("\"{}\"", n.spaced), true)),
+        1 => select(vec!["true", "false", "null", "\"\""]).prop_map(|s| Numbers::plain(s.to_string(), true)),
+    ];
+    leaf.prop_recursive(3, 24, 5, |inner| {
+        prop_oneof![
+            vec((blank(), inner.clone(), blank()), 0..5).prop_map(|items| {
+                join_numbers(
+                    items
+                        .into_iter()
+                        .map(|(before, item, after)| (String::new(), before, item, after)),
+                    "[",
+                    "]",
+                )
+            }),
+            vec(("[a-c]", blank(), blank(), inner, blank()), 0..5).prop_map(|entries| {
+                join_numbers(
+                    entries
+                        .into_iter()
+                        .map(|(key, before_colon, before, item, after)| {
+                            (format!("\"{key}\"{before_colon}:"), before, item, after)
+                        }),
+                    "{",
+                    "}",
+                )
+            }),
+        ]
+    })
+    .boxed()
+}
+
+/// Items (a key and colon or nothing, blanks around the value) between `open` and `close`.
+fn join_numbers(
+    items: impl Iterator<Item = (String, &'static str, Numbers, &'static str)>,
+    open: &str,
+    close: &str,
+) -> Numbers {
+    let mut joined = Numbers::plain(open.to_string(), true);
+    for (index, (key, before, item, after)) in items.enumerate() {
+        if index > 0 {
+            joined.spaced.push(',');
+            joined.compact.push(',');
+        }
+        joined
+            .spaced
+            .push_str(&format!("{key}{before}{}{after}", item.spaced));
+        joined.compact.push_str(&key.replace([' ', '\t'], ""));
+        joined.compact.push_str(&item.compact);
+        joined.tame &= item.tame;
+    }
+    joined.spaced.push_str(close);
+    joined.compact.push_str(close);
+    joined
+}
+
+/// The keys of a line in the generic shape that no column takes, holding such values:
+/// `"n0":...,"n1":...`.
+fn numbers_body() -> BoxedStrategy<Numbers> {
+    vec((blank(), numbers_value(), blank()), 1..6)
+        .prop_map(|values| {
+            let entries = values
+                .into_iter()
+                .enumerate()
+                .map(|(index, (before, value, after))| {
+                    (format!("\"n{index}\":"), before, value, after)
+                });
+            let mut body = join_numbers(entries, "", "");
+            // A blank after the comma the line puts before the body.
+            body.spaced.insert(0, ' ');
+            body
+        })
+        .boxed()
+}
+
+fn numbers_line(id: usize, body: &str) -> String {
+    format!(
+        r#"{{"ts":"2026-11-24T12:00:00Z","service":"api","msg":"numbers","fuzz_id":{id},{body}}}"#
+    )
+}
+
+const BEYOND_JSONB: &str = "beyond what PostgreSQL's jsonb can store";
+
+proptest! {
+    #![proptest_config(config(400))]
+
+    /// Metadata holds every number exactly as the line wrote it; the encoder refuses
+    /// only numbers past numeric's limits, saying so.
+    #[test]
+    fn the_encoder_keeps_numbers_as_written(body in numbers_body()) {
+        let line = numbers_line(7, &body.spaced);
+        let (outcome, tuple, _) = encode_checked(&mut encoder(Some("generic"), NulPolicy::Reject), line.as_bytes())
+            .map_err(TestCaseError::fail)?;
+        match outcome {
+            LineOutcome::Encoded => prop_assert_eq!(
+                tuple.unwrap().metadata,
+                format!("{{\"fuzz_id\":7,{}}}", body.compact),
+                "line: {}", line
+            ),
+            LineOutcome::Rejected(reason) => prop_assert!(
+                !body.tame && reason.contains(BEYOND_JSONB),
+                "rejected: {}\nline: {}", reason, line
+            ),
+            LineOutcome::Blank => prop_assert!(false, "blank: {}", line),
+        }
+    }
+}
+
+/// Files of lines whose numbers are written every way, loaded with `logctl load`: each
+/// line PostgreSQL's jsonb can hold reads back as `metadata::text` exactly as jsonb
+/// gives the original line (minus the columns' keys), and each line it refuses is a
+/// reject saying why.
+#[test]
+fn loaded_numbers_read_back_as_jsonb_reads_them() {
+    let db = TestDb::with_schema("fuzz_numbers");
+    let dir = scratch_dir("fuzz_numbers");
+    let file = dir.join("lines.ndjson");
+    let rejects = dir.join("rejects.ndjson");
+    let client = std::cell::RefCell::new(db.client());
+    let mut runner = TestRunner::new(load_config());
+    let result = runner.run(&vec(numbers_body(), 1..=12), |bodies| {
+        let mut client = client.borrow_mut();
+        client
+            .batch_execute("TRUNCATE log_events, services, logctl_ranges, logctl_sources")
+            .unwrap();
+        let _ = std::fs::remove_file(&rejects);
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for (id, body) in bodies.iter().enumerate() {
+            text.push_str(&numbers_line(id, &body.spaced));
+            text.push('\n');
+            let original = format!("{{\"fuzz_id\":{id},{}}}", body.compact);
+            let jsonb = client
+                .query_one("SELECT ($1::text)::jsonb::text", &[&original])
+                .map(|row| row.get::<_, String>(0));
+            expected.push(jsonb.ok());
+        }
+        std::fs::write(&file, &text).unwrap();
+        let args = [
+            "load",
+            "--shape",
+            "generic",
+            "--format",
+            "json",
+            "--rejects",
+            rejects.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ];
+        let output = db.logctl(&args).output().unwrap();
+        let refused: Vec<u64> = expected
+            .iter()
+            .enumerate()
+            .filter(|(_, jsonb)| jsonb.is_none())
+            .map(|(index, _)| index as u64 + 1)
+            .collect();
+        prop_assert_eq!(
+            output.status.code(),
+            Some(if refused.is_empty() { 0 } else { 4 }),
+            "stderr: {}",
+            stderr(&output)
+        );
+        let records: Vec<Value> = std::fs::read_to_string(&rejects)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut rejected: Vec<u64> = records
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect();
+        rejected.sort();
+        prop_assert_eq!(&rejected, &refused, "rejects: {:#?}", records);
+        for record in &records {
+            prop_assert!(
+                record["reason"].as_str().unwrap().contains(BEYOND_JSONB),
+                "{}",
+                record
+            );
+        }
+        let rows = client
+            .query(
+                "SELECT (metadata->>'fuzz_id')::int, metadata::text FROM log_events",
+                &[],
+            )
+            .unwrap();
+        prop_assert_eq!(rows.len(), expected.len() - refused.len());
+        for row in rows {
+            let id: i32 = row.get(0);
+            let stored: String = row.get(1);
+            let jsonb = expected[id as usize].as_deref().unwrap();
+            prop_assert!(
+                stored == jsonb,
+                "line {}: {}\nstored:   {}\nexpected: {}",
+                id + 1,
+                numbers_line(id as usize, &bodies[id as usize].spaced),
+                stored,
+                jsonb
             );
         }
         Ok(())

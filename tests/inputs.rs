@@ -63,11 +63,25 @@ fn globs_and_directories_expand_to_their_files() {
     let pattern = format!("{}/app-*.ndjson", logs.display());
     assert_success(&db.logctl(&["load", &pattern]).output().unwrap());
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 200);
-    // The directory adds the nested file and other.txt; the hidden file is skipped.
+    // The directory adds the nested file; other.txt has no log name and the hidden
+    // file is hidden.
     let summary = db.logctl_json(&["load", "--format", "json", logs.to_str().unwrap()]);
-    assert_eq!(summary["files"], 4);
+    assert_eq!(summary["files"], 3);
     assert_eq!(summary["files_already_loaded"], 2);
+    assert_loaded_exactly(&db, &[&files[0], &files[1], &files[2]]);
     let other = logs.join("other.txt");
+    let summary = db.logctl_json(&[
+        "load",
+        "--format",
+        "json",
+        "--include",
+        "*.txt",
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        summary["files"], 1,
+        "--include chooses instead of the log names"
+    );
     assert_loaded_exactly(&db, &[&files[0], &files[1], &files[2], &other]);
 }
 

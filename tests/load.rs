@@ -151,7 +151,7 @@ fn bad_lines_are_rejected_with_their_line_numbers_and_the_rest_is_loaded() {
     let err = stderr(&output);
     let name = file.to_str().unwrap();
     for (line, reason) in [
-        (2, "invalid JSON"),
+        (2, "not JSON: expected a key in double quotes"),
         (3, "no timestamp"),
         (5, "no service"),
         (6, "`ts`"),

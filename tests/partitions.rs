@@ -220,6 +220,19 @@ fn prune_on_a_plain_table_deletes_in_batches() {
             .output()
             .unwrap(),
     );
+    let dry_run = db.logctl_json(&[
+        "prune",
+        "--older-than",
+        "2026-11-03",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(dry_run["prune"][0]["cutoff"], "2026-11-03T00:00:00Z");
+    assert_eq!(dry_run["prune"][0]["dry_run"], true);
+    assert_eq!(dry_run["prune"][0]["action"], "would delete rows");
+    assert_eq!(dry_run["prune"][0]["rows"], 2000);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 3000);
     let json = db.logctl_json(&[
         "prune",
         "--older-than",
@@ -229,8 +242,9 @@ fn prune_on_a_plain_table_deletes_in_batches() {
         "--format",
         "json",
     ]);
-    assert_eq!(json["deleted"][0]["rows"], 2000);
-    assert_eq!(json["deleted"][0]["batches"], 7);
+    assert_eq!(json["prune"][0]["action"], "deleted rows");
+    assert_eq!(json["prune"][0]["rows"], 2000);
+    assert_eq!(json["prune"][0]["batches"], 7);
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 1000);
     assert_eq!(
         db.count("SELECT count(*) FROM log_events WHERE created_at < '2026-11-03'"),

@@ -268,3 +268,56 @@ fn route_rules_apply_first_and_the_cap_sends_the_rest_to_other() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn rollups_outlive_the_raw_rows_each_grain_for_its_own_period() {
+    let db = TestDb::with_schema("rollup_retention");
+    let dir = scratch_dir("rollup_retention");
+    let file = generated_file(&dir, "logs.ndjson", 5_000, 6);
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let events = db.count("SELECT count(*) FROM log_events");
+    // The rows (of 2026-11-24) go; minute cells are kept a day, hours their 400 days.
+    let pruned = db.logctl_json(&[
+        "prune",
+        "--older-than",
+        "2026-11-25T00:00:00Z",
+        "--keep-rollups",
+        "minute=1d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+    let grains: Vec<(&str, i64)> = pruned["rollups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["grain"].as_str().unwrap(), g["cells"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(grains[1..], [("hour", 0), ("day", 0)]);
+    assert!(grains[0].1 > 0, "minute cells removed: {grains:?}");
+    assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_minute"), 0);
+    assert_eq!(
+        db.count("SELECT sum(events)::bigint FROM logctl_rollup_hour"),
+        events
+    );
+    // Checking or rebuilding from raw rows leaves the pruned days alone.
+    assert_success(&verify(&db));
+    assert_success(
+        &db.logctl(&["rollup", "rebuild", "--since", "2026-11-01T00:00:00Z"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        db.count("SELECT sum(events)::bigint FROM logctl_rollup_day"),
+        events
+    );
+    let bad = db
+        .logctl(&["prune", "--older-than", "1d", "--keep-rollups", "week=1d"])
+        .output()
+        .unwrap();
+    assert_exit(&bad, 2);
+}

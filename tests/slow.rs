@@ -106,6 +106,63 @@ fn limit_service_and_since_filter_like_sql() {
 }
 
 #[test]
+fn until_dates_and_no_limit_filter_like_sql() {
+    let json = report(&[
+        "--threshold",
+        "2000",
+        "--since",
+        "2026-11-24",
+        "--until",
+        "2026-11-24T00:30:00Z",
+        "--limit",
+        "0",
+    ]);
+    let expected = sql_rows(
+        "AND l.created_at >= '2026-11-24T00:00:00Z' AND l.created_at < '2026-11-24T00:30:00Z'",
+        100_000,
+    );
+    assert!(expected.len() > 20, "more than the default limit");
+    assert_eq!(report_rows(&json), expected);
+    let summed: i64 = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slow_requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        summed,
+        expected.len() as i64,
+        "the summary has the same window"
+    );
+    let json = report(&[
+        "--threshold",
+        "2000",
+        "--since",
+        "2026-11-24",
+        "--timezone",
+        "+00:20",
+        "--limit",
+        "0",
+    ]);
+    assert_eq!(
+        report_rows(&json),
+        sql_rows("AND l.created_at >= '2026-11-23T23:40:00Z'", 100_000),
+        "a date is midnight in --timezone"
+    );
+}
+
+#[test]
+fn a_window_that_ends_before_it_starts_names_both_flags() {
+    let output = loaded()
+        .logctl(&["slow", "--since", "today", "--until", "yesterday"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("--since") && err.contains("--until"), "{err}");
+}
+
+#[test]
 fn the_per_service_summary_equals_sql_percentiles() {
     let json = report(&["--threshold", "2000"]);
     let expected: Vec<(String, i64, f64, f64, f64, i64)> = loaded()
@@ -125,31 +182,36 @@ fn the_per_service_summary_equals_sql_percentiles() {
         .map(|s| {
             (
                 s["service"].as_str().unwrap().to_string(),
-                s["count"].as_i64().unwrap(),
-                s["p50_ms"].as_f64().unwrap(),
-                s["p95_ms"].as_f64().unwrap(),
-                s["p99_ms"].as_f64().unwrap(),
-                s["max_ms"].as_i64().unwrap(),
+                s["slow_requests"].as_i64().unwrap(),
+                s["slow_p50_ms"].as_f64().unwrap(),
+                s["slow_p95_ms"].as_f64().unwrap(),
+                s["slow_p99_ms"].as_f64().unwrap(),
+                s["slow_max_ms"].as_i64().unwrap(),
             )
         })
         .collect();
-    // JSON carries the floats as shortest decimal text; compare at microsecond precision.
+    // Percentiles are given to a tenth of a millisecond in every format.
     let round = |rows: Vec<(String, i64, f64, f64, f64, i64)>| {
         rows.into_iter()
             .map(|(s, c, a, b, d, m)| {
                 (
                     s,
                     c,
-                    (a * 1e3).round() as i64,
-                    (b * 1e3).round() as i64,
-                    (d * 1e3).round() as i64,
+                    (a * 10.0).round() as i64,
+                    (b * 10.0).round() as i64,
+                    (d * 10.0).round() as i64,
                     m,
                 )
             })
             .collect::<Vec<_>>()
     };
     assert!(actual.len() > 5);
-    assert_eq!(round(actual), round(expected));
+    assert_eq!(round(actual.clone()), round(expected));
+    for (_, _, p50, p95, p99, _) in actual {
+        for value in [p50, p95, p99] {
+            assert_eq!(value, (value * 10.0).round() / 10.0, "{value} is rounded");
+        }
+    }
 }
 
 #[test]
@@ -196,22 +258,35 @@ fn table_and_csv_formats_carry_the_same_rows() {
             (service.as_str(), latency.to_string().as_str())
         );
     }
-    assert!(blocks.next().unwrap().starts_with("service,count,p50_ms"));
+    assert!(
+        blocks
+            .next()
+            .unwrap()
+            .starts_with("service,requests,all_p50_ms")
+    );
 }
 
 #[test]
 fn the_report_reads_the_latency_index_not_json() {
+    // The query as the report runs it: the shared filter in place, every parameter bound
+    // (a window over all the data, no other filter, a threshold of 2000, 20 rows).
+    let sql = include_str!("../sql/slow_requests.sql")
+        .replace("{{filter}}", include_str!("../sql/report_filter.sql"));
+    let from: chrono::DateTime<chrono::Utc> = "2000-01-01T00:00:00Z".parse().unwrap();
+    let until: chrono::DateTime<chrono::Utc> = "2100-01-01T00:00:00Z".parse().unwrap();
+    let (none, small, text): (Option<Vec<String>>, Vec<i16>, Vec<String>) =
+        (None, Vec::new(), Vec::new());
+    let route: Option<String> = None;
     let plan: Vec<String> = loaded()
-        .query(&format!(
-            "EXPLAIN {}",
-            include_str!("../sql/slow_requests.sql")
-                .replace("$1", "2000")
-                .replace("$2::timestamptz", "NULL::timestamptz")
-                .replace("$2", "NULL")
-                .replace("$3::text", "NULL::text")
-                .replace("$3", "NULL")
-                .replace("$4", "20")
-        ))
+        .client()
+        .query(
+            &format!("EXPLAIN {sql}"),
+            &[
+                &from, &until, &none, &route, &small, &small, &text, &text, &text, &text, &2000i32,
+                &20i64,
+            ],
+        )
+        .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();

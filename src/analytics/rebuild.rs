@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use super::compact::{Grain, fold, stored};
 use super::rollup::{Cells, DAY, HourKey, Measures, MinuteKey, Row, bucket_of, decode_delta};
 use super::routes::RouteTemplater;
-use crate::db::locks;
+use crate::db::{locks, retention};
 use crate::pgtime::{from_datetime, to_datetime};
 
 /// The whole days that hold [from, until): rollups are rebuilt and checked by day, since
@@ -24,8 +24,16 @@ pub fn days(from: DateTime<Utc>, until: DateTime<Utc>) -> (i64, i64) {
 }
 
 /// The days in [start, end) that hold raw rows or rollups of any grain, in order: the
-/// others have nothing to rebuild or check.
+/// others have nothing to rebuild or check. Days `logctl prune` took raw rows from
+/// are left out: their rollups outlive the rows on purpose.
 async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<Vec<i64>> {
+    let start = match retention::raw_rows_kept_from(client).await? {
+        Some(kept_from) => start.max(bucket_of(from_datetime(kept_from) + DAY - 1, DAY)),
+        None => start,
+    };
+    if start >= end {
+        return Ok(Vec::new());
+    }
     let rows = client
         .query(
             "WITH days AS ( \

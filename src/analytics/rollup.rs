@@ -234,7 +234,9 @@ pub fn decode_delta(service_id: i32, bytes: &[u8]) -> crate::Result<Cells> {
     let first_minute = reader.signed().ok_or_else(truncated)?;
     let mut cells = Cells::default();
     for _ in 0..reader.number().ok_or_else(truncated)? {
-        let minute = first_minute + reader.number().ok_or_else(truncated)? as i64 * MINUTE;
+        let minute = reader
+            .bucket_after(first_minute, MINUTE)
+            .ok_or_else(|| corrupt("a minute out of range"))?;
         let status_class = reader.number().ok_or_else(truncated)? as i16;
         let level = reader.text().ok_or_else(truncated)?;
         let measures = reader.measures()?.ok_or_else(truncated)?;
@@ -248,9 +250,13 @@ pub fn decode_delta(service_id: i32, bytes: &[u8]) -> crate::Result<Cells> {
             measures,
         );
     }
-    let first_hour = bucket_of(first_minute, HOUR);
+    let first_hour = first_minute
+        .checked_sub(first_minute.rem_euclid(HOUR))
+        .ok_or_else(|| corrupt("a first minute out of range"))?;
     for _ in 0..reader.number().ok_or_else(truncated)? {
-        let start = first_hour + reader.number().ok_or_else(truncated)? as i64 * HOUR;
+        let start = reader
+            .bucket_after(first_hour, HOUR)
+            .ok_or_else(|| corrupt("an hour out of range"))?;
         let route = reader.text().ok_or_else(truncated)?;
         let method = reader.text().ok_or_else(truncated)?;
         let status = reader.number().ok_or_else(truncated)? as u16 as i16;
@@ -327,6 +333,15 @@ impl Reader<'_> {
     fn signed(&mut self) -> Option<i64> {
         let value = self.number()?;
         Some((value >> 1) as i64 ^ -((value & 1) as i64))
+    }
+
+    /// The bucket `width`s after `first`, from a count; `None` when cut short or out of range,
+    /// since deltas are read from the database and may be corrupt.
+    fn bucket_after(&mut self, first: i64, width: i64) -> Option<i64> {
+        i64::try_from(self.number()?)
+            .ok()?
+            .checked_mul(width)?
+            .checked_add(first)
     }
 
     fn slice(&mut self) -> Option<&[u8]> {
@@ -458,6 +473,18 @@ mod tests {
         #[test]
         fn any_bytes_decode_to_cells_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_delta(1, &bytes);
+        }
+    }
+
+    #[test]
+    fn a_delta_whose_times_overflow_is_corrupt_not_a_panic() {
+        for (first_minute, offset) in [(0, u64::MAX >> 1), (i64::MAX - 1, 1), (i64::MIN + 1, 0)] {
+            let mut bytes = vec![DELTA_VERSION];
+            put_signed(&mut bytes, first_minute);
+            put(&mut bytes, 1);
+            put(&mut bytes, offset);
+            let error = decode_delta(1, &bytes).unwrap_err().to_string();
+            assert!(error.contains("corrupt"), "{error}");
         }
     }
 

@@ -4,11 +4,16 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use crate::cli::after_help;
 use crate::ingest::encode::timestamp;
 use crate::synth::{self, GenOptions};
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str = "  logctl gen --lines 1000000 --seed 7 --output big.ndjson.zst
+  logctl gen --lines 100 | logctl load -";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, &[Outcome::Success, Outcome::Failure, Outcome::Usage]))]
 pub struct Args {
     /// Number of lines
     #[arg(long, value_name = "N", default_value_t = 10_000)]
@@ -45,7 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         synth::write(&options, &mut out)?;
         return Ok(Outcome::Success);
     };
-    let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let file = File::create(path)
+        .map_err(|e| Error::usage(format!("--output: cannot create {}: {e}", path.display())))?;
+    let file = BufWriter::with_capacity(1 << 20, file);
     let name = path.to_string_lossy();
     if name.ends_with(".gz") {
         let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());

@@ -3,10 +3,12 @@
 
 pub mod args;
 pub mod bench;
+pub mod completions;
 pub mod errors;
 pub mod generate;
 pub mod load;
 pub mod local;
+pub mod man;
 pub mod prune;
 pub mod report_args;
 pub mod rollup;

@@ -7,19 +7,15 @@ use tokio_postgres::Client;
 
 use crate::Error;
 use crate::analytics::read::{Filter, StatusFilter, newest_minute};
-use crate::cmd::args::parse_when;
+use crate::cmd::args::Window;
 use crate::report::Format;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Start of the window: a duration ago (24h, 7d), an RFC 3339 time or a date
-    /// [default: 24 hours before --until]
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-
-    /// End of the window, exclusive [default: just after the newest event loaded]
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    /// --since [default: 24 hours before --until], --until [default: just after the
+    /// newest event loaded], and the zone of the dates in them
+    #[command(flatten)]
+    pub window: Window,
 
     /// Only this service; repeatable
     #[arg(long = "service", value_name = "NAME")]
@@ -59,39 +55,46 @@ pub struct ReportArgs {
 
 /// The time a report covers, and the one it is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub struct Period {
     pub from: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-/// `--since` and `--until` as given, else the 24 hours up to the newest event loaded
-/// (read from the rollups' newest minute, which an index finds at once).
-pub async fn span(
+/// A window's instants: `--since` and `--until` as given, else the 24 hours up to the
+/// newest event loaded (read from the rollups' newest minute, which an index finds at
+/// once). A `--since` later than the newest event ends at now instead, so that the
+/// empty answer can say where the data ends rather than refuse the window.
+pub async fn instants(
     client: &Client,
-    since: Option<&str>,
-    until: Option<&str>,
+    window: &Window,
 ) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let until = match until {
-        Some(text) => parse_when("--until", text)?,
-        None => newest_minute(client).await?.unwrap_or_else(Utc::now),
+    let span = window.resolve()?;
+    let until = match span.until {
+        Some(until) => until,
+        None => {
+            let newest = newest_minute(client).await?;
+            match (newest, span.since) {
+                (Some(newest), Some(since)) if since < newest => newest,
+                (Some(newest), None) => newest,
+                _ => Utc::now(),
+            }
+        }
     };
-    let from = match since {
-        Some(text) => parse_when("--since", text)?,
-        None => until - TimeDelta::hours(24),
-    };
+    let from = span.since.unwrap_or(until - TimeDelta::hours(24));
     if from >= until {
         return Err(Error::usage(format!(
-            "the window is empty: --since ({from}) is not before --until ({until})"
+            "the window is empty: --since ({from}) is not before --until ({until}); \
+             give an earlier --since or a later --until"
         )));
     }
     Ok((from, until))
 }
 
 impl ReportArgs {
-    /// The window: the flags, else the default `span`.
-    pub async fn window(&self, client: &Client) -> crate::Result<Window> {
-        let (from, until) = span(client, self.since.as_deref(), self.until.as_deref()).await?;
+    /// The period: the window's `instants`, and the one to compare with.
+    pub async fn period(&self, client: &Client) -> crate::Result<Period> {
+        let (from, until) = instants(client, &self.window).await?;
         let previous = match self.compare.as_deref() {
             None => None,
             Some("prev") => Some((from - (until - from), from)),
@@ -107,7 +110,7 @@ impl ReportArgs {
                 Some((from - shift, until - shift))
             }
         };
-        Ok(Window {
+        Ok(Period {
             from,
             until,
             previous,

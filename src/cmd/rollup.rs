@@ -6,11 +6,17 @@ use clap::Subcommand;
 
 use crate::analytics::compact::{self, Wait};
 use crate::analytics::rebuild;
-use crate::cmd::args::parse_when;
+use crate::cli::{DATABASE_OUTCOMES, after_help};
+use crate::cmd::args::Window;
 use crate::db::Database;
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str = "  logctl rollup compact                       # from cron, beside loads
+  logctl rollup rebuild --since 2026-11-01    # after deleting rows by hand, or an old database
+  logctl rollup verify --since 7d             # exits 1 if the rollups disagree with the rows";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -33,26 +39,19 @@ pub enum Action {
 
 #[derive(Debug, clap::Args)]
 pub struct Range {
-    /// The first day: a duration ago (7d), an RFC 3339 time or a date; the whole day
-    /// that holds it is taken
-    #[arg(long, value_name = "WHEN")]
-    pub since: String,
-    /// The end (exclusive): the whole day that holds it is taken [default: now]
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    /// --since (required) and --until [default: now]: the whole days that hold them are
+    /// taken
+    #[command(flatten)]
+    pub window: Window,
 }
 
 impl Range {
     fn bounds(&self) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
-        let since = parse_when("--since", &self.since)?;
-        let until = match &self.until {
-            Some(until) => parse_when("--until", until)?,
-            None => Utc::now(),
-        };
-        if until < since {
-            return Err(Error::usage("--until must not be before --since"));
-        }
-        Ok((since, until))
+        let span = self.window.resolve()?;
+        let since = span
+            .since
+            .ok_or_else(|| Error::usage("--since is needed: the first day to take"))?;
+        Ok((since, span.until.unwrap_or_else(Utc::now)))
     }
 }
 

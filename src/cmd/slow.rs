@@ -1,5 +1,7 @@
 //! `logctl slow`: the slow-request report.
 
+use crate::cli::{DATABASE_OUTCOMES, after_help};
+use crate::cmd::args::limit;
 use crate::cmd::report_args::ReportArgs;
 use crate::db::{Database, Isolation, transaction};
 use crate::report::filter::RawFilter;
@@ -7,59 +9,58 @@ use crate::report::scope::{self, Period, Scope};
 use crate::report::slow;
 use crate::{Error, Outcome};
 
+const EXAMPLES: &str =
+    "  logctl slow --threshold 2000                  # the 20 slowest requests above 2 s
+  logctl slow --since yesterday --until today   # yesterday's, midnight to midnight UTC
+  logctl slow --since 2026-11-26 --timezone Europe/Berlin --service checkout
+  logctl slow --route '/api/v1/orders/*' --status 5xx --exact
+  logctl slow --limit 0 --format csv > slow.csv # every request above 1 s";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
 pub struct Args {
     /// Latency threshold in milliseconds: requests slower than this are listed
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub threshold: i32,
 
-    /// How many requests to list
+    /// How many requests to list; 0 lists them all
     #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: i64,
+    pub limit: u64,
 
     /// The window, filters and format (csv prints the requests, a blank line, then the
     /// per-service summary); --exact reads each service's own percentiles from the raw
-    /// rows
+    /// rows instead of the rollups
     #[command(flatten)]
     pub report: ReportArgs,
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
-    if args.limit < 1 {
-        return Err(Error::usage("--limit must be at least 1").into());
-    }
     if args.threshold < 0 {
         return Err(Error::usage("--threshold must not be negative").into());
     }
     if args.report.compare.is_some() {
         return Err(Error::usage(
-            "slow lists requests of one window and compares none: leave out --compare",
+            "slow lists the requests of one window and compares none: leave out --compare",
         )
         .into());
     }
     let filter = args.report.filter()?;
-    let database = Database::open(database_url, 1).await?;
-    let (report, empty_because) = transaction(
-        &*database.get().await?,
-        Isolation::Snapshot,
-        |client| {
+    let database = Database::open_existing(database_url, 1).await?;
+    let (report, empty_because) =
+        transaction(&*database.get().await?, Isolation::Snapshot, |client| {
             let (args, filter) = (&args, &filter);
             async move {
-                let window = args.report.window(client).await?;
+                let period = args.report.period(client).await?;
+                let window = Period {
+                    from: period.from,
+                    until: period.until,
+                };
                 let query = slow::SlowQuery {
-                    scope: Scope::new(
-                        Period {
-                            from: window.from,
-                            until: window.until,
-                        },
-                        None,
-                        filter,
-                        args.report.exact,
-                    ),
+                    scope: Scope::new(window, None, filter, args.report.is_exact()),
                     filter: filter.clone(),
                     raw: RawFilter::new(filter, window.from, window.until),
                     threshold_ms: args.threshold,
-                    limit: args.limit,
+                    limit: limit(args.limit),
                 };
                 let report = slow::report(client, &query).await?;
                 let empty_because = if report.requests.is_empty() {
@@ -73,9 +74,14 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
                 };
                 Ok((report, empty_because))
             }
-        },
-    )
-    .await?;
-    scope::print(&report.tables(), empty_because.as_deref(), args.report.format)?;
+        })
+        .await?;
+    let database = database.target.describe();
+    scope::print(
+        database,
+        report.tables(),
+        empty_because.as_deref(),
+        args.report.format,
+    )?;
     Ok(Outcome::Success)
 }

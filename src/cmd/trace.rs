@@ -6,8 +6,10 @@ use tokio_postgres::Client;
 
 use crate::Outcome;
 use crate::analytics::read::{self, Filter, Query, newest_minute};
-use crate::cmd::args::parse_when;
-use crate::cmd::report_args::span;
+use crate::cli::after_help;
+use crate::cmd::args::{Window, parse_when, parse_zone};
+use crate::cmd::report_args::instants;
+use crate::db::migrate;
 use crate::db::{Database, Isolation, transaction};
 use crate::report::Format;
 use crate::report::scope::{self, Period};
@@ -16,22 +18,34 @@ use crate::report::trace::{self, AFTER_ID_TIME, BEFORE_ID_TIME, RequestId, Searc
 /// How far either side of `--around` the lines are looked for.
 const AROUND: TimeDelta = TimeDelta::minutes(15);
 
+const EXAMPLES: &str =
+    "  logctl trace 01a217ba-1200-7abc-8def-0123456789ab   # a UUIDv7 id: found by its time
+  logctl trace 5c2a9d3e-8f41-4b6a-9c0d-1e2f3a4b5c6d --around 2026-11-26T13:00:00Z
+  logctl trace req-42 --since 2h --format json
+  logctl schema --trace-index                   # any id, any time: an index, paid on loads";
+
+/// trace's exit codes: those of any report, and none found.
+const OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+    Outcome::NotFound,
+];
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, OUTCOMES))]
 pub struct Args {
     /// The request id: a UUID or a 32-digit hex trace id, or the text a log gave (looked
     /// for in each event's metadata, as logctl keeps only UUIDs in the request_id column)
     #[arg(value_name = "REQUEST_ID")]
     pub request_id: String,
 
-    /// Look from this time: a duration ago (24h, 7d), an RFC 3339 time or a date
-    /// [default: the id's own time for ids that carry one (UUIDv7, v1, v6, ULID), else
-    /// 24 hours before --until]
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-
-    /// Look until this time, exclusive [default: just after the newest event loaded]
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    /// Where to look [default: the minutes after the id's own time for ids that carry
+    /// one (UUIDv7, v1, v6, ULID), everywhere with the request-id index, else the 24
+    /// hours up to the newest event]
+    #[command(flatten)]
+    pub window: Window,
 
     /// Look 15 minutes either side of this time
     #[arg(long, value_name = "WHEN", conflicts_with_all = ["since", "until"])]
@@ -44,11 +58,9 @@ pub struct Args {
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let id = RequestId::parse(&args.request_id);
-    let database = Database::open(database_url, 1).await?;
-    let (report, empty_because) = transaction(
-        &*database.get().await?,
-        Isolation::Snapshot,
-        |client| {
+    let database = Database::open_existing(database_url, 1).await?;
+    let (report, empty_because) =
+        transaction(&*database.get().await?, Isolation::Snapshot, |client| {
             let (args, id) = (&args, &id);
             async move {
                 let (search, searched) = plan(client, args, id).await?;
@@ -66,11 +78,20 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
                 };
                 Ok((report, empty_because))
             }
-        },
-    )
-    .await?;
-    scope::print(&[report.table()], empty_because.as_deref(), args.format)?;
-    Ok(Outcome::Success)
+        })
+        .await?;
+    let found = empty_because.is_none();
+    scope::print(
+        database.target.describe(),
+        vec![report.table()],
+        empty_because.as_deref(),
+        args.format,
+    )?;
+    Ok(if found {
+        Outcome::Success
+    } else {
+        Outcome::NotFound
+    })
 }
 
 /// Where to look: the window asked for; else everywhere, with the request-id index;
@@ -80,9 +101,9 @@ async fn plan(
     args: &Args,
     id: &RequestId,
 ) -> crate::Result<(Search, Option<Period>)> {
-    let indexed = matches!(id, RequestId::Uuid(_)) && trace::has_index(client).await?;
-    if args.since.is_some() || args.until.is_some() {
-        let (from, until) = span(client, args.since.as_deref(), args.until.as_deref()).await?;
+    let indexed = matches!(id, RequestId::Uuid(_)) && migrate::has_trace_index(client).await?;
+    if args.window.since.is_some() || args.window.until.is_some() {
+        let (from, until) = instants(client, &args.window).await?;
         let search = if indexed {
             Search::Index
         } else {
@@ -91,7 +112,8 @@ async fn plan(
         return Ok((search, Some(Period { from, until })));
     }
     if let Some(text) = &args.around {
-        let at = parse_when("--around", text)?;
+        let zone = parse_zone(args.window.timezone.as_deref())?;
+        let at = parse_when("--around", text, zone)?;
         let period = Period {
             from: at - AROUND,
             until: at + AROUND,
@@ -110,7 +132,7 @@ async fn plan(
         };
         return Ok((Search::IdTime, Some(period)));
     }
-    let (from, until) = span(client, None, None).await?;
+    let (from, until) = instants(client, &Window::default()).await?;
     Ok((Search::DefaultWindow, Some(Period { from, until })))
 }
 
@@ -134,9 +156,9 @@ async fn scan_note(
     search: Search,
     searched: Option<Period>,
 ) -> crate::Result<Option<String>> {
-    let Some(period) = searched.filter(|_| {
-        matches!(search, Search::AskedWindow | Search::DefaultWindow)
-    }) else {
+    let Some(period) =
+        searched.filter(|_| matches!(search, Search::AskedWindow | Search::DefaultWindow))
+    else {
         return Ok(None);
     };
     let answer = read::read(

@@ -3,7 +3,7 @@
 //! server runs as the unprivileged `postgres` user (PostgreSQL refuses to run as root).
 
 use std::fs::{self, File};
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,6 +19,14 @@ pub const USER: &str = "logctl";
 #[derive(Debug, Clone)]
 pub struct LocalInstance {
     root: PathBuf,
+}
+
+/// Whether a command may create the local instance when it does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    Create,
+    /// Read-only commands: a new instance would have nothing to read.
+    RequireExisting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +125,9 @@ impl LocalInstance {
         fs::create_dir_all(&self.root).map_err(|e| self.io_error("create", &self.root, e))?;
         let _lock = self.lock()?;
         let owner = server_user()?;
+        if let Some(owner) = owner {
+            self.check_reachable_by(owner)?;
+        }
         if !self.data_dir().join("PG_VERSION").exists() {
             self.initialise(&bindir, owner)?;
         }
@@ -159,21 +170,73 @@ impl LocalInstance {
         Ok(true)
     }
 
-    /// Stops the server at once and deletes the cluster; for throwaway test clusters.
-    pub fn destroy(&self) {
-        let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
-        let _ = fs::remove_dir_all(&self.root);
+    /// Stops the server at once and deletes the instance with all its data.
+    pub fn destroy(&self) -> Result<(), Error> {
+        if self.status()? == Status::Running {
+            self.pg_ctl(&["-m", "immediate", "-w", "stop"])?;
+        }
+        match fs::remove_dir_all(&self.root) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(self.io_error("delete", &self.root, error))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// As root the server runs as another user, which must be able to enter every
+    /// directory above the instance's (a home directory is often 0700).
+    fn check_reachable_by(&self, owner: (u32, u32)) -> Result<(), Error> {
+        let (uid, gid) = owner;
+        let root =
+            fs::canonicalize(&self.root).map_err(|e| self.io_error("find", &self.root, e))?;
+        for dir in root.ancestors().skip(1) {
+            let Ok(metadata) = fs::metadata(dir) else {
+                continue;
+            };
+            let mode = metadata.mode();
+            let search_bit = if metadata.uid() == uid {
+                0o100
+            } else if metadata.gid() == gid {
+                0o010
+            } else {
+                0o001
+            };
+            if mode & search_bit == 0 {
+                return Err(Error::LocalInstance(format!(
+                    "the local instance's server cannot reach {}: as root, logctl runs it as \
+                     the user with uid {uid} (PostgreSQL refuses to run as root), and that \
+                     user cannot enter {} (mode {:o})\n\
+                     hint: set LOGCTL_LOCAL_DIR to a directory outside it (unset, root's \
+                     instance lives in /var/lib/logctl/local), or let the server's user \
+                     through with `chmod o+x {}`",
+                    root.display(),
+                    dir.display(),
+                    mode & 0o7777,
+                    dir.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Says on stderr that the local instance is used (and whether it was started now),
-    /// starts it if needed, and makes sure the `logctl` database exists. Used when no
-    /// connection settings were given.
-    pub async fn ensure_running_and_announce(&self) -> crate::Result<Target> {
+    /// starts it if needed (creating it only when `creation` allows), and makes sure the
+    /// `logctl` database exists. Used when no connection settings were given.
+    pub async fn ensure_running_and_announce(&self, creation: Creation) -> crate::Result<Target> {
         eprintln!(
             "logctl: no connection configured (--database-url, DATABASE_URL, PG* variables); \
              using the local instance in {}",
             self.root.display()
         );
+        if creation == Creation::RequireExisting && self.status()? == Status::NotCreated {
+            return Err(Error::LocalInstance(format!(
+                "no local instance exists in {}, so there is nothing to read\n\
+                 hint: point logctl at your database (--database-url, DATABASE_URL, PGHOST, \
+                 PGSERVICE, ...), or create the local instance and load logs into it: \
+                 `logctl local start`, `logctl schema`, `logctl load FILE`",
+                self.root.display()
+            )));
+        }
         let instance = self.clone();
         let started = run_blocking(move || instance.start()).await?;
         if started {

@@ -10,7 +10,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::settings::{Origin, SslMode, Target, configured_target};
 use tokio_postgres::error::SqlState;
 
-use super::{local, tls};
+use super::local::{self, Creation};
+use super::tls;
 use crate::{Error, error_text};
 
 pub type Manager = PostgresConnectionManager<MakeRustlsConnect>;
@@ -25,13 +26,31 @@ pub struct Database {
 }
 
 impl Database {
-    /// Resolves the target (flag, DATABASE_URL, PG*, local instance) and opens a pool.
+    /// Resolves the target (flag, DATABASE_URL, PG*, local instance) and opens a pool;
+    /// the local instance is created when it does not exist yet.
     pub async fn open(database_url: Option<&str>, pool_size: u32) -> crate::Result<Database> {
+        Database::open_local_if(database_url, pool_size, Creation::Create).await
+    }
+
+    /// Like `open`, for commands that only read: a local instance that does not exist
+    /// is not created (it would hold nothing to read); the error says how to create one.
+    pub async fn open_existing(
+        database_url: Option<&str>,
+        pool_size: u32,
+    ) -> crate::Result<Database> {
+        Database::open_local_if(database_url, pool_size, Creation::RequireExisting).await
+    }
+
+    async fn open_local_if(
+        database_url: Option<&str>,
+        pool_size: u32,
+        creation: Creation,
+    ) -> crate::Result<Database> {
         let target = match configured_target(database_url)? {
             Some(target) => target,
             None => {
                 local::LocalInstance::for_current_user()?
-                    .ensure_running_and_announce()
+                    .ensure_running_and_announce(creation)
                     .await?
             }
         };

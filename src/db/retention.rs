@@ -1,6 +1,10 @@
 //! Retention: removing events older than a cutoff. A partitioned table loses whole
 //! partitions (detached without blocking loads into the others, then dropped); a plain
 //! table is deleted from in small batches, so no transaction grows huge and loads go on.
+//! The rollups outlive the rows they count: each grain is kept for its own period
+//! (`keep_rollup_minute|hour|day` in logctl_settings, or `--keep-rollups`), and the
+//! cutoff of the raw rows is recorded, so that rebuilding or checking rollups from raw
+//! rows never reaches days whose rows were pruned.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
@@ -29,6 +33,98 @@ pub struct PartitionDropped {
     pub rows: i64,
 }
 
+/// A rollup grain and how long its cells are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupKeep {
+    pub grain: &'static str,
+    pub kept_for: String,
+    pub cutoff: DateTime<Utc>,
+    pub cells: i64,
+}
+
+/// The rollup tables by grain name, with their time column.
+const ROLLUP_GRAINS: [(&str, &str, &str); 3] = [
+    ("minute", "logctl_rollup_minute", "minute"),
+    ("hour", "logctl_rollup_hour", "hour"),
+    ("day", "logctl_rollup_day", "day"),
+];
+
+/// The grain names `--keep-rollups` takes.
+pub const ROLLUP_GRAIN_NAMES: [&str; 3] = ["minute", "hour", "day"];
+
+/// Removes (or lists) the rollup cells older than each grain's period: `overrides` as
+/// (grain, PostgreSQL interval text), else the period stored in logctl_settings.
+pub async fn prune_rollups(
+    client: &Client,
+    overrides: &[(String, String)],
+    dry_run: bool,
+) -> crate::Result<Vec<RollupKeep>> {
+    let mut kept = Vec::new();
+    for (grain, table, time) in ROLLUP_GRAINS {
+        let kept_for = match overrides.iter().find(|(name, _)| name == grain) {
+            Some((_, period)) => period.clone(),
+            None => {
+                let key = format!("keep_rollup_{grain}");
+                transaction(client, Isolation::ReadCommitted, |client| {
+                    let key = key.clone();
+                    async move {
+                        let row = client
+                            .query_opt("SELECT value FROM logctl_settings WHERE key = $1", &[&key])
+                            .await?;
+                        crate::Result::Ok(
+                            row.map_or_else(|| "10 years".to_string(), |row| row.get(0)),
+                        )
+                    }
+                })
+                .await?
+            }
+        };
+        let verb = if dry_run {
+            "SELECT count(*)"
+        } else {
+            "WITH gone AS (DELETE"
+        };
+        let statement = if dry_run {
+            format!("{verb} FROM {table} WHERE {time} < now() - $1::text::interval")
+        } else {
+            format!(
+                "{verb} FROM {table} WHERE {time} < now() - $1::text::interval RETURNING 1) \
+                 SELECT count(*) FROM gone"
+            )
+        };
+        let (cells, cutoff) = transaction(client, Isolation::ReadCommitted, |client| {
+            let (statement, kept_for) = (statement.clone(), kept_for.clone());
+            async move {
+                let cells: i64 = client.query_one(&statement, &[&kept_for]).await?.get(0);
+                let cutoff: DateTime<Utc> = client
+                    .query_one("SELECT now() - $1::text::interval", &[&kept_for])
+                    .await?
+                    .get(0);
+                crate::Result::Ok((cells, cutoff))
+            }
+        })
+        .await?;
+        kept.push(RollupKeep {
+            grain,
+            kept_for,
+            cutoff,
+            cells,
+        });
+    }
+    Ok(kept)
+}
+
+/// The time before which raw rows were pruned, if they ever were.
+pub async fn raw_rows_kept_from(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
+    Ok(client
+        .query_opt(
+            "SELECT value::timestamptz FROM logctl_settings WHERE key = 'raw_rows_kept_from'",
+            &[],
+        )
+        .await?
+        .map(|row| row.get(0)))
+}
+
 /// Removes (or with `dry_run` lists) the events before `cutoff`.
 pub async fn prune(
     client: &Client,
@@ -41,6 +137,21 @@ pub async fn prune(
         Some(_) => drop_partitions(client, variant, cutoff, dry_run).await?,
         None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await?,
     };
+    if !dry_run {
+        transaction(client, Isolation::ReadCommitted, |client| async move {
+            client
+                .execute(
+                    "INSERT INTO logctl_settings (key, value) VALUES ('raw_rows_kept_from', $1) \
+                     ON CONFLICT (key) DO UPDATE SET value = CASE \
+                         WHEN logctl_settings.value::timestamptz < excluded.value::timestamptz \
+                         THEN excluded.value ELSE logctl_settings.value END",
+                    &[&cutoff.to_rfc3339()],
+                )
+                .await?;
+            crate::Result::Ok(())
+        })
+        .await?;
+    }
     Ok(Pruned {
         cutoff,
         dry_run,

@@ -129,6 +129,11 @@ impl Ledger {
         }
     }
 
+    /// Whether `finish` has committed ranges to compact: a phase worth naming.
+    pub fn compacts(&self) -> bool {
+        self.database.is_some() && !self.to_compact.is_empty()
+    }
+
     /// Releases the claims still held, merges each touched source's adjacent ranges into
     /// one row, and ends this load's liveness. Safe beside other loaders: compaction
     /// takes the same lock as their commits. Everything is tried; the first error is

@@ -25,7 +25,7 @@ mod write;
 pub mod write_penalty;
 
 pub use plan::{IndexStrategy, LoadPlan};
-pub use read::{Expansion, Input, expand as expand_inputs};
+pub use read::{Expansion, Input, NameFilter, expand as expand_inputs};
 pub use report::{LoadReport, Stop};
 pub use run::run;
 pub use write::RejectSink;

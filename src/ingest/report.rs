@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{Batch, SourceRef};
 use super::ledger::Ledger;
+use super::progress::Phases;
 use super::read::{ClaimAnswer, Note};
 use crate::{Error, Invalid};
 
@@ -24,14 +25,31 @@ pub enum Stop {
     Failed,
 }
 
+/// A phase of the load after its rows were copied (building indexes, attaching
+/// partitions, compacting the ledger), and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    pub name: &'static str,
+    #[serde(serialize_with = "milliseconds")]
+    pub seconds: f64,
+}
+
+/// Seconds to the millisecond: a float's binary noise is no information.
+fn milliseconds<S: serde::Serializer>(seconds: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((seconds * 1000.0).round() / 1000.0)
+}
+
 /// What a load did; also the `--format json` summary.
 #[derive(Debug, Default, Serialize)]
 pub struct LoadReport {
     pub files: usize,
     pub files_with_new_lines: usize,
+    /// Files with nothing new, all of whose bytes were loaded before.
     pub files_already_loaded: usize,
-    /// Files without a complete line yet.
+    /// Files with nothing new but a last line waiting for its newline (or only that).
     pub files_waiting: usize,
+    /// Files of no bytes at all.
+    pub files_empty: usize,
     /// Files another loader was loading, left to it (only when this load could build
     /// indexes in one transaction, which must not wait on another loader).
     pub files_left_to_others: Vec<String>,
@@ -40,10 +58,13 @@ pub struct LoadReport {
     pub rejected: u64,
     pub blank: u64,
     pub bytes_read: u64,
-    /// Bytes of unterminated last lines left for the next run.
+    /// Bytes of last lines without their newline, left for the next run.
     pub pending_bytes: u64,
     pub services_created: Vec<String>,
+    #[serde(serialize_with = "milliseconds")]
     pub seconds: f64,
+    /// The phases after the copy, in order.
+    pub phases: Vec<PhaseTime>,
     pub dry_run: bool,
     pub stopped: Option<Stop>,
     /// Sources that could not be read, with the reason.
@@ -115,6 +136,7 @@ struct InFlight {
     chunks: Option<u64>,
     committed_chunks: u64,
     new_lines: bool,
+    pending_bytes: u64,
 }
 
 /// Either kind of message.
@@ -131,6 +153,7 @@ pub(crate) async fn tally(
     stop: Arc<AtomicBool>,
     max_errors: Option<u64>,
     files: usize,
+    phases: &Phases,
 ) -> LoadReport {
     let mut report = LoadReport {
         files,
@@ -168,6 +191,7 @@ pub(crate) async fn tally(
                                     chunks: None,
                                     committed_chunks: 0,
                                     new_lines: false,
+                                    pending_bytes: 0,
                                 },
                             );
                         }
@@ -186,11 +210,17 @@ pub(crate) async fn tally(
                 report.pending_bytes += pending_bytes;
                 if let Some(entry) = in_flight.get_mut(&source) {
                     entry.chunks = Some(batches);
+                    entry.pending_bytes = pending_bytes;
                 }
                 Some(source)
             }
-            Message::Note(Note::NoCompleteLine) => {
+            Message::Note(Note::NoCompleteLine { bytes: 0 }) => {
+                report.files_empty += 1;
+                None
+            }
+            Message::Note(Note::NoCompleteLine { bytes }) => {
                 report.files_waiting += 1;
+                report.pending_bytes += bytes;
                 None
             }
             Message::Note(Note::Busy(name)) => {
@@ -252,8 +282,11 @@ pub(crate) async fn tally(
             continue;
         }
         let finished = in_flight.remove(&index).expect("checked above");
+        // "Already loaded" is said only of a file all of whose bytes were.
         if finished.new_lines {
             report.files_with_new_lines += 1;
+        } else if finished.pending_bytes > 0 {
+            report.files_waiting += 1;
         } else {
             report.files_already_loaded += 1;
         }
@@ -265,7 +298,12 @@ pub(crate) async fn tally(
                 .push(format!("could not release a claim: {error}"));
         }
     }
-    if let Err(error) = ledger.finish().await {
+    let finished = if ledger.compacts() {
+        phases.run("compacting the ledger", ledger.finish()).await
+    } else {
+        ledger.finish().await
+    };
+    if let Err(error) = finished {
         report.warnings.push(format!(
             "could not tidy the ledger after the load ({error}); every commit stands, and the \
              next load of these files tidies it"

@@ -15,7 +15,7 @@ use super::buffers::BufferPool;
 use super::encode::{LineEncoder, encode_stage};
 use super::ledger::Ledger;
 use super::plan::{IndexStrategy, LoadPlan};
-use super::progress::Progress;
+use super::progress::{Phases, Progress};
 use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
 use super::report::{LoadReport, Stop, Update, tally};
@@ -125,7 +125,8 @@ async fn run_once(
     let wait_for_busy = matches!(rebuild, Rebuild::None);
     let disk_bytes = Arc::new(AtomicU64::new(0));
     let lines_encoded = Arc::new(AtomicU64::new(0));
-    let progress = Progress::start(plan, disk_bytes.clone(), lines_encoded.clone());
+    let phases = Phases::default();
+    let progress = Progress::start(plan, disk_bytes.clone(), lines_encoded.clone(), &phases);
 
     // Short queues: each holds batches of --batch-bytes, and memory must not grow with the input.
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(Arc<SourceRef>, Chunk)>(1);
@@ -202,13 +203,14 @@ async fn run_once(
     // Once every writer is done, the rebuild transaction (if any) commits, or rolls
     // back when one of its batches failed, and only then are its batches counted. The
     // finisher holds the writers' last handle, so the updates end when it does.
+    let finishing_phases = phases.clone();
     let finisher = tokio::spawn(async move {
         for task in tasks {
             let _ = task.await;
         }
         writers
             .session
-            .finish(&writers.updates, &writers.stop)
+            .finish(&writers.updates, &writers.stop, &finishing_phases)
             .await;
     });
     drop(update_tx);
@@ -220,6 +222,7 @@ async fn run_once(
         stop.clone(),
         plan.max_errors,
         plan.inputs.len(),
+        &phases,
     )
     .await;
     finisher
@@ -234,6 +237,7 @@ async fn run_once(
         .join()
         .map_err(|_| crate::Error::Failed("the reader thread panicked".into()))?;
     progress.finish();
+    report.phases = phases.done();
     report.bytes_read = disk_bytes.load(Ordering::Relaxed);
     report.services_created = registry.created();
     report.seconds = started.elapsed().as_secs_f64();

@@ -12,13 +12,19 @@ use super::encode::tuple as copy;
 use super::encode::{LineEncoder, ParseOptions, ServiceIds, ShapeChoice};
 use crate::synth::{self, GenOptions};
 
-/// How long one configuration took to COPY the rows in.
+/// How long one configuration took to COPY the rows in, over repeated runs.
 pub struct Measurement {
     pub configuration: &'static str,
     pub indexes: usize,
+    /// The fastest run: the machine's other work only ever adds time.
     pub seconds: f64,
+    /// How much slower the slowest run was than the fastest, as a fraction of it.
+    pub spread: f64,
     /// Time beyond the copy into the table without indexes, as a fraction of it.
     pub cost_vs_no_index: f64,
+    /// Whether that cost is larger than the spread of this configuration's runs and of
+    /// the baseline's: a smaller one is noise, not a cost.
+    pub beyond_noise: bool,
 }
 
 /// One measured configuration.
@@ -79,6 +85,11 @@ const SCENARIOS: &[Scenario] = &[
         indexes: &[PRIMARY_KEY, LATENCY_PARTIAL, CREATED_BRIN],
         random_keys: false,
     },
+    Scenario {
+        name: "logctl's default set + request-id index",
+        indexes: &[PRIMARY_KEY, LATENCY_PARTIAL, CREATED_BRIN, REQUEST_PARTIAL],
+        random_keys: false,
+    },
 ];
 
 const PRIMARY_KEY: &str = "ALTER TABLE events ADD PRIMARY KEY (event_id)";
@@ -88,6 +99,8 @@ const CREATED_BTREE: &str = "CREATE INDEX ON events (created_at)";
 const CREATED_BRIN: &str = "CREATE INDEX ON events USING brin (created_at)";
 const SERVICE: &str = "CREATE INDEX ON events (service_id)";
 const REQUEST: &str = "CREATE INDEX ON events (request_id)";
+/// The opt-in index of `logctl schema --trace-index` (sql/trace_index.sql).
+const REQUEST_PARTIAL: &str = "CREATE INDEX ON events (request_id) WHERE request_id IS NOT NULL";
 
 /// Ids 1..=n for generated services; the scratch table has no foreign key.
 struct NumberedServices(rustc_hash::FxHashMap<String, i32>);
@@ -100,7 +113,7 @@ impl ServiceIds for NumberedServices {
 }
 
 /// Runs every scenario in a scratch schema, which is dropped afterwards whatever happens.
-pub async fn measure(client: &Client, rows: u64) -> crate::Result<Vec<Measurement>> {
+pub async fn measure(client: &Client, rows: u64, runs: u32) -> crate::Result<Vec<Measurement>> {
     let (time_ordered, random) = encode_rows(rows)?;
     let schema = format!("logctl_write_penalty_{}", std::process::id());
     client
@@ -108,7 +121,7 @@ pub async fn measure(client: &Client, rows: u64) -> crate::Result<Vec<Measuremen
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.events (LIKE public.log_events INCLUDING DEFAULTS)"
         ))
         .await?;
-    let result = run_scenarios(client, &schema, &time_ordered, &random).await;
+    let result = run_scenarios(client, &schema, &time_ordered, &random, runs).await;
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await?;
@@ -120,12 +133,13 @@ async fn run_scenarios(
     schema: &str,
     time_ordered: &Bytes,
     random: &Bytes,
+    runs: u32,
 ) -> crate::Result<Vec<Measurement>> {
     client
         .batch_execute(&format!("SET search_path = {schema}"))
         .await?;
-    // One untimed round first (it pays for creating the files), then the fastest of
-    // three rounds per configuration: the machine's other work only ever adds time.
+    // One untimed round first (it pays for creating the files), then `runs` rounds per
+    // configuration.
     copy_into_fresh_table(client, &SCENARIOS[0], time_ordered).await?;
     let mut measured = Vec::new();
     for scenario in SCENARIOS {
@@ -134,21 +148,28 @@ async fn run_scenarios(
         } else {
             time_ordered
         };
-        let mut best = f64::INFINITY;
-        for _ in 0..3 {
-            best = best.min(copy_into_fresh_table(client, scenario, data).await?);
+        let (mut fastest, mut slowest) = (f64::INFINITY, 0f64);
+        for _ in 0..runs.max(1) {
+            let seconds = copy_into_fresh_table(client, scenario, data).await?;
+            fastest = fastest.min(seconds);
+            slowest = slowest.max(seconds);
         }
-        measured.push((scenario, best));
+        measured.push((scenario, fastest, slowest / fastest - 1.0));
     }
     client.batch_execute("RESET search_path").await?;
-    let baseline = measured[0].1;
+    let (_, baseline, baseline_spread) = measured[0];
     Ok(measured
         .into_iter()
-        .map(|(scenario, seconds)| Measurement {
-            configuration: scenario.name,
-            indexes: scenario.indexes.len(),
-            seconds,
-            cost_vs_no_index: seconds / baseline - 1.0,
+        .map(|(scenario, seconds, spread)| {
+            let cost = seconds / baseline - 1.0;
+            Measurement {
+                configuration: scenario.name,
+                indexes: scenario.indexes.len(),
+                seconds,
+                spread,
+                cost_vs_no_index: cost,
+                beyond_noise: cost.abs() > spread.max(baseline_spread),
+            }
         })
         .collect())
 }

@@ -55,8 +55,16 @@ impl RawFilter {
             route: filter.route.as_deref().map(like_pattern),
             codes,
             classes,
-            levels: filter.levels.iter().map(|l| l.to_ascii_lowercase()).collect(),
-            methods: filter.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            levels: filter
+                .levels
+                .iter()
+                .map(|l| l.to_ascii_lowercase())
+                .collect(),
+            methods: filter
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
             paths,
             values,
         }
@@ -123,6 +131,6 @@ mod tests {
             assert!(PREDICATE.contains(&format!("${number}")), "${number}");
         }
         assert!(!PREDICATE.contains(&format!("${}", count + 1)));
-        assert!(with_filter("WHERE {{filter}} LIMIT $11").contains("m.v)\n LIMIT"));
+        assert!(with_filter("WHERE {{filter}} LIMIT $11").contains("m.v))\n LIMIT"));
     }
 }

@@ -8,4 +8,4 @@ pub mod slow;
 pub mod status;
 pub mod trace;
 
-pub use render::{Cell, Format, Table};
+pub use render::{Cell, Format, Report, Table};

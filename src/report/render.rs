@@ -1,10 +1,15 @@
-//! Result tables for people (comfy-table, fitted to the terminal) and for scripts
-//! (JSON, CSV). Data goes to stdout.
+//! Reports as people and scripts read them: a `Report` (the database it read, and its
+//! tables of typed cells) rendered as text fitted to the display, as JSON or as CSV. The
+//! three are renderings of the same cells, so the numbers agree everywhere; data goes to
+//! stdout.
 
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
-use comfy_table::{CellAlignment, ContentArrangement, presets};
+
+use crate::terminal::{self, Display};
+
+mod text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -13,24 +18,45 @@ pub enum Format {
     Csv,
 }
 
+/// One value of a table. The kind decides how it may be shown: a name may be shortened
+/// with `…` to fit; a number, a time or an id is never cut.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
+    /// A name (a service, an endpoint, a file): shortened with `…` when space is short.
     Text(String),
     /// An identifier (a request id, a partition): shown whole.
     Id(String),
     Int(i64),
-    Float(f64),
+    /// A measure, shown and written with this many decimals.
+    Decimal(f64, u8),
+    /// A fraction, shown as a signed percentage (`+12%`) and written as the fraction.
+    Change(f64),
     Time(DateTime<Utc>),
     Bool(bool),
     Null,
 }
 
+/// Decimals of a fraction in JSON and CSV: a tenth of a percent.
+const CHANGE_DECIMALS: u8 = 3;
+
 impl Cell {
+    /// A measure rounded to `decimals`, so that a float's binary noise
+    /// (`21050.260000000002`) never reaches the output.
+    pub fn decimal(value: f64, decimals: u8) -> Cell {
+        Cell::Decimal(round(value, decimals), decimals)
+    }
+
+    pub fn change(fraction: f64) -> Cell {
+        Cell::Change(round(fraction, CHANGE_DECIMALS))
+    }
+
+    /// How the cell reads in a text table and in CSV.
     fn display(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone(),
             Cell::Int(value) => value.to_string(),
-            Cell::Float(value) => format!("{value:.1}"),
+            Cell::Decimal(value, decimals) => format!("{value:.*}", usize::from(*decimals)),
+            Cell::Change(fraction) => format!("{:+.0}%", fraction * 100.0),
             Cell::Time(time) => time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
             Cell::Bool(value) => if *value { "yes" } else { "no" }.to_string(),
             Cell::Null => String::new(),
@@ -41,7 +67,7 @@ impl Cell {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone().into(),
             Cell::Int(value) => (*value).into(),
-            Cell::Float(value) => (*value).into(),
+            Cell::Decimal(value, _) | Cell::Change(value) => (*value).into(),
             Cell::Time(time) => time
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
                 .into(),
@@ -53,50 +79,68 @@ impl Cell {
     fn csv(&self) -> String {
         match self {
             Cell::Time(time) => time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            Cell::Float(value) => value.to_string(),
+            Cell::Change(fraction) => fraction.to_string(),
             other => other.display(),
         }
     }
 
     fn is_numeric(&self) -> bool {
-        matches!(self, Cell::Int(_) | Cell::Float(_))
+        matches!(self, Cell::Int(_) | Cell::Decimal(..) | Cell::Change(_))
     }
+
+    /// Whether the cell may be shortened to fit.
+    fn is_name(&self) -> bool {
+        matches!(self, Cell::Text(_))
+    }
+}
+
+fn round(value: f64, decimals: u8) -> f64 {
+    let scale = 10f64.powi(i32::from(decimals));
+    let rounded = (value * scale).round() / scale;
+    if rounded.is_finite() { rounded } else { value }
 }
 
 /// A titled result with named columns.
 #[derive(Debug, Clone)]
 pub struct Table {
-    /// The key of this table in JSON output, and its caption in table output.
+    /// The key of this table in JSON output.
     pub name: &'static str,
+    /// Its heading in text output.
     pub title: String,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
 }
 
-/// Prints the tables in the format asked for. A reader that goes away early
-/// (`logctl slow | head`) is not an error.
-pub fn print(tables: &[Table], format: Format) -> io::Result<()> {
-    match write_tables(tables, format) {
+/// What a report command prints: the database it read (named in text output, never
+/// with a password) and its tables.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub database: String,
+    pub tables: Vec<Table>,
+}
+
+/// Prints the report on stdout in the format asked for, laid out for stdout's display.
+/// A reader that goes away early (`logctl slow | head`) is not an error.
+pub fn print(report: &Report, format: Format) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match write(&mut out, report, format, &terminal::stdout()) {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
 }
 
-fn write_tables(tables: &[Table], format: Format) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+/// Writes the report in a format, text laid out for `display`.
+pub fn write(
+    out: &mut impl Write,
+    report: &Report,
+    format: Format,
+    display: &Display,
+) -> io::Result<()> {
     match format {
-        Format::Table => {
-            for (index, table) in tables.iter().enumerate() {
-                if index > 0 {
-                    writeln!(out)?;
-                }
-                writeln!(out, "{}", table.title)?;
-                writeln!(out, "{}", render_table(table))?;
-            }
-        }
+        Format::Table => text::write(out, report, display),
         Format::Json => {
             let mut object = serde_json::Map::new();
-            for table in tables {
+            for table in &report.tables {
                 let rows: Vec<serde_json::Value> = table
                     .rows
                     .iter()
@@ -112,44 +156,38 @@ fn write_tables(tables: &[Table], format: Format) -> io::Result<()> {
                     .collect();
                 object.insert(table.name.to_string(), rows.into());
             }
-            serde_json::to_writer_pretty(&mut out, &object)?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut *out, &object)?;
+            writeln!(out)
         }
         Format::Csv => {
-            for (index, table) in tables.iter().enumerate() {
+            for (index, table) in report.tables.iter().enumerate() {
                 if index > 0 {
                     writeln!(out)?;
                 }
-                let mut writer = csv::Writer::from_writer(&mut out);
+                let mut writer = csv::Writer::from_writer(&mut *out);
                 writer.write_record(&table.columns)?;
                 for row in &table.rows {
                     writer.write_record(row.iter().map(Cell::csv))?;
                 }
                 writer.flush()?;
             }
+            Ok(())
         }
     }
-    Ok(())
 }
 
-fn render_table(table: &Table) -> comfy_table::Table {
-    let mut rendered = comfy_table::Table::new();
-    rendered
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(table.columns.iter().copied());
-    for row in &table.rows {
-        rendered.add_row(row.iter().map(|cell| {
-            let shown = comfy_table::Cell::new(cell.display());
-            if cell.is_numeric() {
-                shown.set_alignment(CellAlignment::Right)
-            } else {
-                shown
-            }
-        }));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_are_rounded_in_every_format() {
+        let cell = Cell::decimal(21050.260000000002, 1);
+        assert_eq!(cell.display(), "21050.3");
+        assert_eq!(cell.json(), serde_json::json!(21050.3));
+        assert_eq!(cell.csv(), "21050.3");
+        let change = Cell::change(-0.10987654);
+        assert_eq!(change.display(), "-11%");
+        assert_eq!(change.json(), serde_json::json!(-0.11));
     }
-    if table.rows.is_empty() {
-        rendered.add_row(vec![comfy_table::Cell::new("(none)")]);
-    }
-    rendered
 }

@@ -2,14 +2,15 @@
 //! compared with, the filters, and whether the figures are exact; and, when nothing
 //! matches, why: the newest event's time and the services that exist.
 
-use std::io;
+use std::io::{self, Write};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::{Format, Table, render};
+use super::{Format, Report, Table, render};
 use crate::analytics::read::{Filter, StatusFilter, newest_minute};
+use crate::terminal;
 
 /// A stretch of time, `until` excluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,7 +24,9 @@ impl Period {
     pub fn describe(&self) -> String {
         let length = (self.until - self.from)
             .to_std()
-            .map(|length| humantime::format_duration(std::time::Duration::from_secs(length.as_secs())))
+            .map(|length| {
+                humantime::format_duration(std::time::Duration::from_secs(length.as_secs()))
+            })
             .map_or_else(|_| "empty".to_string(), |length| length.to_string());
         format!(
             "{} to {} UTC ({length})",
@@ -118,7 +121,10 @@ fn describe_filter(filter: &Filter) -> Vec<String> {
 /// event's time, and the services there are.
 pub async fn why_empty(client: &Client, services_asked: &[String]) -> crate::Result<String> {
     let services: Vec<String> = client
-        .query("SELECT service_name FROM services ORDER BY service_name", &[])
+        .query(
+            "SELECT service_name FROM services ORDER BY service_name",
+            &[],
+        )
         .await?
         .iter()
         .map(|row| row.get(0))
@@ -158,21 +164,49 @@ async fn newest_event(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
     Ok(row.get(0))
 }
 
-/// Prints a report's tables, or, when it found nothing, says why: instead of the
-/// tables on a text display, and on stderr beside the empty JSON or CSV a script reads.
-pub fn print(tables: &[Table], empty_because: Option<&str>, format: Format) -> io::Result<()> {
+/// Prints a report's tables read from `database`, or, when it found nothing, says why:
+/// instead of the tables on a text display, and on stderr beside the empty JSON or CSV a
+/// script reads.
+pub fn print(
+    database: String,
+    tables: Vec<Table>,
+    empty_because: Option<&str>,
+    format: Format,
+) -> io::Result<()> {
     match (empty_because, format) {
         (Some(reason), Format::Table) => {
+            // The heading still says what was asked; the reason takes the table's place.
             let title = tables.first().map_or("", |table| table.title.as_str());
-            println!("{title}\n{reason}");
-            Ok(())
+            match write_reason(&database, title, reason) {
+                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
+            }
         }
         (Some(reason), _) => {
             eprintln!("logctl: {reason}");
-            render::print(tables, format)
+            render::print(&Report { database, tables }, format)
         }
-        (None, _) => render::print(tables, format),
+        (None, _) => render::print(&Report { database, tables }, format),
     }
+}
+
+/// The heading of an empty report and why it is empty, broken only at spaces to fit.
+fn write_reason(database: &str, title: &str, reason: &str) -> io::Result<()> {
+    let width = terminal::stdout().width;
+    let mut out = io::stdout().lock();
+    writeln!(out, "database: {database}\n")?;
+    for paragraph in [title, reason] {
+        match width {
+            Some(width) => {
+                let options = textwrap::Options::new(width).break_words(false);
+                for line in textwrap::wrap(paragraph, options) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            None => writeln!(out, "{paragraph}")?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

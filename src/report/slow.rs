@@ -33,8 +33,8 @@ pub struct SlowQuery {
     /// The same window and filters, over the raw rows.
     pub raw: RawFilter,
     pub threshold_ms: i32,
-    /// How many requests to list.
-    pub limit: i64,
+    /// How many requests to list; None lists them all.
+    pub limit: Option<i64>,
 }
 
 /// The report's data.
@@ -211,7 +211,8 @@ fn tenth(ms: f64) -> f64 {
 impl SlowReport {
     pub fn tables(&self) -> Vec<Table> {
         let text = |value: &Option<String>| value.clone().map_or(Cell::Null, Cell::Text);
-        let float = |value: Option<f64>| value.map_or(Cell::Null, Cell::Float);
+        let float =
+            |value: Option<f64>, decimals| value.map_or(Cell::Null, |v| Cell::decimal(v, decimals));
         let own = if self.scope.exact {
             "exact"
         } else {
@@ -278,14 +279,14 @@ impl SlowReport {
                         vec![
                             Cell::Text(service.service.clone()),
                             Cell::Int(service.requests as i64),
-                            float(service.all_p50_ms),
-                            float(service.all_p95_ms),
-                            float(service.all_p99_ms),
+                            float(service.all_p50_ms, 1),
+                            float(service.all_p95_ms, 1),
+                            float(service.all_p99_ms, 1),
                             Cell::Int(service.slow_requests as i64),
-                            float(service.slow_percent),
-                            Cell::Float(service.slow_p50_ms),
-                            Cell::Float(service.slow_p95_ms),
-                            Cell::Float(service.slow_p99_ms),
+                            float(service.slow_percent, 2),
+                            Cell::decimal(service.slow_p50_ms, 1),
+                            Cell::decimal(service.slow_p95_ms, 1),
+                            Cell::decimal(service.slow_p99_ms, 1),
                             Cell::Int(service.slow_max_ms.into()),
                         ]
                     })

@@ -108,17 +108,6 @@ pub struct TraceLine {
     pub message: Option<String>,
 }
 
-/// Whether log_events has the opt-in request-id index (`logctl schema --trace-index`).
-pub async fn has_index(client: &Client) -> crate::Result<bool> {
-    Ok(client
-        .query_one(
-            "SELECT to_regclass('log_events_request_id_idx') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0))
-}
-
 /// The lines of the request, in `searched` when given.
 pub async fn report(
     client: &Client,
@@ -233,7 +222,7 @@ impl TraceReport {
                 .map(|line| {
                     vec![
                         Cell::Time(line.time),
-                        line.gap_ms.map_or(Cell::Null, Cell::Float),
+                        line.gap_ms.map_or(Cell::Null, |gap| Cell::decimal(gap, 3)),
                         Cell::Text(line.service.clone()),
                         text(&line.level),
                         line.status.map_or(Cell::Null, |s| Cell::Int(s.into())),
@@ -296,10 +285,7 @@ mod tests {
             RequestId::parse(" 4bf92f3577b34da6a3ce929d0e0e4736 "),
             RequestId::Uuid(Uuid::parse_str("4bf92f35-77b3-4da6-a3ce-929d0e0e4736").unwrap())
         );
-        assert_eq!(
-            RequestId::parse("req-42"),
-            RequestId::Text("req-42".into())
-        );
+        assert_eq!(RequestId::parse("req-42"), RequestId::Text("req-42".into()));
     }
 
     #[test]

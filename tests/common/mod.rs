@@ -19,7 +19,7 @@ static PGBOUNCER: OnceLock<Pgbouncer> = OnceLock::new();
 
 extern "C" fn destroy_cluster() {
     if let Some(cluster) = CLUSTER.get() {
-        cluster.destroy();
+        let _ = cluster.destroy();
     }
     let _ = std::fs::remove_dir_all(process_dir());
 }
@@ -182,7 +182,8 @@ pub fn logctl_bare(args: &[&str]) -> Command {
     command
 }
 
-/// No stdin, and none of the environment's connection settings.
+/// No stdin, and none of the environment's connection settings (nor its colour and
+/// width choices, which tests set themselves).
 fn without_connection_settings(command: &mut Command) {
     command.stdin(Stdio::null());
     for variable in [
@@ -200,6 +201,7 @@ fn without_connection_settings(command: &mut Command) {
         "LOGCTL_LOCAL_DIR",
         "LOGCTL_PG_BINDIR",
         "NO_COLOR",
+        "COLUMNS",
     ] {
         command.env_remove(variable);
     }

@@ -8,16 +8,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
 
+use crate::cli::after_help;
 use crate::db::privileges::{self, Role};
 use crate::db::{Database, Isolation, migrate, transaction};
-use crate::ingest::{self, Input, LoadReport, Stop, expand_inputs};
+use crate::ingest::{self, Input, LoadReport, NameFilter, Stop, expand_inputs};
 use crate::{Error, Outcome};
 
 mod options;
 
 pub use options::LoadOptions;
 
+const EXAMPLES: &str =
+    "  logctl load 'logs/app-*.ndjson*'              # a glob (quoted), exactly once
+  logctl load /var/log/app/                     # a directory's *.ndjson, *.jsonl, *.json, *.log
+  logctl load /var/log/app/ --include '*.txt'   # ... or the files this glob matches instead
+  tail -f app.log | logctl load - --source app  # stdin, recorded as `app`
+  logctl load logs/ --rejects rejects.ndjson --max-errors 100 --format json";
+
+const OUTCOMES: &[Outcome] = &[
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Usage,
+    Outcome::Unreachable,
+    Outcome::Rejected,
+    Outcome::TooManyRejects,
+    Outcome::NoInput,
+    Outcome::Interrupted,
+];
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help(EXAMPLES, OUTCOMES))]
 pub struct Args {
     /// Files, directories, shell-style globs ('logs/*.ndjson*'), or - for stdin.
     /// Directories and globs contribute regular files only (FIFOs, sockets and symbolic
@@ -67,7 +87,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         None => LoadOptions::default(),
     };
     let options = args.options.over(file);
-    let inputs = expand_inputs(&args.inputs, options.rejects.as_deref())?;
+    let names = NameFilter::including(&options.include)?;
+    let inputs = expand_inputs(&args.inputs, options.rejects.as_deref(), &names)?;
     if inputs
         .inputs
         .iter()
@@ -209,6 +230,10 @@ fn print_summary(report: &LoadReport, format: SummaryFormat, quiet: bool, max_er
     }
 }
 
+fn inputs(count: usize) -> String {
+    format!("{count} {}", if count == 1 { "input" } else { "inputs" })
+}
+
 fn summary_line(report: &LoadReport) -> String {
     let verb = if report.dry_run {
         "would load"
@@ -216,18 +241,17 @@ fn summary_line(report: &LoadReport) -> String {
         "loaded"
     };
     let mut line = format!(
-        "{verb} {} of {} lines from {} {} ({} rejected, {} blank)",
+        "{verb} {} of {} lines from {} ({} rejected, {} blank)",
         report.loaded,
         report.lines_read,
-        report.files,
-        if report.files == 1 { "input" } else { "inputs" },
+        inputs(report.files),
         report.rejected,
         report.blank
     );
     if report.files_already_loaded > 0 {
         line.push_str(&format!(
             "; {} already loaded, nothing new",
-            report.files_already_loaded
+            inputs(report.files_already_loaded)
         ));
     }
     if !report.files_left_to_others.is_empty() {
@@ -236,11 +260,15 @@ fn summary_line(report: &LoadReport) -> String {
             report.files_left_to_others.len()
         ));
     }
-    if report.pending_bytes > 0 {
+    if report.files_waiting > 0 {
         line.push_str(&format!(
-            "; {} bytes of unterminated last lines wait for the next run",
+            "; {} ending in a line without its newline ({} bytes), which waits for the next run",
+            inputs(report.files_waiting),
             report.pending_bytes
         ));
+    }
+    if report.files_empty > 0 {
+        line.push_str(&format!("; {} empty", inputs(report.files_empty)));
     }
     if !report.services_created.is_empty() {
         let verb = if report.dry_run { "would add" } else { "added" };
@@ -251,6 +279,14 @@ fn summary_line(report: &LoadReport) -> String {
     }
     let rate = report.lines_read as f64 / report.seconds.max(1e-3);
     line.push_str(&format!(" in {:.2} s ({rate:.0} lines/s)", report.seconds));
+    if !report.phases.is_empty() {
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|phase| format!("{} {:.2} s", phase.name, phase.seconds))
+            .collect();
+        line.push_str(&format!(", of which {}", phases.join(", ")));
+    }
     if report.dry_run {
         line.push_str("; dry run, nothing was written");
     }

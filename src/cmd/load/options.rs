@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::Error;
 use crate::analytics::routes::{DEFAULT_ROUTE_LIMIT, RouteRule};
-use crate::cmd::args::Size;
-use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, Routes, ShapeChoice, Zone};
+use crate::cmd::args::{Size, parse_zone};
+use crate::ingest::encode::{Mapping, NulPolicy, ParseOptions, Routes, ShapeChoice};
 use crate::ingest::{Expansion, IndexStrategy, LoadPlan, RejectSink};
 
 /// The longest line accepted at all: jsonb cannot hold a document much larger.
@@ -92,6 +92,13 @@ pub struct LoadOptions {
     /// Distinct routes kept per service; the rest count as `(other)` [default: 200]
     #[arg(long, value_name = "N", display_order = 18)]
     pub route_limit: Option<usize>,
+
+    /// In directories, load the files whose names match GLOB (repeatable) instead of
+    /// those with a log name: *.ndjson, *.jsonl, *.json, *.log, also compressed (.gz,
+    /// .zst) or rotated (.1, -20261124). Files named on the command line and matched by
+    /// a glob argument are always loaded
+    #[arg(long, value_name = "GLOB", display_order = 0)]
+    pub include: Vec<String>,
 }
 
 /// The file's `[map]` table (column = "path[:unit]") in the form `--map` takes.
@@ -139,6 +146,11 @@ impl LoadOptions {
                 .chain(file.route_rules)
                 .collect(),
             route_limit: self.route_limit.or(file.route_limit),
+            include: if self.include.is_empty() {
+                file.include
+            } else {
+                self.include
+            },
         }
     }
 
@@ -159,7 +171,7 @@ impl LoadOptions {
                 "--max-line-bytes can be at most {LINE_LIMIT_CEILING} (PostgreSQL's jsonb limit)"
             )));
         }
-        let zone = self.timezone.as_deref().unwrap_or("UTC").parse::<Zone>()?;
+        let zone = parse_zone(self.timezone.as_deref())?;
         let mappings = self
             .mappings
             .iter()
@@ -172,7 +184,8 @@ impl LoadOptions {
             self.shape.as_deref(),
             &mappings,
             self.default_service.as_deref(),
-        )?;
+        )
+        .map_err(|error| Error::usage(format!("--shape: {error}")))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let plan = LoadPlan {
             inputs: inputs.inputs,

@@ -6,18 +6,21 @@ use simd_json::prelude::*;
 use simd_json::tape;
 use uuid::Uuid;
 
+use super::numbers::{self, Members, ROOT, Written};
 use super::shape::{FIELD_COUNT, Field, KeyTable, Shape, Unit};
 use super::timestamp::{self, Zone};
 use crate::Invalid;
 
-pub(super) type Found<'t, 'i> = [Option<Candidate<'t, 'i>>; FIELD_COUNT];
+pub(super) type Found<'s, 't, 'i> = [Option<Candidate<'s, 't, 'i>>; FIELD_COUNT];
 
 #[derive(Clone, Copy)]
-pub(super) struct Candidate<'t, 'i> {
+pub(super) struct Candidate<'s, 't, 'i> {
     priority: u8,
     unit: Unit,
     pub key: &'i str,
     pub value: tape::Value<'t, 'i>,
+    /// The layer the key is in, where its number can be read as written.
+    layer: &'s Layer<'s, 't, 'i>,
 }
 
 /// The typed fields of one log event, borrowed from the parsed line: what becomes its
@@ -46,6 +49,39 @@ pub(super) struct Layer<'s, 't, 'i> {
     pub shape: &'s Shape,
     /// The wrapper key that held the inner line, neither a column nor metadata.
     pub unwrapped: Option<&'static str>,
+    /// The text the object was parsed from.
+    pub written: Written<'t>,
+}
+
+impl<'t> Layer<'_, 't, '_> {
+    /// The number `key` (this very key, by address) holds, as written.
+    fn number_of(&self, key: &str) -> Option<&'t [u8]> {
+        find_member(&self.object, ROOT, key).map(|at| self.written.number(at))
+    }
+}
+
+/// Where the value of `key` (this very key, by address) starts, in `object`, which
+/// starts at structural `at`, or in an object nested in it.
+fn find_member(object: &tape::Object<'_, '_>, at: usize, key: &str) -> Option<usize> {
+    let mut members = Members::of(at);
+    for (candidate, value) in object.iter() {
+        let value_at = members.value();
+        if same_key(candidate, key) {
+            return Some(value_at);
+        }
+        if let Some(inner) = value.as_object()
+            && let Some(found) = find_member(&inner, value_at, key)
+        {
+            return Some(found);
+        }
+        members.passed(numbers::end_of(value, value_at));
+    }
+    None
+}
+
+/// Whether two keys are the same key of the parsed line, not merely equal.
+pub(super) fn same_key(a: &str, b: &str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
 }
 
 /// The candidate keys of every layer, the inner line's first, and the event read from
@@ -54,14 +90,20 @@ pub(super) fn read_event<'s, 't, 'i>(
     layers: &'s [Layer<'s, 't, 'i>],
     zone: Zone,
     level_number: &'i mut itoa::Buffer,
-) -> Result<(Event<'i>, Found<'t, 'i>), Invalid>
+) -> Result<(Event<'i>, Found<'s, 't, 'i>), Invalid>
 where
     's: 'i,
 {
     let mut found: Found = [None; FIELD_COUNT];
     for layer in layers {
         let mut own: Found = [None; FIELD_COUNT];
-        collect(&layer.object, &layer.shape.root, layer.unwrapped, &mut own);
+        collect(
+            layer,
+            &layer.object,
+            &layer.shape.root,
+            layer.unwrapped,
+            &mut own,
+        );
         for (slot, candidate) in found.iter_mut().zip(own) {
             if slot.is_none() {
                 *slot = candidate;
@@ -79,11 +121,12 @@ where
 }
 
 /// Walks the line's keys once per level, remembering the best candidate for each column.
-fn collect<'t, 'i>(
+fn collect<'s, 't, 'i>(
+    layer: &'s Layer<'s, 't, 'i>,
     object: &tape::Object<'t, 'i>,
     table: &KeyTable,
     skip: Option<&str>,
-    found: &mut Found<'t, 'i>,
+    found: &mut Found<'s, 't, 'i>,
 ) {
     for (key, value) in object.iter() {
         let Some(entry) = table.get(key) else {
@@ -93,7 +136,7 @@ fn collect<'t, 'i>(
             continue;
         }
         if let (Some(nested), Some(inner)) = (&entry.nested, value.as_object()) {
-            collect(&inner, nested, None, found);
+            collect(layer, &inner, nested, None, found);
             continue;
         }
         let Some(column) = entry.column else { continue };
@@ -104,13 +147,14 @@ fn collect<'t, 'i>(
                 unit: column.unit,
                 key,
                 value,
+                layer,
             });
         }
     }
 }
 
 fn event_of<'s, 't, 'i>(
-    found: &Found<'t, 'i>,
+    found: &Found<'s, 't, 'i>,
     layers: &'s [Layer<'s, 't, 'i>],
     zone: Zone,
     level_number: &'i mut itoa::Buffer,
@@ -184,32 +228,37 @@ fn missing(shape: &Shape, field: Field, what: &str) -> Invalid {
     ))
 }
 
-fn wrong_type(candidate: Candidate<'_, '_>, expected: &str) -> Invalid {
+fn wrong_type(candidate: Candidate<'_, '_, '_>, expected: &str) -> Invalid {
     Invalid(format!(
         "`{}` must be {expected}, not {}",
         candidate.key,
-        describe_value(candidate.value)
+        describe_value(candidate)
     ))
 }
 
-fn timestamp_of(candidate: Candidate<'_, '_>, zone: Zone) -> Result<i64, Invalid> {
+fn timestamp_of(candidate: Candidate<'_, '_, '_>, zone: Zone) -> Result<i64, Invalid> {
     let value = candidate.value;
+    let out_of_range = || {
+        Invalid(format!(
+            "epoch timestamp {} is out of range",
+            describe_value(candidate)
+        ))
+    };
     let result = match value.value_type() {
         ValueType::String => timestamp::parse_text(value.as_str().unwrap_or_default(), zone),
         ValueType::I64 | ValueType::U64 => match value.as_i64() {
             Some(number) => timestamp::parse_epoch_integer(number),
-            None => Err(Invalid(format!(
-                "epoch timestamp {} is out of range",
-                describe_value(value)
-            ))),
+            None => Err(out_of_range()),
         },
-        ValueType::F64 => timestamp::parse_epoch_float(value.as_f64().unwrap_or(f64::NAN)),
+        // Quoted as written: the f64 may be a stand-in (numbers.rs).
+        ValueType::F64 => timestamp::parse_epoch_float(value.as_f64().unwrap_or(f64::NAN))
+            .map_err(|_| out_of_range()),
         _ => return Err(wrong_type(candidate, "a time string or an epoch number")),
     };
     result.map_err(|Invalid(reason)| Invalid(format!("`{}`: {reason}", candidate.key)))
 }
 
-fn text_of<'i>(candidate: Candidate<'_, 'i>) -> Result<&'i str, Invalid> {
+fn text_of<'i>(candidate: Candidate<'_, '_, 'i>) -> Result<&'i str, Invalid> {
     candidate
         .value
         .into_string()
@@ -218,7 +267,7 @@ fn text_of<'i>(candidate: Candidate<'_, 'i>) -> Result<&'i str, Invalid> {
 
 /// Text levels are kept (lower-cased on write); pino/bunyan's numbers become their names.
 fn level_of<'i>(
-    candidate: Candidate<'_, 'i>,
+    candidate: Candidate<'_, '_, 'i>,
     number_text: &'i mut itoa::Buffer,
 ) -> Result<&'i str, Invalid> {
     if let Some(text) = candidate.value.into_string() {
@@ -236,7 +285,7 @@ fn level_of<'i>(
     }
 }
 
-fn status_of(candidate: Candidate<'_, '_>) -> Result<i16, Invalid> {
+fn status_of(candidate: Candidate<'_, '_, '_>) -> Result<i16, Invalid> {
     let value = candidate.value;
     let number = match value.value_type() {
         ValueType::I64 | ValueType::U64 => value.as_i64(),
@@ -260,7 +309,7 @@ fn status_of(candidate: Candidate<'_, '_>) -> Result<i16, Invalid> {
 }
 
 /// A duration in the field's unit (numbers, numeric strings) or a Go duration string, in whole ms.
-fn latency_of(candidate: Candidate<'_, '_>) -> Result<i32, Invalid> {
+fn latency_of(candidate: Candidate<'_, '_, '_>) -> Result<i32, Invalid> {
     let value = candidate.value;
     let millis = match value.value_type() {
         ValueType::I64 | ValueType::U64 | ValueType::I128 | ValueType::U128 | ValueType::F64 => {
@@ -288,14 +337,14 @@ fn latency_of(candidate: Candidate<'_, '_>) -> Result<i32, Invalid> {
         return Err(Invalid(format!(
             "`{}` is negative ({})",
             candidate.key,
-            describe_value(value)
+            describe_value(candidate)
         )));
     }
     if rounded > f64::from(i32::MAX) {
         return Err(Invalid(format!(
             "`{}` {} is over the integer range of latency_ms",
             candidate.key,
-            describe_value(value)
+            describe_value(candidate)
         )));
     }
     Ok(rounded as i32)
@@ -344,18 +393,21 @@ pub(super) fn type_name(value: tape::Value<'_, '_>) -> &'static str {
     }
 }
 
-fn describe_value(value: tape::Value<'_, '_>) -> String {
+/// The value for a reason: a string quoted, a number as written, others by their type.
+fn describe_value(candidate: Candidate<'_, '_, '_>) -> String {
+    let value = candidate.value;
     match value.value_type() {
-        ValueType::String => {
-            let text = value.as_str().unwrap_or_default();
-            let shown: String = text.chars().take(40).collect();
-            let ellipsis = if shown.len() < text.len() { "…" } else { "" };
-            format!("\"{shown}{ellipsis}\"")
+        ValueType::String => format!(
+            "\"{}\"",
+            numbers::shortened(value.as_str().unwrap_or_default())
+        ),
+        ValueType::I64 | ValueType::U64 | ValueType::I128 | ValueType::U128 | ValueType::F64 => {
+            let written = candidate.layer.number_of(candidate.key).map_or_else(
+                || value.encode(),
+                |number| String::from_utf8_lossy(number).into_owned(),
+            );
+            numbers::shortened(&written)
         }
-        ValueType::I64 => value.as_i64().unwrap_or_default().to_string(),
-        ValueType::U64 => value.as_u64().unwrap_or_default().to_string(),
-        ValueType::I128 | ValueType::U128 => value.encode(),
-        ValueType::F64 => value.as_f64().unwrap_or_default().to_string(),
         _ => format!("a JSON {}", type_name(value)),
     }
 }

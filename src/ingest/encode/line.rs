@@ -10,10 +10,12 @@ use uuid::Uuid;
 
 use super::event::{Event, Found, Layer, read_event, type_name};
 use super::metadata;
+use super::numbers::{self, Written};
 use super::route::{RouteFinder, Routes};
 use super::shape::ShapeChoice;
 use super::timestamp::Zone;
 use super::tuple::{Case, NulFound, NulPolicy, TupleWriter};
+use crate::Invalid;
 
 /// Deeper nesting than this is refused before PostgreSQL's own parser would hit its stack limit.
 pub const MAX_DEPTH: usize = 64;
@@ -49,6 +51,8 @@ pub struct LineEncoder {
     options: ParseOptions,
     outer: Parser,
     inner: Parser,
+    /// The line without its raw 0x00 bytes, when --strip-nul drops them.
+    without_nul: Vec<u8>,
     ids: EventIds,
     routes: RouteFinder,
 }
@@ -86,10 +90,66 @@ impl Parser {
             tape: Tape(Vec::new()),
         }
     }
+
+    /// Parses `text` and hands its root, and where its values lie in `text`, to `read`.
+    fn parse<R>(
+        &mut self,
+        text: &[u8],
+        read: impl FnOnce(tape::Value<'_, '_>, Written<'_>) -> R,
+    ) -> Result<R, simd_json::Error> {
+        self.load(text);
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let mut parsed = simd_json::fill_tape_padded(
+            &mut self.scratch,
+            text.len(),
+            &mut self.buffers,
+            &mut tape,
+        );
+        // A number simd-json cannot read fails the parse; then, and only then, the text is
+        // parsed again with stand-ins for such numbers, which `text` still holds as written.
+        if parsed
+            .as_ref()
+            .is_err_and(|error| *error.error() == ErrorType::InvalidNumber)
+        {
+            let mut again = tape.reset();
+            self.load(text);
+            if numbers::stand_in_unreadable(&mut self.scratch[..text.len()]) {
+                parsed = simd_json::fill_tape_padded(
+                    &mut self.scratch,
+                    text.len(),
+                    &mut self.buffers,
+                    &mut again,
+                );
+            }
+            tape = again;
+        }
+        let result = parsed.map(|()| {
+            read(
+                tape.as_value(),
+                Written::new(text, self.buffers.structural_indexes()),
+            )
+        });
+        self.tape = tape.reset();
+        result
+    }
+
+    /// Copies `text` into the scratch buffer, with the padding simd-json reads past its end.
+    fn load(&mut self, text: &[u8]) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(text);
+        self.scratch
+            .resize(text.len() + simd_json::INPUT_PADDING, 0);
+    }
 }
 
 const NUL_REASON: &str =
     "contains U+0000 (\\u0000), which PostgreSQL cannot store; use --strip-nul to drop it";
+
+impl From<NulFound> for Invalid {
+    fn from(_: NulFound) -> Invalid {
+        Invalid(NUL_REASON.to_string())
+    }
+}
 
 impl LineEncoder {
     pub fn new(options: ParseOptions) -> LineEncoder {
@@ -98,6 +158,7 @@ impl LineEncoder {
             options,
             outer: Parser::new(),
             inner: Parser::new(),
+            without_nul: Vec::new(),
             ids: EventIds {
                 random: rand::make_rng(),
             },
@@ -122,42 +183,34 @@ impl LineEncoder {
         if line.iter().all(u8::is_ascii_whitespace) {
             return LineOutcome::Blank;
         }
-        let parser = &mut self.outer;
-        parser.scratch.clear();
         // A raw 0x00 byte (not the \u0000 escape) is the same character to PostgreSQL.
-        if memchr::memchr(0, line).is_some() {
+        let text = if memchr::memchr(0, line).is_some() {
             if self.options.nul == NulPolicy::Reject {
                 return LineOutcome::Rejected(NUL_REASON.to_string());
             }
-            parser
-                .scratch
+            self.without_nul.clear();
+            self.without_nul
                 .extend(line.iter().copied().filter(|&byte| byte != 0));
+            &self.without_nul[..]
         } else {
-            parser.scratch.extend_from_slice(line);
-        }
-        let length = parser.scratch.len();
-        parser.scratch.resize(length + simd_json::INPUT_PADDING, 0);
-        let mut tape = std::mem::replace(&mut parser.tape, Tape(Vec::new())).reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut parser.scratch,
-            length,
-            &mut parser.buffers,
-            &mut tape,
-        );
-        let outcome = match parsed {
-            Err(error) => LineOutcome::Rejected(json_error_reason(&error)),
-            Ok(()) => encode_event(
-                tape.as_value(),
-                self.ids.next(),
+            line
+        };
+        let id = self.ids.next();
+        let parsed = self.outer.parse(text, |root, written| {
+            encode_event(
+                root,
+                written,
+                id,
                 &self.options,
                 &mut self.inner,
-                services,
-                &mut self.routes,
+                &mut Names {
+                    services: &mut *services,
+                    routes: &mut self.routes,
+                },
                 out,
-            ),
-        };
-        parser.tape = tape.reset();
-        outcome
+            )
+        });
+        parsed.unwrap_or_else(|error| LineOutcome::Rejected(json_error_reason(&error, text)))
     }
 }
 
@@ -171,80 +224,174 @@ fn trim_line(raw: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn json_error_reason(error: &simd_json::Error) -> String {
-    match error.error() {
-        ErrorType::InvalidUtf8 => "invalid UTF-8".to_string(),
-        ErrorType::InvalidNumber => format!(
-            "a number beyond what logctl reads (128-bit integers, 64-bit floats) at character {}",
-            error.index()
+/// Why a line is not JSON, for a person: what was expected where, and what is there.
+/// simd-json's kinds and offsets are those of its stages (an "internal error" at 0 is a
+/// line that does not start a value; a "syntax" error can be a string left open), so
+/// each is put in the words of the line as written.
+fn json_error_reason(error: &simd_json::Error, line: &[u8]) -> String {
+    let at = error.index().min(line.len());
+    let after_opening = |open: u8| {
+        line[..at]
+            .iter()
+            .rev()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|&byte| byte == open || byte == b',')
+    };
+    let (expected, at) = match error.error() {
+        ErrorType::InvalidUtf8 => return "the line is not valid UTF-8 text".to_string(),
+        ErrorType::DepthLimitExceeded => {
+            return format!("the JSON is nested deeper than {MAX_DEPTH} levels");
+        }
+        ErrorType::InvalidNumber | ErrorType::InvalidExponent => (
+            "a number in JSON's form (digits without leading zeros, then an optional \
+             fraction and exponent)",
+            at,
         ),
-        ErrorType::DepthLimitExceeded => format!("JSON nested deeper than {MAX_DEPTH} levels"),
-        _ => format!("invalid JSON: {error}"),
+        ErrorType::ExpectedNull => ("`null` (text must be in double quotes)", at),
+        ErrorType::ExpectedTrue => ("`true` (text must be in double quotes)", at),
+        ErrorType::ExpectedFalse => ("`false` (text must be in double quotes)", at),
+        ErrorType::ExpectedObjectColon => ("`:` after the key", at),
+        ErrorType::ExpectedObjectKey => ("a key in double quotes", at),
+        ErrorType::ExpectedObjectContent if after_opening(b'{') => ("a key in double quotes", at),
+        ErrorType::ExpectedObjectContent | ErrorType::ExpectedMapComma => {
+            ("`,` or `}` after a value", at)
+        }
+        ErrorType::ExpectedArrayContent if after_opening(b'[') => ("a value", at),
+        ErrorType::ExpectedArrayContent | ErrorType::ExpectedArrayComma => {
+            ("`,` or `]` after a value", at)
+        }
+        ErrorType::InvalidEscape
+        | ErrorType::InvalidUnicodeEscape
+        | ErrorType::InvalidUnicodeCodepoint => (
+            "an escape such as \\n, \\\" or \\u00e9",
+            bad_escape(line).unwrap_or(at),
+        ),
+        ErrorType::InternalError if at == 0 => ("a JSON value: an object such as {\"ts\": ...}", 0),
+        // After a whole value: at its last character.
+        ErrorType::InternalError | ErrorType::TrailingData => {
+            ("the end of the line after the JSON value", at + 1)
+        }
+        _ => match open_string(line) {
+            Some(start) => {
+                return format!(
+                    "not JSON: the string that starts at byte {} has no closing `\"`",
+                    start + 1
+                );
+            }
+            None => ("more: the line ends inside its JSON", line.len()),
+        },
+    };
+    format!(
+        "not JSON: expected {expected} at byte {}, found {}",
+        at + 1,
+        found_at(line, at)
+    )
+}
+
+/// Where a string still open at the end of the line starts.
+fn open_string(line: &[u8]) -> Option<usize> {
+    let (mut start, mut escaped) = (None, false);
+    for (index, &byte) in line.iter().enumerate() {
+        match start {
+            None if byte == b'"' => start = Some(index),
+            Some(_) if escaped => escaped = false,
+            Some(_) if byte == b'\\' => escaped = true,
+            Some(_) if byte == b'"' => start = None,
+            _ => {}
+        }
     }
+    start
+}
+
+/// Where the first backslash that starts no JSON escape is.
+fn bad_escape(line: &[u8]) -> Option<usize> {
+    let mut index = 0;
+    while index + 1 < line.len() {
+        if line[index] == b'\\' {
+            if !b"\"\\/bfnrtu".contains(&line[index + 1]) {
+                return Some(index);
+            }
+            index += 1;
+        }
+        index += 1;
+    }
+    None
+}
+
+/// What a line holds at a byte offset, quoted and short, for a reject reason.
+fn found_at(line: &[u8], at: usize) -> String {
+    const SHOWN: usize = 12;
+    let Some(rest) = line.get(at..).filter(|rest| !rest.is_empty()) else {
+        return "the end of the line".to_string();
+    };
+    let shown = String::from_utf8_lossy(&rest[..rest.len().min(SHOWN)]);
+    let more = if rest.len() > SHOWN { "…" } else { "" };
+    format!("`{shown}{more}`")
 }
 
 fn encode_event(
     root: tape::Value<'_, '_>,
+    written: Written<'_>,
     id: Uuid,
     options: &ParseOptions,
     inner: &mut Parser,
-    services: &mut dyn ServiceIds,
-    routes: &mut RouteFinder,
+    names: &mut Names<'_>,
     out: &mut Vec<u8>,
 ) -> LineOutcome {
     let Some(object) = root.as_object() else {
         return LineOutcome::Rejected(format!("line is a JSON {}, not an object", type_name(root)));
     };
     let shape = options.shape.pick(object.keys());
+    let inner_text = shape
+        .inner_line
+        .and_then(|key| object.get(key))
+        .and_then(|value| value.into_string())
+        .map(str::trim)
+        .filter(|text| text.starts_with('{'));
     let outer = Layer {
         object,
         shape,
         unwrapped: None,
+        written,
     };
-    let inner_text = shape
-        .inner_line
-        .and_then(|key| outer.object.get(key))
-        .and_then(|value| value.into_string())
-        .map(str::trim)
-        .filter(|text| text.starts_with('{'));
     let Some(text) = inner_text else {
-        return encode_layers(&[outer], id, options, services, routes, out);
+        return encode_layers(&[outer], id, options, names, out);
     };
-    inner.scratch.clear();
-    inner.scratch.extend_from_slice(text.as_bytes());
-    let length = inner.scratch.len();
-    inner.scratch.resize(length + simd_json::INPUT_PADDING, 0);
-    let mut tape = std::mem::replace(&mut inner.tape, Tape(Vec::new())).reset();
-    let parsed =
-        simd_json::fill_tape_padded(&mut inner.scratch, length, &mut inner.buffers, &mut tape);
-    let inner_object = parsed.ok().and_then(|()| tape.as_value().as_object());
-    let outcome = match inner_object {
-        Some(object) => {
-            let inner_shape = options.shape.pick(object.keys());
-            let inner_layer = Layer {
-                object,
-                shape: inner_shape,
-                unwrapped: None,
-            };
-            let wrapper = Layer {
-                unwrapped: shape.inner_line,
-                ..outer
-            };
-            encode_layers(&[inner_layer, wrapper], id, options, services, routes, out)
-        }
-        // Not JSON after all: the text is the message.
-        None => encode_layers(&[outer], id, options, services, routes, out),
-    };
-    inner.tape = tape.reset();
-    outcome
+    let unwrapped = inner.parse(text.as_bytes(), |inner_root, inner_written| {
+        let object = inner_root.as_object()?;
+        let inner_layer = Layer {
+            shape: options.shape.pick(object.keys()),
+            object,
+            unwrapped: None,
+            written: inner_written,
+        };
+        // The outer object again: `outer` stays for a text that is not JSON.
+        let wrapper = Layer {
+            object: root.as_object()?,
+            shape,
+            unwrapped: shape.inner_line,
+            written,
+        };
+        Some(encode_layers(
+            &[inner_layer, wrapper],
+            id,
+            options,
+            names,
+            out,
+        ))
+    });
+    // Not JSON after all: the text is the message.
+    unwrapped
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| encode_layers(&[outer], id, options, names, out))
 }
 
 fn encode_layers(
     layers: &[Layer<'_, '_, '_>],
     id: Uuid,
     options: &ParseOptions,
-    services: &mut dyn ServiceIds,
-    routes: &mut RouteFinder,
+    names: &mut Names<'_>,
     out: &mut Vec<u8>,
 ) -> LineOutcome {
     let mut level_number = itoa::Buffer::new();
@@ -260,10 +407,10 @@ fn encode_layers(
     } else {
         Cow::Borrowed(event.service)
     };
-    let service_id = services.id(&service);
+    let service_id = names.services.id(&service);
     let route = event
         .endpoint
-        .map(|endpoint| routes.route(&service, endpoint));
+        .map(|endpoint| names.routes.route(&service, endpoint));
     let row_start = out.len();
     let tuple = Tuple {
         event: &event,
@@ -273,14 +420,19 @@ fn encode_layers(
     };
     match write_tuple(&tuple, layers, &found, options.nul, out) {
         Ok(()) => LineOutcome::Encoded,
-        Err(NulFound) => {
+        Err(Invalid(reason)) => {
             out.truncate(row_start);
-            LineOutcome::Rejected(NUL_REASON.to_string())
+            LineOutcome::Rejected(reason)
         }
     }
 }
 
-/// Appends one event's tuple: its typed fields, then the rest of the line as metadata.
+/// What a line's names become: its service's number and its route.
+struct Names<'n> {
+    services: &'n mut dyn ServiceIds,
+    routes: &'n mut RouteFinder,
+}
+
 /// What a tuple holds besides the rest of the line.
 struct Tuple<'e, 'i> {
     event: &'e Event<'i>,
@@ -289,6 +441,8 @@ struct Tuple<'e, 'i> {
     route: Option<&'e str>,
 }
 
+/// Appends one event's tuple: its typed fields, the rest of the line as metadata, and
+/// its route.
 fn write_tuple(
     Tuple {
         event,
@@ -297,10 +451,10 @@ fn write_tuple(
         route,
     }: &Tuple<'_, '_>,
     layers: &[Layer<'_, '_, '_>],
-    found: &Found<'_, '_>,
+    found: &Found<'_, '_, '_>,
     nul: NulPolicy,
     out: &mut Vec<u8>,
-) -> Result<(), NulFound> {
+) -> Result<(), Invalid> {
     let mut tuple = TupleWriter::begin(out, nul);
     tuple.uuid(Some(id));
     tuple.int4(Some(*service_id));
@@ -313,5 +467,92 @@ fn write_tuple(
     tuple.int4(event.latency_ms);
     tuple.uuid(event.request_id.as_ref());
     tuple.jsonb(|json| metadata::write(json, event, layers, found))?;
-    tuple.text(*route, Case::AsIs)
+    tuple.text(*route, Case::AsIs)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::encode::ShapeChoice;
+
+    struct OneService;
+
+    impl ServiceIds for OneService {
+        fn id(&mut self, _: &str) -> i32 {
+            1
+        }
+    }
+
+    fn reason(line: &str) -> String {
+        let mut encoder = LineEncoder::new(ParseOptions {
+            shape: ShapeChoice::new(None, &[], None).unwrap(),
+            zone: Default::default(),
+            nul: NulPolicy::Reject,
+            routes: Default::default(),
+            max_line_bytes: 1 << 20,
+        });
+        match encoder.encode(line.as_bytes(), &mut OneService, &mut Vec::new()) {
+            LineOutcome::Rejected(reason) => reason,
+            _ => panic!("`{line}` is not rejected"),
+        }
+    }
+
+    #[test]
+    fn reasons_say_what_was_expected_where_in_words() {
+        for (line, expected) in [
+            (
+                "hello world",
+                "expected a JSON value: an object such as {\"ts\": ...} at byte 1, found `hello world`",
+            ),
+            (
+                "{\"ts\": nul}",
+                "expected `null` (text must be in double quotes) at byte 8, found `nul}`",
+            ),
+            (
+                "{\"a\" 1}",
+                "expected `:` after the key at byte 6, found `1}`",
+            ),
+            (
+                "{\"a\":1 \"b\":2}",
+                "expected `,` or `}` after a value at byte 8, found `\"b\":2}`",
+            ),
+            (
+                "{a:1}",
+                "expected a key in double quotes at byte 2, found `a:1}`",
+            ),
+            (
+                "{\"a\":1,}",
+                "expected a key in double quotes at byte 8, found `}`",
+            ),
+            (
+                "[1 2]",
+                "expected `,` or `]` after a value at byte 4, found `2]`",
+            ),
+            (
+                "{\"a\":\"open",
+                "the string that starts at byte 6 has no closing `\"`",
+            ),
+            (
+                "{\"a\":1} x",
+                "expected the end of the line after the JSON value at byte 8, found ` x`",
+            ),
+            (
+                "{\"a\":",
+                "expected more: the line ends inside its JSON at byte 6, found the end of the line",
+            ),
+            (
+                "{\"a\":\"\\q\"}",
+                "expected an escape such as \\n, \\\" or \\u00e9 at byte 7, found `\\q\"}`",
+            ),
+            ("{\"a\":01}", "expected a number in JSON's form"),
+        ] {
+            let reason = reason(line);
+            assert!(reason.contains(expected), "`{line}`: {reason}");
+            assert!(
+                !reason.contains("Error") && !reason.contains("Expected"),
+                "`{line}`: {reason}"
+            );
+        }
+    }
 }

@@ -6,6 +6,7 @@
 mod event;
 mod line;
 mod metadata;
+mod numbers;
 mod route;
 mod shape;
 pub mod timestamp;

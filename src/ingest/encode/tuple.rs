@@ -142,10 +142,10 @@ impl<'a> TupleWriter<'a> {
     }
 
     /// jsonb: a version byte then JSON text, written by the closure.
-    pub fn jsonb(
+    pub fn jsonb<E>(
         &mut self,
-        write: impl FnOnce(&mut JsonWriter<'_>) -> Result<(), NulFound>,
-    ) -> Result<(), NulFound> {
+        write: impl FnOnce(&mut JsonWriter<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let length_at = self.out.len();
         self.out.extend_from_slice(&0i32.to_be_bytes());
         self.out.push(1);
@@ -228,15 +228,6 @@ impl JsonWriter<'_> {
     pub fn integer(&mut self, value: impl itoa::Integer) {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-    }
-
-    pub fn float(&mut self, value: f64) {
-        if value.is_finite() {
-            self.out
-                .extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
-        } else {
-            self.out.extend_from_slice(b"null");
-        }
     }
 }
 

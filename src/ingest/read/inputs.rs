@@ -3,7 +3,8 @@
 //! whatever it is (a FIFO like stdin); what a directory or a glob leads to is taken only
 //! when it is a regular file. FIFOs, sockets, devices and symbolic link loops found
 //! there are skipped with a warning, logctl's own outputs silently, and an unreadable
-//! entry is noted for the load to report while everything else is loaded.
+//! entry is noted for the load to report while everything else is loaded. A directory
+//! contributes only files with log names (`NameFilter`), unless `--include` chooses others.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -49,6 +50,73 @@ impl Input {
     }
 }
 
+/// Which files found in a directory are inputs: by default those with a log name
+/// (`*.ndjson`, `*.jsonl`, `*.json`, `*.log`, each also compressed as `.gz` or `.zst`
+/// and rotated as `.1` or `-20261124`), else those matching `--include` globs.
+#[derive(Debug, Clone, Default)]
+pub struct NameFilter {
+    include: Vec<glob::Pattern>,
+}
+
+/// The extensions of a log name, after any compression and rotation suffix.
+const LOG_EXTENSIONS: [&str; 4] = ["ndjson", "jsonl", "json", "log"];
+
+impl NameFilter {
+    /// Files matching any of these globs (on the file name), instead of log names.
+    pub fn including(globs: &[String]) -> crate::Result<NameFilter> {
+        let include = globs
+            .iter()
+            .map(|text| {
+                glob::Pattern::new(text)
+                    .map_err(|e| Error::usage(format!("--include `{text}`: {e}")))
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(NameFilter { include })
+    }
+
+    /// What a directory holds that is loaded, for messages.
+    pub fn describe(&self) -> String {
+        if self.include.is_empty() {
+            "files with a log name (*.ndjson, *.jsonl, *.json, *.log, also .gz or .zst, \
+             also rotated as .1 or -20261124)"
+                .to_string()
+        } else {
+            let globs: Vec<&str> = self.include.iter().map(glob::Pattern::as_str).collect();
+            format!("files matching --include {}", globs.join(", "))
+        }
+    }
+
+    fn admit(&self, name: &str) -> bool {
+        if !self.include.is_empty() {
+            return self
+                .include
+                .iter()
+                .any(|pattern| pattern.matches_with(name, NAME_MATCH));
+        }
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(name);
+        let name = strip_rotation(name);
+        name.rsplit_once('.').is_some_and(|(stem, extension)| {
+            !stem.is_empty() && LOG_EXTENSIONS.contains(&extension)
+        })
+    }
+}
+
+/// `app.log.3` and `app.log-20261124` (logrotate's numbered and dated copies) as `app.log`.
+fn strip_rotation(name: &str) -> &str {
+    let Some(cut) = name.rfind(['.', '-']) else {
+        return name;
+    };
+    let suffix = &name[cut + 1..];
+    if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+        &name[..cut]
+    } else {
+        name
+    }
+}
+
 /// What the arguments expand to.
 #[derive(Debug, Default)]
 pub struct Expansion {
@@ -58,15 +126,24 @@ pub struct Expansion {
     /// Entries that could not be read, each with the reason: the load goes on without
     /// them and reports them as source errors.
     pub unreadable: Vec<String>,
+    /// Files in directories left out for their names.
+    pub left_out: usize,
 }
 
 /// Expands the command-line arguments: `-` is stdin, a directory contributes its
 /// files (not hidden ones, recursively, in name order), anything with `*?[` is a glob
-/// (matched as a shell does, with `**` for any depth of directories). `rejects`, the
-/// reject file, is never an input, even when this run creates it after the expansion.
-pub fn expand(arguments: &[String], rejects: Option<&Path>) -> crate::Result<Expansion> {
+/// (matched as a shell does, with `**` for any depth of directories); a directory's
+/// files count only when `names` admits them. `rejects`, the reject file, is never an
+/// input, even when this run creates it after the expansion. Arguments that lead to no
+/// input at all are an `Error::NoInput`.
+pub fn expand(
+    arguments: &[String],
+    rejects: Option<&Path>,
+    names: &NameFilter,
+) -> crate::Result<Expansion> {
     let mut expander = Expander {
         own_outputs: OwnOutputs::of_this_run(rejects),
+        names,
         expansion: Expansion::default(),
         files: HashSet::new(),
         directories: HashSet::new(),
@@ -74,7 +151,22 @@ pub fn expand(arguments: &[String], rejects: Option<&Path>) -> crate::Result<Exp
     for argument in arguments {
         expander.argument(argument)?;
     }
-    Ok(expander.expansion)
+    let expansion = expander.expansion;
+    if expansion.inputs.is_empty() && expansion.unreadable.is_empty() {
+        let left_out = match expansion.left_out {
+            0 => String::new(),
+            1 => "; 1 other file was left out for its name".to_string(),
+            n => format!("; {n} other files were left out for their names"),
+        };
+        return Err(Error::NoInput(format!(
+            "nothing to load: {} held no {}{left_out}\n\
+             hint: name files on the command line, or choose a directory's files with \
+             --include GLOB (e.g. --include '*.txt')",
+            arguments.join(" "),
+            names.describe()
+        )));
+    }
+    Ok(expansion)
 }
 
 /// A file's identity on this machine: device and inode.
@@ -189,6 +281,12 @@ fn kind(file_type: FileType) -> &'static str {
     }
 }
 
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn is_hidden(name: &OsString) -> bool {
     name.as_encoded_bytes().starts_with(b".")
 }
@@ -201,15 +299,16 @@ const NAME_MATCH: glob::MatchOptions = glob::MatchOptions {
     require_literal_leading_dot: true,
 };
 
-struct Expander {
+struct Expander<'a> {
     own_outputs: OwnOutputs,
+    names: &'a NameFilter,
     expansion: Expansion,
     /// Files taken and directories walked so far: each comes once, whatever the path.
     files: HashSet<FileId>,
     directories: HashSet<FileId>,
 }
 
-impl Expander {
+impl Expander<'_> {
     fn argument(&mut self, argument: &str) -> crate::Result<()> {
         if argument == "-" {
             self.expansion.inputs.push(Input::Stdin);
@@ -239,8 +338,8 @@ impl Expander {
                 }
                 let matches = self.glob(argument)?;
                 if matches.is_empty() {
-                    return Err(Error::usage(format!(
-                        "pattern `{argument}` matches no files"
+                    return Err(Error::NoInput(format!(
+                        "nothing to load: pattern `{argument}` matches no files"
                     )));
                 }
                 for path in matches {
@@ -283,7 +382,11 @@ impl Expander {
                     kind(file_type)
                 ),
             );
-        } else if !self.own_outputs.include(path, &metadata) {
+        } else if self.own_outputs.include(path, &metadata) {
+            // logctl's own outputs are left out silently.
+        } else if holders.is_some() && !self.names.admit(&name_of(path)) {
+            self.expansion.left_out += 1;
+        } else {
             self.file(path, &metadata);
         }
     }
@@ -480,7 +583,8 @@ mod tests {
             (format!("{l}/**"), vec![&app, &deep]),
             (format!("{l}/.*"), vec![&hidden]),
         ] {
-            let expansion = expand(std::slice::from_ref(&pattern), None).unwrap();
+            let expansion =
+                expand(std::slice::from_ref(&pattern), None, &NameFilter::default()).unwrap();
             assert_eq!(files(&expansion), expected, "{pattern}");
             assert!(expansion.unreadable.is_empty());
             if pattern.ends_with(".ndjson") {
@@ -512,7 +616,12 @@ mod tests {
         let pipe = logs.join("pipe").display().to_string();
         let app = logs.join("app.ndjson").display().to_string();
         let through_link = logs.join("a/app.ndjson").display().to_string();
-        let expansion = expand(&[pipe.clone(), app.clone(), through_link], None).unwrap();
+        let expansion = expand(
+            &[pipe.clone(), app.clone(), through_link],
+            None,
+            &NameFilter::default(),
+        )
+        .unwrap();
         assert_eq!(files(&expansion), [pipe, app]);
         assert!(expansion.skipped.is_empty());
     }
@@ -530,13 +639,69 @@ mod tests {
         assert!(!own_outputs.include(&app, &fs::metadata(&app).unwrap()));
 
         let arguments = [dir.path().display().to_string()];
-        let expansion = expand(&arguments, Some(&rejects)).unwrap();
+        let expansion = expand(&arguments, Some(&rejects), &NameFilter::default()).unwrap();
         assert_eq!(files(&expansion), [app.display().to_string()]);
         assert!(expansion.skipped.is_empty(), "skipped silently");
         let named = [rejects.display().to_string()];
         assert!(matches!(
-            expand(&named, Some(&rejects)),
+            expand(&named, Some(&rejects), &NameFilter::default()),
             Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn directories_take_log_names_unless_told_otherwise() {
+        let names = NameFilter::default();
+        for name in [
+            "app.ndjson",
+            "app.jsonl.gz",
+            "events.json",
+            "app.log",
+            "app.log.1",
+            "app.log.2.gz",
+            "app.log-20261124.zst",
+            "app.ndjson.zst",
+        ] {
+            assert!(names.admit(name), "{name}");
+        }
+        for name in [
+            "readme.txt",
+            "notes.md",
+            ".log",
+            "app.log.old",
+            "log",
+            "app.gz",
+        ] {
+            assert!(!names.admit(name), "{name}");
+        }
+        let text = NameFilter::including(&["*.txt".to_string()]).unwrap();
+        assert!(text.admit("readme.txt") && !text.admit("app.ndjson"));
+        assert!(matches!(
+            NameFilter::including(&["[".to_string()]),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn a_directory_without_log_files_is_no_input() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("readme.txt"), "hello\n").unwrap();
+        let arguments = [dir.path().display().to_string()];
+        let Err(Error::NoInput(message)) = expand(&arguments, None, &NameFilter::default()) else {
+            panic!("a directory without log files is no input");
+        };
+        assert!(message.contains("1 other file was left out"), "{message}");
+        fs::write(dir.path().join("app.log"), "{}\n").unwrap();
+        let expansion = expand(&arguments, None, &NameFilter::default()).unwrap();
+        assert_eq!(
+            files(&expansion),
+            [dir.path().join("app.log").display().to_string()]
+        );
+        assert_eq!(expansion.left_out, 1);
+        let pattern = [format!("{}/*.ndjson", dir.path().display())];
+        assert!(matches!(
+            expand(&pattern, None, &NameFilter::default()),
+            Err(Error::NoInput(_))
         ));
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub(crate) use chunks::{Chunk, Gap, OVERSIZED_PREFIX, ReadLimits, read_gap};
 pub(crate) use identity::{FileGuard, Identity};
-pub use inputs::{Expansion, Input, expand};
+pub use inputs::{Expansion, Input, NameFilter, expand};
 use source::Opened;
 
 use super::batch::SourceRef;
@@ -50,8 +50,8 @@ pub(crate) enum Note {
         batches: u64,
         pending_bytes: u64,
     },
-    /// A source without a complete line yet.
-    NoCompleteLine,
+    /// A source without a complete line yet, of this many bytes (0: empty).
+    NoCompleteLine { bytes: u64 },
     /// A source another loader holds, left to it.
     Busy(Arc<str>),
     /// A source that could not be read, or not to the end.
@@ -148,7 +148,8 @@ impl Reader {
         match Opened::open(&input, self.disk_bytes.clone(), &self.stop) {
             Ok(mut opened) => match opened.identity.take() {
                 None => {
-                    let _ = self.notes.send(Note::NoCompleteLine);
+                    let bytes = input.size_on_disk().unwrap_or(0);
+                    let _ = self.notes.send(Note::NoCompleteLine { bytes });
                     None
                 }
                 Some(identity) => Some(Waiting {

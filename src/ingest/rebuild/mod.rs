@@ -19,6 +19,7 @@ use tokio_postgres::Client;
 use super::batch::Batch;
 use super::ledger::Range;
 use super::plan::IndexStrategy;
+use super::progress::Phases;
 use super::report::{BatchStats, Update};
 use crate::db::migrate::Variant;
 use crate::db::partitions::{self, Bounds};
@@ -152,7 +153,7 @@ impl RebuildSession {
     }
 
     /// Records the ranges, builds what the load deferred and commits everything.
-    async fn finish(self) -> crate::Result<()> {
+    async fn finish(self, phases: &Phases) -> crate::Result<()> {
         for range in self.ranges.into_inner().expect("not poisoned") {
             if !range.record(&self.client).await? {
                 return Err(crate::Error::Failed(
@@ -160,12 +161,25 @@ impl RebuildSession {
                 ));
             }
         }
+        let client = &self.client;
         match self.kind {
-            Kind::WholeTable(restore) => restore.run(&self.client).await?,
-            Kind::NewPartitions(staging) => staging.attach(&self.client).await?,
+            Kind::WholeTable(restore) => {
+                phases
+                    .run("building indexes", async {
+                        restore.run(client).await?;
+                        client.batch_execute("COMMIT").await.map_err(Error::from)
+                    })
+                    .await
+            }
+            Kind::NewPartitions(staging) => {
+                phases
+                    .run("indexing and attaching new partitions", async {
+                        staging.attach(client).await?;
+                        client.batch_execute("COMMIT").await.map_err(Error::from)
+                    })
+                    .await
+            }
         }
-        self.client.batch_execute("COMMIT").await?;
-        Ok(())
     }
 
     /// Rolls everything back: the rows, the ranges, the new partitions, the dropped indexes.
@@ -247,7 +261,12 @@ impl SessionSlot {
 
     /// Once every writer is done: commits the transaction (if any), or rolls it back when
     /// one of its batches failed; only then are its batches counted.
-    pub async fn finish(&self, updates: &mpsc::UnboundedSender<Update>, stop: &AtomicBool) {
+    pub async fn finish(
+        &self,
+        updates: &mpsc::UnboundedSender<Update>,
+        stop: &AtomicBool,
+        phases: &Phases,
+    ) {
         let Some(session) = self.session.lock().await.take() else {
             return;
         };
@@ -255,7 +274,7 @@ impl SessionSlot {
             session.abandon().await;
             return;
         }
-        match session.finish().await {
+        match session.finish(phases).await {
             Ok(()) => {
                 for (stats, chunk_done) in self.deferred.lock().expect("not poisoned").drain(..) {
                     let _ = updates.send(Update::Committed { stats, chunk_done });
