@@ -51,6 +51,12 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("../../sql/sketch_quantile.sql")
         ),
     },
+    // 007 is the reports branch's.
+    Migration {
+        version: 8,
+        name: "008_error_lines.sql",
+        sql: include_str!("../../sql/008_error_lines.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");
