@@ -22,12 +22,25 @@ const TRACED: &str = "5c2a9d3e-8f41-4b6a-9c0d-1e2f3a4b5c6d";
 const TRACED_V7: &str = "01a20d5f-9e60-7abc-8def-0123456789ab";
 
 /// The error messages, by the kind each line records in its metadata, with the
-/// signature `errors` must count them under.
-const KINDS: &[(&str, &str)] = &[
-    ("missing", "user <num> not found"),
-    ("timeout", "timeout after <num>ms calling <str>"),
-    ("declined", "payment <uuid> declined"),
-];
+/// signature `errors` must count them under: a message longer than the error lines'
+/// index holds is cut at 200 characters, and a line without one has its own.
+fn kinds() -> Vec<(&'static str, String)> {
+    vec![
+        ("missing", "user <num> not found".into()),
+        ("timeout", "timeout after <num>ms calling <str>".into()),
+        ("declined", "payment <uuid> declined".into()),
+        ("long", format!("disk full: {}…", "a".repeat(189))),
+        ("silent", "(no message)".into()),
+    ]
+}
+
+fn kind_of(signature: &str) -> &'static str {
+    kinds()
+        .into_iter()
+        .find(|(_, known)| known == signature)
+        .unwrap_or_else(|| panic!("unexpected signature {signature:?}"))
+        .0
+}
 
 /// Lines of two hours, 10:00 to 12:00, one every 3 seconds per service.
 fn logs() -> String {
@@ -71,6 +84,18 @@ fn logs() -> String {
             .unwrap();
         }
     }
+    // An error whose message is too long for the error lines' index, and one with none.
+    writeln!(
+        text,
+        r#"{{"ts":"2026-11-24T11:40:00.500Z","service":"search","level":"fatal","msg":"disk full: {}","metadata":{{"kind":"long"}}}}"#,
+        "a".repeat(3000)
+    )
+    .unwrap();
+    writeln!(
+        text,
+        r#"{{"ts":"2026-11-24T11:41:00Z","service":"api","status":503,"metadata":{{"kind":"silent"}}}}"#
+    )
+    .unwrap();
     // One request across three services, and one with a UUIDv7 id across two.
     for (ts, service, message, latency, id) in [
         (
@@ -192,14 +217,8 @@ fn report_errors(json: &serde_json::Value) -> Vec<(String, i64, String, String, 
         .unwrap()
         .iter()
         .map(|row| {
-            let signature = row["signature"].as_str().unwrap();
-            let kind = KINDS
-                .iter()
-                .find(|(_, known)| *known == signature)
-                .unwrap_or_else(|| panic!("unexpected signature {signature:?}"))
-                .0;
             (
-                kind.to_string(),
+                kind_of(row["signature"].as_str().unwrap()).to_string(),
                 row["count"].as_i64().expect("count is a JSON number"),
                 micros(rfc3339(&row["first_seen"])),
                 micros(rfc3339(&row["last_seen"])),
@@ -215,7 +234,7 @@ fn report_errors(json: &serde_json::Value) -> Vec<(String, i64, String, String, 
 fn errors_equal_plain_sql_by_signature() {
     let report = json(&windowed(&["errors", "--limit", "0"]));
     let expected = sql_errors("2026-11-24T11:00:00Z", "2026-11-24T12:00:00Z");
-    assert_eq!(expected.len(), 3, "three kinds of error in the window");
+    assert_eq!(expected.len(), 5, "five kinds of error in the window");
     assert_eq!(report_errors(&report), expected);
     let declined = expected.iter().find(|row| row.0 == "declined").unwrap();
     assert_eq!(
@@ -226,7 +245,7 @@ fn errors_equal_plain_sql_by_signature() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row["request_id"].as_str().unwrap())
+        .filter_map(|row| row["request_id"].as_str())
         .collect();
     for id in ids {
         let line = loaded().count(&format!(
@@ -259,18 +278,20 @@ fn new_lists_the_signatures_the_period_before_lacks() {
         .iter()
         .map(|row| row["signature"].as_str().unwrap())
         .collect();
-    assert_eq!(signatures, vec!["payment <uuid> declined"]);
+    // The most frequent first, then the latest.
+    let long = format!("disk full: {}…", "a".repeat(189));
+    assert_eq!(
+        signatures,
+        vec!["payment <uuid> declined", "(no message)", long.as_str()],
+        "the three kinds that begin in the window"
+    );
     assert_eq!(report["errors"][0]["previous"], 0);
     assert_eq!(report["errors"][0]["new"], true);
     // --compare prev gives every signature its count the hour before.
     let compared = json(&windowed(&["errors", "--compare", "prev"]));
     let before = sql_errors("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z");
     for row in compared["errors"].as_array().unwrap() {
-        let kind = KINDS
-            .iter()
-            .find(|(_, s)| *s == row["signature"].as_str().unwrap())
-            .unwrap()
-            .0;
+        let kind = kind_of(row["signature"].as_str().unwrap());
         let expected = before.iter().find(|b| b.0 == kind).map_or(0, |b| b.1);
         assert_eq!(row["previous"].as_i64(), Some(expected), "{kind}");
         assert_eq!(row["new"], serde_json::json!(expected == 0), "{kind}");
@@ -466,7 +487,7 @@ fn text_never_splits_a_number_time_or_id_and_has_no_escapes() {
     let mut whole: Vec<String> = Vec::new();
     for row in report["errors"].as_array().unwrap() {
         whole.push(row["count"].to_string());
-        whole.push(row["request_id"].as_str().unwrap().to_string());
+        whole.extend(row["request_id"].as_str().map(str::to_string));
         for key in ["first_seen", "last_seen"] {
             whole.push(
                 rfc3339(&row[key])

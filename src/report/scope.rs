@@ -36,13 +36,17 @@ impl Period {
     }
 }
 
-/// A time as a heading shows it: to the minute when it is a whole minute.
+/// A time as a heading shows it: to the minute, the second or the millisecond, as far
+/// as it has any.
 pub fn moment(time: DateTime<Utc>) -> String {
-    if time.timestamp_subsec_micros() == 0 && time.timestamp() % 60 == 0 {
-        time.format("%Y-%m-%d %H:%M").to_string()
+    let format = if time.timestamp_subsec_millis() > 0 {
+        "%Y-%m-%d %H:%M:%S%.3f"
+    } else if time.timestamp() % 60 > 0 {
+        "%Y-%m-%d %H:%M:%S"
     } else {
-        time.format("%Y-%m-%d %H:%M:%S%.f").to_string()
-    }
+        "%Y-%m-%d %H:%M"
+    };
+    time.format(format).to_string()
 }
 
 /// What a report's figures cover.
