@@ -18,7 +18,8 @@ const WINDOW: [&str; 4] = [
 ];
 /// A request that crosses api, payments and search (a random, version 4 id).
 const TRACED: &str = "5c2a9d3e-8f41-4b6a-9c0d-1e2f3a4b5c6d";
-/// A version 7 id made at 2026-11-24 11:45:00 UTC, logged by two services.
+/// A version 7 id made at 2026-11-24 11:45:00 UTC, logged by two services (and
+/// `req-42`, which is not a UUID, by two more lines).
 const TRACED_V7: &str = "01a20d5f-9e60-7abc-8def-0123456789ab";
 
 /// The error messages, by the kind each line records in its metadata, with the
@@ -139,6 +140,20 @@ fn logs() -> String {
             "request completed",
             240,
             TRACED_V7,
+        ),
+        (
+            "2026-11-24T11:50:00Z",
+            "api",
+            "request received",
+            0,
+            "req-42",
+        ),
+        (
+            "2026-11-24T11:50:00.020Z",
+            "search",
+            "request completed",
+            20,
+            "req-42",
         ),
     ] {
         writeln!(
@@ -377,6 +392,29 @@ fn trace_follows_one_request_across_three_services() {
             ("api".to_string(), None),
             ("search".to_string(), Some(240.0))
         ]
+    );
+    // An id that is not a UUID is looked for in metadata, and says so.
+    let text_id = trace(
+        db,
+        &[
+            "req-42",
+            "--since",
+            "2026-11-24T11:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        lines(&text_id),
+        vec![
+            ("api".to_string(), None),
+            ("search".to_string(), Some(20.0))
+        ]
+    );
+    assert!(
+        stderr(&text_id).contains("not a UUID"),
+        "{}",
+        stderr(&text_id)
     );
     // An unknown id: a message that says where it looked and what there is, exit 8.
     let unknown = trace(db, &["0b7e0a52-1111-4222-8333-444455556666"]);
