@@ -144,10 +144,10 @@ async fn is_plausible(client: &Client, at: DateTime<Utc>) -> crate::Result<bool>
     Ok(at.timestamp() > 946_684_800 && at < newest + TimeDelta::days(1))
 }
 
-/// The cost of a lookup without the index, measured as `bench write-penalty` measures
-/// it (benches/README.md): the index's share of a COPY's time on this project's 2-core
-/// machine.
-const INDEX_LOAD_COST: &str = "about 5%";
+/// What the index costs a load, as `bench write-penalty` measured it on the project's
+/// 2-core machine (benches/README.md): a B-tree on request_id made a COPY of 200,000
+/// rows into an indexed table 17% slower, and random ids cost more as the table grows.
+const INDEX_LOAD_COST: &str = "about 17% slower loads";
 
 /// What a search that reads a window event by event costs, and what would spare it.
 async fn scan_note(
@@ -177,8 +177,8 @@ async fn scan_note(
     Ok(Some(match id {
         RequestId::Uuid(_) => format!(
             "no request-id index: this reads the {events} events of {} one by one; \
-             `logctl schema --trace-index` makes it instant, costing {INDEX_LOAD_COST} \
-             on loads (`logctl bench write-penalty` measures it on your database)",
+             `logctl schema --trace-index` makes it instant, at {INDEX_LOAD_COST} on \
+             our benchmark machine (`logctl bench write-penalty` measures it on yours)",
             period.describe()
         ),
         RequestId::Text(_) => format!(
