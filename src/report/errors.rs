@@ -112,17 +112,27 @@ async fn groups(client: &Client, filter: &RawFilter) -> crate::Result<FxHashMap<
         .await?;
     futures_util::pin_mut!(rows);
     let mut groups: FxHashMap<String, Group> = FxHashMap::default();
+    // Most error lines repeat a message word for word, so each distinct message's
+    // signature is worked out once.
+    let mut signatures: FxHashMap<String, String> = FxHashMap::default();
     while let Some(row) = rows.try_next().await? {
         let at: DateTime<Utc> = row.get(0);
-        let message: Option<&str> = row.get(2);
-        let key = match message.map(signature) {
-            Some(key) if !key.is_empty() => key,
-            _ => NO_MESSAGE.to_string(),
+        let message: &str = row.get::<_, Option<&str>>(2).unwrap_or_default();
+        let key = match signatures.get(message) {
+            Some(key) => key,
+            None => {
+                let key = match signature(message) {
+                    key if key.is_empty() => NO_MESSAGE.to_string(),
+                    key => key,
+                };
+                signatures.entry(message.to_string()).or_insert(key)
+            }
         };
-        groups
-            .entry(key)
-            .or_insert_with(|| Group::new(at))
-            .add(at, row.get(1), row.get(3));
+        let group = match groups.get_mut(key.as_str()) {
+            Some(group) => group,
+            None => groups.entry(key.clone()).or_insert_with(|| Group::new(at)),
+        };
+        group.add(at, row.get(1), row.get(3));
     }
     Ok(groups)
 }
