@@ -45,6 +45,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         .into());
     }
     let filter = args.report.filter()?;
+    // A window that cannot be read is a usage error before any connection is tried.
+    args.report.window.resolve()?;
     let database = Database::open_existing(database_url, 1).await?;
     let (report, empty_because) =
         transaction(&*database.get().await?, Isolation::Snapshot, |client| {

@@ -58,6 +58,8 @@ pub struct Args {
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     let id = RequestId::parse(&args.request_id);
+    // A window that cannot be read is a usage error before any connection is tried.
+    args.window.resolve()?;
     let database = Database::open_existing(database_url, 1).await?;
     let (report, empty_because) =
         transaction(&*database.get().await?, Isolation::Snapshot, |client| {
