@@ -145,8 +145,7 @@ async fn fold_minutes(
              FROM logctl_rollup_minute m \
              JOIN unnest($1::timestamptz[], $2::integer[], $3::smallint[], $4::text[]) \
                   AS k(minute, service_id, status_class, level) \
-             USING (minute, service_id, status_class, level) \
-             FOR UPDATE OF m",
+             USING (minute, service_id, status_class, level)",
             &[&minutes, &services, &classes, &levels],
         )
         .await?;
@@ -246,8 +245,7 @@ async fn fold_hours(
                  JOIN unnest($1::timestamptz[], $2::integer[], $3::text[], $4::text[], \
                              $5::smallint[], $6::text[]) \
                       AS k({time}, service_id, route, method, status, level) \
-                 USING ({time}, service_id, route, method, status, level) \
-                 FOR UPDATE OF t"
+                 USING ({time}, service_id, route, method, status, level)"
             ),
             &[&starts, &services, &routes, &methods, &statuses, &levels],
         )
