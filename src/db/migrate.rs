@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         ),
     },
     Migration {
+        version: 7,
+        name: "007_rollup_grains.sql",
+        sql: include_str!("../../sql/007_rollup_grains.sql"),
+    },
+    Migration {
         version: 8,
         name: "008_spread.sql",
         sql: include_str!("../../sql/008_spread.sql"),

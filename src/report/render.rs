@@ -51,7 +51,7 @@ impl Cell {
     }
 
     /// How the cell reads in a text table and in CSV.
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone(),
             Cell::Int(value) => value.to_string(),
