@@ -1,7 +1,8 @@
 //! The distributed variant on a real Citus cluster: run when LOGCTL_TEST_CITUS_URL
-//! points at a scratch database on a coordinator with workers (the test drops and
-//! recreates logctl's tables there); otherwise skipped with a message on stderr.
-//! The generated SQL of the variant is tested always (tests/schema.rs).
+//! points at a scratch database on a coordinator with two workers (the test drops and
+//! recreates logctl's tables there; scripts/citus-cluster.sh starts such a cluster);
+//! otherwise skipped with a message on stderr. The generated SQL of the variant is
+//! tested always (tests/schema.rs).
 
 mod common;
 
@@ -24,15 +25,41 @@ fn citus() -> Option<TestDb> {
         name: "citus".into(),
         url,
     };
-    db.client()
-        .batch_execute(
-            "DROP TABLE IF EXISTS log_events, services, logctl_ranges, logctl_sources, logctl_settings, \
-             logctl_schema_version CASCADE; \
-             DROP FUNCTION IF EXISTS logctl_commit_range, logctl_compact_ranges, logctl_ensure_partition, \
-             logctl_partition_bounds",
-        )
-        .unwrap();
+    db.client().batch_execute(DROP_LOGCTL).unwrap();
     Some(db)
+}
+
+/// Every table and function of logctl's, whatever version made them.
+const DROP_LOGCTL: &str = "DO $$ DECLARE r record; BEGIN \
+    FOR r IN SELECT oid::regclass AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace \
+        AND relkind IN ('r', 'p') AND NOT relispartition \
+        AND (relname LIKE 'logctl%' OR relname IN ('log_events', 'services')) LOOP \
+        EXECUTE format('DROP TABLE IF EXISTS %s CASCADE', r.t); END LOOP; \
+    FOR r IN SELECT oid::regprocedure AS f FROM pg_proc WHERE pronamespace = 'public'::regnamespace \
+        AND proname LIKE 'logctl%' LOOP \
+        EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', r.f); END LOOP; \
+    END $$";
+
+/// Each worker's share of log_events' rows (percent), in the order of their ports.
+fn shares_of_workers(db: &TestDb) -> Vec<f64> {
+    db.query(
+        "SELECT 100 * sum(r.result::bigint)::float8 / sum(sum(r.result::bigint)) OVER () \
+         FROM run_command_on_shards('log_events', 'SELECT count(*) FROM %s') r \
+         JOIN citus_shards c USING (shardid) GROUP BY c.nodeport ORDER BY c.nodeport",
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// The rows are spread over both workers within 10% of even, whatever their services.
+fn assert_spread_evenly(db: &TestDb) {
+    let shares = shares_of_workers(db);
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    assert!(
+        shares.iter().all(|share| (45.0..=55.0).contains(share)),
+        "{shares:?}"
+    );
 }
 
 /// One test, run in order: the scratch database is shared.
@@ -56,12 +83,35 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+    let by = |table: &str, method: &str, column: Option<&str>| {
+        (
+            table.to_string(),
+            method.to_string(),
+            column.map(String::from),
+        )
+    };
     assert_eq!(
         distribution,
         [
-            ("log_events".into(), "h".into(), Some("service_id".into())),
-            ("services".into(), "n".into(), None)
+            by("log_events", "h", Some("spread")),
+            by("logctl_rollup_day", "h", Some("service_id")),
+            by("logctl_rollup_deltas", "h", Some("spread")),
+            by("logctl_rollup_hour", "h", Some("service_id")),
+            by("logctl_rollup_minute", "h", Some("service_id")),
+            by("logctl_rollup_route_day", "h", Some("service_id")),
+            by("logctl_rollup_route_hour", "h", Some("service_id")),
+            by("logctl_rollup_service_day", "h", Some("service_id")),
+            by("logctl_rollup_service_hour", "h", Some("service_id")),
+            by("services", "n", None),
         ]
+    );
+    // A batch's rollup deltas go to the shard of its rows.
+    assert_eq!(
+        db.count(
+            "SELECT count(DISTINCT colocationid) FROM pg_dist_partition \
+             WHERE logicalrelid IN ('log_events'::regclass, 'logctl_rollup_deltas'::regclass)"
+        ),
+        1
     );
     let dir = scratch_dir("citus");
     let file = generated_file(&dir, "app.ndjson", 4000, 81);
@@ -74,6 +124,16 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
             .unwrap(),
     );
     assert_eq!(loaded_events(&db), expected_events(&file));
+    assert_rollups_match(&db);
+    // A few services, many batches: the batches go to the shards in turn, each to one.
+    assert_spread_evenly(&db);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT spread) FROM log_events"),
+        db.count(
+            "SELECT count(DISTINCT get_shard_id_for_distribution_column('log_events', spread)) \
+             FROM log_events"
+        )
+    );
     // The report equals plain SQL over the distributed table.
     let json = db.logctl_json(&[
         "slow",
@@ -146,4 +206,70 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
     );
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 2000);
     assert_eq!(loaded_events(&db), expected_events(&days));
+    assert_rollups_match(&db);
+
+    // A database that an older logctl distributed by service_id (the schema up to 006,
+    // as it printed it) upgrades: its rows are spread, and loads go on.
+    let Some(db) = citus() else { return };
+    let output = db
+        .logctl(&["schema", "--print", "--distributed"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let script = stdout(&output);
+    // (Cut before 007: psql sends a script one statement at a time, batch_execute all at
+    // once, which Citus refuses for 007's and 008's ALTER TABLE and CREATE INDEX.)
+    let before_spread = &script[..script.find("\n-- 007_rollup_grains.sql").unwrap()];
+    db.client().batch_execute(before_spread).unwrap();
+    db.client()
+        .batch_execute(
+            "INSERT INTO services (service_name) SELECT 'service-' || s FROM generate_series(1, 3) s; \
+             INSERT INTO log_events (event_id, service_id, created_at, latency_ms) \
+             SELECT gen_random_uuid(), 1 + i % 3, '2026-11-23T00:00:00Z'::timestamptz + i * interval '1 s', i \
+             FROM generate_series(1, 3000) i",
+        )
+        .unwrap();
+    let output = db.logctl(&["schema"]).output().unwrap();
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("009_spread.sql"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'log_events'::regclass \
+             AND column_to_column_name(logicalrelid, partkey) = 'spread'"
+        ),
+        1
+    );
+    assert_eq!(
+        db.query(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'log_events_pkey'"
+        )[0]
+        .get::<_, String>(0),
+        "PRIMARY KEY (event_id, spread)"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 3000);
+    assert_spread_evenly(&db);
+    let file = generated_file(&dir, "after.ndjson", 2000, 83);
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 5000);
+    assert_success(
+        &db.logctl(&[
+            "rollup",
+            "rebuild",
+            "--since",
+            "2026-11-23",
+            "--until",
+            "2026-11-25",
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_rollups_match(&db);
 }

@@ -222,8 +222,7 @@ async fn fold_minutes(
              FROM logctl_rollup_minute m \
              JOIN unnest($1::timestamptz[], $2::integer[], $3::smallint[], $4::text[]) \
                   AS k(minute, service_id, status_class, level) \
-             USING (minute, service_id, status_class, level) \
-             FOR UPDATE OF m",
+             USING (minute, service_id, status_class, level)",
             &[&minutes, &services, &classes, &levels],
         )
         .await?;
@@ -363,7 +362,7 @@ pub(super) fn key_of_row(
 }
 
 /// Adds cells of one hour-like grain to its table: each cell's stored measures, read
-/// and locked first, plus the new ones.
+/// first (under the rollup lock), plus the new ones.
 async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::Result<()> {
     if cells.is_empty() {
         return Ok(());
@@ -379,7 +378,7 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
         .query(
             &format!(
                 "SELECT {columns}, t.events, t.errors, t.latency FROM {table} t \
-                 JOIN unnest({}) AS k({columns}) USING ({columns}) FOR UPDATE OF t",
+                 JOIN unnest({}) AS k({columns}) USING ({columns})",
                 key_array_types(grain).join(", ")
             ),
             &key_parameters,

@@ -29,7 +29,7 @@ pub struct Args {
     pub partition: Option<Interval>,
 
     /// Create the schema on a Citus cluster: services as a reference table, log_events
-    /// distributed by service_id (connect to the coordinator)
+    /// spread over the shards batch by batch (connect to the coordinator)
     #[arg(long)]
     pub distributed: bool,
 

@@ -22,8 +22,11 @@ pub const PARTITION_NAME: i32 = 0x6c6f_6765;
 /// Held by the one transaction at a time that builds new partitions detached ("logcpart").
 pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
 
-/// Held by the one transaction at a time that folds rollup deltas into the grains, or
-/// rebuilds a range of rollups ("logcroll"): `analytics::compact`, `analytics::rebuild`.
+/// Held by the one transaction at a time that folds rollup deltas into the grains,
+/// rebuilds a range of rollups, or prunes old cells ("logcroll"): `analytics::compact`,
+/// `analytics::rebuild`, `db::retention`. Every writer of the grains holds it, so a
+/// compaction step's read and upsert of a cell need no row locks (which Citus refuses
+/// across shards).
 pub const ROLLUPS: i64 = 0x6c6f_6763_726f_6c6c;
 
 /// Serialises concurrent `logctl schema` runs ("logctl").

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "008_error_lines.sql",
         sql: include_str!("../../sql/008_error_lines.sql"),
     },
+    Migration {
+        version: 9,
+        name: "009_spread.sql",
+        sql: include_str!("../../sql/009_spread.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");
@@ -240,12 +245,26 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> crate::Resul
             ));
         }
     }
+    if variant.distributed {
+        // Citus moves a table with a foreign key to a reference table (log_events ->
+        // services, 009) over one connection per worker, and refuses to once anything in
+        // the transaction ran over several: so all of it runs that way.
+        transaction
+            .batch_execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
+            .await?;
+    }
     let mut newly_applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        transaction
-            .batch_execute(&variant.render(migration))
-            .await
-            .map_err(|e| Error::from(e).context(format!("{} failed", migration.name)))?;
+        let sql = variant.render(migration);
+        // One statement per query: Citus sends some DDL (ALTER TABLE, CREATE INDEX) to
+        // the workers as the text of the query it came in, and a worker refuses a text
+        // of several commands.
+        for statement in statements(&sql) {
+            transaction
+                .batch_execute(statement)
+                .await
+                .map_err(|e| Error::from(e).context(format!("{} failed", migration.name)))?;
+        }
         transaction
             .execute(
                 "INSERT INTO logctl_schema_version (version, name) VALUES ($1, $2)",
@@ -307,9 +326,94 @@ pub async fn current_version(client: &Client) -> crate::Result<Option<i32>> {
         .get(0))
 }
 
+/// The statements of a migration, each with its `;`: split at semicolons outside
+/// comments, quoted strings, quoted names and dollar-quoted bodies (`$$ ... $$`,
+/// `$function$ ... $function$`).
+fn statements(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut statements = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let skip_to = |end: &[u8], from: usize| {
+            bytes[from..]
+                .windows(end.len())
+                .position(|window| window == end)
+                .map_or(bytes.len(), |found| from + found + end.len())
+        };
+        at = match rest[0] {
+            b'-' if rest.starts_with(b"--") => skip_to(b"\n", at + 2),
+            b'/' if rest.starts_with(b"/*") => skip_to(b"*/", at + 2),
+            b'$' => match dollar_tag(rest) {
+                Some(tag) => skip_to(tag, at + tag.len()),
+                None => at + 1,
+            },
+            b'\'' => skip_to(b"'", at + 1),
+            b'"' => skip_to(b"\"", at + 1),
+            b';' => {
+                statements.push(&sql[start..=at]);
+                start = at + 1;
+                at + 1
+            }
+            _ => at + 1,
+        };
+    }
+    if !sql[start..].trim().is_empty() {
+        statements.push(&sql[start..]);
+    }
+    statements
+}
+
+/// The dollar-quote tag `text` starts with (`$$`, `$body$`), if it starts with one.
+fn dollar_tag(text: &[u8]) -> Option<&[u8]> {
+    let length = text[1..]
+        .iter()
+        .position(|&byte| !(byte.is_ascii_alphanumeric() || byte == b'_'))?;
+    (text[1 + length] == b'$' && !text.get(1).is_some_and(u8::is_ascii_digit))
+        .then(|| &text[..length + 2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migrations_split_into_statements_at_semicolons_outside_quotes_and_bodies() {
+        let sql = "CREATE TABLE a (b text DEFAULT 'x;y'); -- c; d\n\
+                   DO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\n\
+                   CREATE FUNCTION i() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n\
+                   /* e; */ SELECT \"f;g\" FROM h;\n   ";
+        assert_eq!(
+            statements(sql),
+            [
+                "CREATE TABLE a (b text DEFAULT 'x;y');",
+                " -- c; d\nDO $$ BEGIN PERFORM 1; PERFORM 2; END $$;",
+                "\nCREATE FUNCTION i() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;",
+                "\n/* e; */ SELECT \"f;g\" FROM h;",
+            ]
+        );
+        for migration in MIGRATIONS {
+            let sql = Variant::default().render(migration);
+            let parts = statements(&sql);
+            assert_eq!(
+                parts.concat().trim_end(),
+                sql.trim_end(),
+                "{}",
+                migration.name
+            );
+            // Every function body is whole inside one statement.
+            for part in parts {
+                for tag in ["$$", "$function$"] {
+                    assert_eq!(
+                        part.matches(tag).count() % 2,
+                        0,
+                        "{}: {part}",
+                        migration.name
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn each_variant_renders_its_table() {
@@ -332,6 +436,8 @@ mod tests {
         assert!(distributed.contains("PRIMARY KEY (event_id, service_id)"));
         assert!(distributed.contains("create_distributed_table('log_events', 'service_id')"));
         assert!(distributed.contains("create_reference_table('services')"));
+        assert!(distributed.contains("IF 'true' = 'true' THEN\n        -- Rows loaded before"));
+        assert!(plain.contains("IF 'false' = 'true' THEN\n        -- Rows loaded before"));
         let both = script(Variant {
             partition: Some(Interval::Day),
             distributed: true,

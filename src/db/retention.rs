@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
+use super::locks;
 use super::migrate::Variant;
 use super::partitions::{self, Partition};
 use super::{Isolation, transaction};
@@ -95,6 +96,11 @@ pub async fn prune_rollups(
         let (cells, cutoff) = transaction(client, Isolation::ReadCommitted, |client| {
             let (statement, kept_for) = (statement.clone(), kept_for.clone());
             async move {
+                if !dry_run {
+                    client
+                        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+                        .await?;
+                }
                 let cells: i64 = client.query_one(&statement, &[&kept_for]).await?.get(0);
                 let cutoff: DateTime<Utc> = client
                     .query_one("SELECT now() - $1::text::interval", &[&kept_for])

@@ -19,7 +19,7 @@ use super::progress::{Phases, Progress};
 use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
 use super::report::{LoadReport, Stop, Update, tally};
-use super::write::{RejectSink, ServiceRegistry, Writers};
+use super::write::{RejectSink, ServiceRegistry, Spread, Writers};
 use crate::analytics::compact::{self, Wait};
 use crate::db::migrate::Variant;
 use crate::db::partitions::KnownPartitions;
@@ -94,7 +94,7 @@ async fn run_once(
     stop: Arc<AtomicBool>,
 ) -> crate::Result<LoadReport> {
     let started = Instant::now();
-    let (registry, variant) = match &database {
+    let (registry, variant, spread) = match &database {
         Some(database) => {
             transaction(
                 &*database.get().await?,
@@ -102,12 +102,17 @@ async fn run_once(
                 |client| async move {
                     let registry = ServiceRegistry::load(client).await?;
                     let variant = Variant::of_database(client).await?.unwrap_or_default();
-                    Ok((registry, variant))
+                    let spread = if variant.distributed {
+                        Some(Spread::load(client).await?)
+                    } else {
+                        None
+                    };
+                    Ok((registry, variant, spread))
                 },
             )
             .await?
         }
-        None => (ServiceRegistry::offline(), Variant::default()),
+        None => (ServiceRegistry::offline(), Variant::default(), None),
     };
     let registry = Arc::new(registry);
     // A failed index rebuild rolls back everything read so far; what cannot be read
@@ -184,6 +189,7 @@ async fn run_once(
     let ledger = Ledger::new(database.clone());
     let writers = Arc::new(Writers {
         partitions: variant.partition.map(|_| KnownPartitions::default()),
+        spread,
         database,
         // Only the writers hold the receiver: if they all stop, the encode threads'
         // sends fail and the pipeline winds down instead of waiting on a full channel.

@@ -38,6 +38,23 @@ pub fn set_service_id(tuple: &mut [u8], id: i32) {
     tuple[SERVICE_ID_AT..SERVICE_ID_AT + 4].copy_from_slice(&id.to_be_bytes());
 }
 
+/// The tuples with an int4 field added to each, for a COPY into the columns and
+/// `spread` (a distributed `log_events`, see ingest/write/spread.rs).
+pub fn with_spread(
+    copy: &[u8],
+    tuples: impl Iterator<Item = std::ops::Range<usize>>,
+    spread: i32,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(copy.len() + copy.len() / 32);
+    for tuple in tuples {
+        out.extend_from_slice(&(FIELD_COUNT + 1).to_be_bytes());
+        out.extend_from_slice(&copy[tuple.start + 2..tuple.end]);
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&spread.to_be_bytes());
+    }
+    out
+}
+
 /// The fields of an encoded tuple that the rollups count by, read back in place from a
 /// tuple this module wrote: each field's length, then its value.
 pub fn rollup_row(tuple: &[u8]) -> Row<'_> {
@@ -289,6 +306,25 @@ mod tests {
             ]
             .concat()
         );
+    }
+
+    #[test]
+    fn spread_is_added_as_the_last_field_of_each_tuple() {
+        let mut copy = Vec::new();
+        for value in [7, 8] {
+            let mut tuple = TupleWriter::begin(&mut copy, NulPolicy::Reject);
+            tuple.int4(Some(value));
+        }
+        let spread = with_spread(&copy, [0..10, 10..20].into_iter(), -2);
+        let one = |value: u8| {
+            [
+                &[0, 13][..],
+                &[0, 0, 0, 4, 0, 0, 0, value],
+                &[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe],
+            ]
+            .concat()
+        };
+        assert_eq!(spread, [one(7), one(8)].concat());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod refused;
 mod rejects;
 mod services;
+mod spread;
 mod transaction;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::{Mutex, mpsc};
 
 pub use rejects::RejectSink;
 pub(crate) use services::ServiceRegistry;
+pub(crate) use spread::Spread;
 use transaction::{Attempted, Failure, Target, attempt};
 
 use super::batch::Batch;
@@ -37,17 +39,21 @@ pub(crate) struct Written {
 }
 
 /// Where a batch goes: its own transaction on a pooled connection (creating the
-/// partitions it needs first, when the table is partitioned), or a savepoint in the
-/// rebuild transaction.
+/// partitions it needs first, when the table is partitioned; to the shard of its turn on
+/// Citus), or a savepoint in the rebuild transaction.
 pub(crate) enum Destination<'a> {
-    Pool(&'a Database, Option<&'a KnownPartitions>),
+    Pool(
+        &'a Database,
+        Option<&'a KnownPartitions>,
+        Option<&'a Spread>,
+    ),
     Rebuild(&'a Database, &'a RebuildSession),
 }
 
 impl Destination<'_> {
     fn is_partitioned(&self) -> bool {
         match self {
-            Destination::Pool(_, partitions) => partitions.is_some(),
+            Destination::Pool(_, partitions, _) => partitions.is_some(),
             Destination::Rebuild(_, session) => session.builds_partitions(),
         }
     }
@@ -61,6 +67,7 @@ pub(crate) struct Writers {
     pub rejects: Arc<RejectSink>,
     pub registry: Arc<ServiceRegistry>,
     pub partitions: Option<KnownPartitions>,
+    pub spread: Option<Spread>,
     pub session: SessionSlot,
     pub buffers: Arc<BufferPool>,
     pub stop: Arc<AtomicBool>,
@@ -74,7 +81,9 @@ impl Writers {
             let Some(batch) = next else { break };
             let source = batch.source.index;
             let source_name = batch.source.name.clone();
-            let pool = |database| Destination::Pool(database, self.partitions.as_ref());
+            let pool = |database| {
+                Destination::Pool(database, self.partitions.as_ref(), self.spread.as_ref())
+            };
             let (written, through_session) = match &self.database {
                 Some(database) if self.session.wants(&batch) => {
                     match self.session.begun(database).await {
@@ -179,7 +188,7 @@ async fn write_batch(
     while let Some(mut batch) = work.pop() {
         let table = match &destination {
             Destination::Rebuild(_, session) => session.copy_target(),
-            Destination::Pool(..) => Target::Transaction.table(),
+            Destination::Pool(..) => Target::Transaction { spread: None }.table(),
         };
         let error = match attempt_once(&destination, &mut batch, rejects).await {
             Ok(Attempted::Committed) => {
@@ -261,7 +270,7 @@ async fn resolve_services(
                 .ids(Some(&session.client), true, &batch.service_names)
                 .await?
         }
-        Destination::Pool(database, _) | Destination::Rebuild(database, _) => {
+        Destination::Pool(database, ..) | Destination::Rebuild(database, _) => {
             let names = &batch.service_names;
             db::transaction(
                 &*database.get().await?,
@@ -282,12 +291,15 @@ async fn attempt_once(
     rejects: &RejectSink,
 ) -> Result<Attempted, Failure> {
     match destination {
-        Destination::Pool(database, partitions) => {
+        Destination::Pool(database, partitions, spread) => {
             let connection = database.get().await?;
             if let Some(partitions) = partitions {
                 partitions.ensure(&connection, batch.day_starts()).await?;
             }
-            attempt(&connection, Target::Transaction, batch, rejects).await
+            let target = Target::Transaction {
+                spread: spread.map(Spread::next),
+            };
+            attempt(&connection, target, batch, rejects).await
         }
         Destination::Rebuild(_, session) => {
             session.prepare(batch.day_starts()).await?;

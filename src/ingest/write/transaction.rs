@@ -15,8 +15,9 @@ use crate::{Error, Invalid};
 /// Where one attempt at a batch goes.
 #[derive(Clone, Copy)]
 pub(super) enum Target<'a> {
-    /// Its own transaction, into log_events, with its range recorded in it.
-    Transaction,
+    /// Its own transaction, into log_events, with its range recorded in it; on Citus,
+    /// with the batch's spread key (see `spread.rs`).
+    Transaction { spread: Option<i32> },
     /// A savepoint of the rebuild transaction, into `table`. The range is recorded when
     /// that transaction finishes: recording it now would hold the source's ledger lock
     /// to the end of the load, while the pooled streams committing other batches of the
@@ -53,29 +54,36 @@ impl From<tokio_postgres::Error> for Failure {
 impl Target<'_> {
     pub fn table(&self) -> &str {
         match self {
-            Target::Transaction => "log_events",
+            Target::Transaction { .. } => "log_events",
             Target::Savepoint { table, .. } => table,
         }
     }
 
     fn begin(&self) -> &'static str {
         match self {
-            Target::Transaction => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Target::Transaction { .. } => "BEGIN ISOLATION LEVEL READ COMMITTED",
             Target::Savepoint { .. } => "SAVEPOINT logctl_batch",
         }
     }
 
     fn commit(&self) -> &'static str {
         match self {
-            Target::Transaction => "COMMIT",
+            Target::Transaction { .. } => "COMMIT",
             Target::Savepoint { .. } => "RELEASE SAVEPOINT logctl_batch",
         }
     }
 
     fn rollback(&self) -> &'static str {
         match self {
-            Target::Transaction => "ROLLBACK",
+            Target::Transaction { .. } => "ROLLBACK",
             Target::Savepoint { .. } => "ROLLBACK TO SAVEPOINT logctl_batch",
+        }
+    }
+
+    fn spread(&self) -> Option<i32> {
+        match self {
+            Target::Transaction { spread } => *spread,
+            Target::Savepoint { .. } => None,
         }
     }
 
@@ -83,7 +91,7 @@ impl Target<'_> {
     async fn record(&self, client: &Client, batch: &Batch) -> crate::Result<bool> {
         let range = Range::of(batch);
         match self {
-            Target::Transaction => range.record(client).await,
+            Target::Transaction { .. } => range.record(client).await,
             Target::Savepoint { ranges, .. } => {
                 ranges.lock().expect("not poisoned").push(range);
                 Ok(true)
@@ -93,8 +101,9 @@ impl Target<'_> {
 }
 
 /// Appends the rollup cells of the batch's rows, one delta per service, in the
-/// transaction (or savepoint) of those rows: they commit or roll back together.
-async fn append_rollup_deltas(client: &Client, batch: &Batch) -> crate::Result<()> {
+/// transaction (or savepoint) of those rows: they commit or roll back together. On
+/// Citus they carry the rows' spread key, which puts them on the rows' shard.
+async fn append_rollup_deltas(client: &Client, batch: &Batch, spread: i32) -> crate::Result<()> {
     let deltas = batch.rollup_cells().deltas();
     let services: Vec<i32> = deltas.iter().map(|delta| delta.service_id).collect();
     let first: Vec<_> = deltas
@@ -108,9 +117,9 @@ async fn append_rollup_deltas(client: &Client, batch: &Batch) -> crate::Result<(
     let cells: Vec<&[u8]> = deltas.iter().map(|delta| delta.cells.as_slice()).collect();
     client
         .execute(
-            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells) \
-             SELECT * FROM unnest($1::integer[], $2::timestamptz[], $3::timestamptz[], $4::bytea[])",
-            &[&services, &first, &last, &cells],
+            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
+             SELECT *, $5 FROM unnest($1::integer[], $2::timestamptz[], $3::timestamptz[], $4::bytea[])",
+            &[&services, &first, &last, &cells, &spread],
         )
         .await?;
     Ok(())
@@ -159,12 +168,23 @@ async fn copy_and_record(
     rejects: &RejectSink,
 ) -> Result<Attempted, Failure> {
     if !batch.rows.is_empty() {
-        let data = Bytes::from(std::mem::take(&mut batch.copy));
+        let spread = target.spread();
+        // The tuples are sent as they are, or each with the batch's spread key added (a
+        // copy: the batch keeps its own tuples for a retry).
+        let data = match spread {
+            None => Bytes::from(std::mem::take(&mut batch.copy)),
+            Some(key) => Bytes::from(tuple::with_spread(
+                &batch.copy,
+                batch.rows.iter().map(|row| row.copy_start..row.copy_end),
+                key,
+            )),
+        };
         let sent = async {
             let statement = format!(
-                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                "COPY {} ({}{}) FROM STDIN (FORMAT binary)",
                 target.table(),
-                tuple::COLUMNS
+                tuple::COLUMNS,
+                if spread.is_some() { ", spread" } else { "" }
             );
             let sink = client.copy_in(&statement).await?;
             futures_util::pin_mut!(sink);
@@ -174,14 +194,16 @@ async fn copy_and_record(
             sink.finish().await
         }
         .await;
-        batch.copy = Vec::from(data);
+        if spread.is_none() {
+            batch.copy = Vec::from(data);
+        }
         if let Err(error) = sent {
             return Err(match Error::from(error) {
                 Error::RowRefused(error) => Failure::Row(error),
                 other => Failure::Other(other),
             });
         }
-        append_rollup_deltas(client, batch).await?;
+        append_rollup_deltas(client, batch, spread.unwrap_or(0)).await?;
     }
     // Last, just before the commit: the bytes must still be the file's they were read as.
     if let Some(guard) = &batch.source.guard
