@@ -88,6 +88,8 @@ pub enum Command {
     Load(Box<cmd::load::Args>),
     /// Report the slowest requests above a latency threshold
     Slow(cmd::slow::Args),
+    /// The whole picture of a window as one HTML page to forward (or text, or JSON)
+    Report(cmd::report::Args),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(cmd::status::Args),
     /// Fold, recompute or check the rollups the reports read
@@ -115,6 +117,7 @@ impl Cli {
             Command::Schema(args) => cmd::schema::run(args, url).await,
             Command::Load(args) => cmd::load::run(*args, url).await,
             Command::Slow(args) => cmd::slow::run(args, url).await,
+            Command::Report(args) => cmd::report::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
             Command::Rollup(args) => cmd::rollup::run(args, url).await,
             Command::Prune(args) => cmd::prune::run(args, url).await,

@@ -237,6 +237,20 @@ impl Sketch {
         Some(f64::from(self.max))
     }
 
+    /// The distribution the sketch holds: for zero and each non-empty bucket, the
+    /// smallest and largest integer it can hold (narrowed to [min, max]) and its count,
+    /// in ascending order. A histogram drawn from it is exact for values up to 57 ms and
+    /// within a bucket's width (1%) above.
+    pub fn distribution(&self) -> impl Iterator<Item = (u32, u32, u64)> + '_ {
+        let zeros = (self.zeros > 0).then_some((0, 0, self.zeros));
+        zeros
+            .into_iter()
+            .chain(self.buckets().map(|(index, count)| {
+                let (lowest, highest) = bucket_integers(index);
+                (lowest.max(self.min), highest.min(self.max), count)
+            }))
+    }
+
     /// The value that represents bucket `index`: see the module documentation.
     fn estimate(&self, index: usize) -> f64 {
         let (lowest, highest) = bucket_integers(index);
