@@ -209,9 +209,9 @@ fn timeline(page: &mut String, data: &ReportData, table: &Table) {
     };
     let x_labels: Vec<String> = buckets.iter().map(|b| label(b.start)).collect();
     let axis_title = if long {
-        "time (UTC), day and hour"
+        "time (UTC), day and hour".to_string()
     } else {
-        "time (UTC)"
+        format!("time (UTC) on {}", data.window.from.format("%a %d %b %Y"))
     };
     section(page, "over-time", "Over time", |page| {
         let _ = writeln!(
@@ -277,7 +277,7 @@ fn timeline(page: &mut String, data: &ReportData, table: &Table) {
                     values: &values,
                     labels: &x_labels,
                     tips: &tips,
-                    axis_title,
+                    axis_title: &axis_title,
                 },
             );
         }
