@@ -28,6 +28,15 @@ pub enum Wait {
 /// Folds every delta committed so far into the grains; returns how many it folded, or
 /// None when it did not wait for another compactor.
 pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> {
+    // Only the deltas committed by now: loads appending beside a long compaction cannot
+    // keep it going, nor keep one service's deltas ahead of the others'.
+    let last: Option<i64> = client
+        .query_one("SELECT max(delta_id) FROM logctl_rollup_deltas", &[])
+        .await?
+        .get(0);
+    let Some(last) = last else {
+        return Ok(Some(0));
+    };
     let mut folded = 0;
     loop {
         let step = transaction(client, Isolation::ReadCommitted, |client| async move {
@@ -48,9 +57,12 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
             }
             let rows = client
                 .query(
+                    // One service's deltas together: they share its cells, so a step
+                    // writes each hour and day cell about once, where steps in time order
+                    // rewrote a day's cells of every service at each step.
                     "SELECT service_id, delta_id, cells FROM logctl_rollup_deltas \
-                     ORDER BY delta_id LIMIT $1",
-                    &[&DELTAS_PER_STEP],
+                     WHERE delta_id <= $2 ORDER BY service_id, delta_id LIMIT $1",
+                    &[&DELTAS_PER_STEP, &last],
                 )
                 .await?;
             let mut cells = Cells::default();
