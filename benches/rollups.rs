@@ -11,8 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use logctl::analytics::read::{Dimension, Filter, Query, read};
-use logctl::analytics::sketch::Sketch;
+use logctl::analytics::read::{Dimension, Query, read};
 use logctl::db::local::LocalInstance;
 
 fn main() {
@@ -121,14 +120,11 @@ fn measure(url: &str) {
         )
         .map(|row| (row.get(0), row.get(1)))
         .unwrap();
-    let query = Query {
-        from: from - chrono::TimeDelta::days(1),
-        until: until + chrono::TimeDelta::days(1),
-        filter: Filter::default(),
-        bucket: None,
-        by: Some(Dimension::Service),
-        exact: false,
-    };
+    let mut query = Query::new(
+        from - chrono::TimeDelta::days(1),
+        until + chrono::TimeDelta::days(1),
+    );
+    query.by = vec![Dimension::Service];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,15 +141,9 @@ fn measure(url: &str) {
             read(&client, &query).await.unwrap()
         });
         let percentiles: Vec<[Option<f64>; 3]> = answer
-            .series
+            .by_group()
             .values()
-            .map(|buckets| {
-                let mut sketch = Sketch::new();
-                for measures in buckets {
-                    sketch.merge(&measures.latency);
-                }
-                [0.5, 0.95, 0.99].map(|q| sketch.quantile(q))
-            })
+            .map(|stats| [0.5, 0.95, 0.99].map(|q| stats.quantile(q)))
             .collect();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         services = percentiles.len();

@@ -22,6 +22,7 @@ pub const ALL_OUTCOMES: &[Outcome] = &[
     Outcome::Rejected,
     Outcome::TooManyRejects,
     Outcome::NoInput,
+    Outcome::Breached,
     Outcome::Interrupted,
 ];
 
@@ -92,6 +93,11 @@ pub enum Command {
     Report(cmd::report::Args),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(cmd::status::Args),
+    Summary(cmd::summary::Args),
+    Timeline(cmd::timeline::Args),
+    Top(cmd::top::Args),
+    Latency(cmd::latency::Args),
+    Check(cmd::check::Args),
     /// Fold, recompute or check the rollups the reports read
     Rollup(cmd::rollup::Args),
     /// Remove events older than a cutoff: whole partitions, or batched deletes
@@ -119,6 +125,11 @@ impl Cli {
             Command::Slow(args) => cmd::slow::run(args, url).await,
             Command::Report(args) => cmd::report::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
+            Command::Summary(args) => cmd::summary::run(args, url).await,
+            Command::Timeline(args) => cmd::timeline::run(args, url).await,
+            Command::Top(args) => cmd::top::run(args, url).await,
+            Command::Latency(args) => cmd::latency::run(args, url).await,
+            Command::Check(args) => cmd::check::run(args, url).await,
             Command::Rollup(args) => cmd::rollup::run(args, url).await,
             Command::Prune(args) => cmd::prune::run(args, url).await,
             Command::Local(args) => cmd::local::run(args).await,

@@ -30,6 +30,8 @@ pub enum Outcome {
     /// The load found nothing to read: an empty directory, one without a file with a
     /// log name, or a glob that matched nothing.
     NoInput = 6,
+    /// `check` measured a condition given with --fail-if as breached.
+    Breached = 7,
     /// Stopped by SIGINT or SIGTERM after committing what was in flight.
     Interrupted = 130,
 }
@@ -62,6 +64,7 @@ impl Outcome {
                 "the load found nothing to read: an empty directory, none of its files with \
                  a log name (see --include), or a glob that matched nothing"
             }
+            Outcome::Breached => "check: a --fail-if condition was breached (the table says which)",
             Outcome::Interrupted => {
                 "interrupted by SIGINT/SIGTERM; what was committed stays committed"
             }

@@ -77,7 +77,7 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
     let report = report_json(&db);
     let window = "created_at >= '2026-11-24T00:00:00Z' AND created_at < '2026-11-24T06:00:00Z'";
     let errors = "(status >= 500 OR level IN ('error', 'fatal', 'critical', 'panic'))";
-    let headline = &report["headline"]["current"];
+    let headline = &report["summary"]["overall"];
     assert_eq!(
         headline["requests"],
         db.count(&format!("SELECT count(*) FROM log_events WHERE {window}"))
@@ -88,7 +88,7 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
             "SELECT count(*) FROM log_events WHERE {window} AND {errors}"
         ))
     );
-    let previous = &report["headline"]["previous"];
+    let previous = &report["summary"]["previous"];
     assert_eq!(
         previous["requests"],
         db.count(
@@ -107,16 +107,19 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
             "{name}: {estimate} against {exact}"
         );
     }
-    // Six hours in 5-minute buckets, every one present; the sums are the headline's.
-    let buckets = report["timeline"]["buckets"].as_array().unwrap();
-    assert_eq!(report["timeline"]["bucket_seconds"], 300);
+    // Six hours in 5-minute buckets, every one present, in each timeline; the sums are
+    // the headline's.
+    for timeline in ["requests", "error_rate", "p95"] {
+        assert_eq!(report[timeline]["bucket_seconds"], 300, "{timeline}");
+        assert_eq!(report[timeline]["starts"], report["requests"]["starts"]);
+    }
+    let buckets = report["requests"]["series"][0]["values"]
+        .as_array()
+        .unwrap();
     assert_eq!(buckets.len(), 72);
-    assert!(buckets.iter().filter(|b| b["requests"] == 0).count() > 50);
-    let sum: u64 = buckets
-        .iter()
-        .map(|b| b["requests"].as_u64().unwrap())
-        .sum();
-    assert_eq!(Some(sum), headline["requests"].as_u64());
+    assert!(buckets.iter().filter(|&b| b == 0.0).count() > 50);
+    let sum: f64 = buckets.iter().map(|b| b.as_f64().unwrap()).sum();
+    assert_eq!(Some(sum as u64), headline["requests"].as_u64());
     // Per service, the counts of SQL.
     let services: Vec<(String, i64)> = db
         .query(&format!(
@@ -126,14 +129,14 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let reported: Vec<(String, i64)> = report["services"]
+    let reported: Vec<(String, i64)> = report["summary"]["services"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| {
             (
-                s["name"].as_str().unwrap().to_string(),
-                s["requests"].as_i64().unwrap(),
+                s["service"].as_str().unwrap().to_string(),
+                s["figures"]["requests"].as_i64().unwrap(),
             )
         })
         .collect();
@@ -184,7 +187,7 @@ fn the_html_page_renders_offline_without_scripts_and_shows_the_json_figures() {
     );
     let figures = figures.as_array().unwrap();
     assert_eq!(figures.len(), 6);
-    let current = &json["headline"]["current"];
+    let current = &json["summary"]["overall"];
     for figure in figures {
         let (name, value, text) = (
             figure[0].as_str().unwrap(),
@@ -210,9 +213,10 @@ fn the_html_page_renders_offline_without_scripts_and_shows_the_json_figures() {
     );
 
     // One bucket per timeline bucket in each chart, and in the table beneath them.
-    let buckets = json["timeline"]["buckets"].as_array().unwrap();
-    let with_requests = buckets.iter().filter(|b| b["requests"] != 0).count();
-    let with_latency = buckets.iter().filter(|b| !b["p95_ms"].is_null()).count();
+    let buckets = json["requests"]["starts"].as_array().unwrap();
+    let values = |timeline: &str| json[timeline]["series"][0]["values"].as_array().unwrap();
+    let with_requests = values("requests").iter().filter(|&v| v != 0.0).count();
+    let with_latency = values("p95").iter().filter(|v| !v.is_null()).count();
     let charts = browser.eval(
         "Object.fromEntries([...document.querySelectorAll('svg.chart')].map(s => [s.id, \
          [s.querySelectorAll('g.bucket').length, s.querySelectorAll('rect.bar').length, \
@@ -226,7 +230,7 @@ fn the_html_page_renders_offline_without_scripts_and_shows_the_json_figures() {
     assert_eq!(charts["chart-latency"][2], with_latency);
     assert_eq!(
         charts["chart-histogram"][0],
-        json["latency"]["histogram"].as_array().unwrap().len()
+        json["latency"]["bins"].as_array().unwrap().len()
     );
     let rows = browser.eval("document.querySelectorAll('#table-timeline tbody tr').length");
     assert_eq!(rows, buckets.len());

@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use logctl::analytics::read::{Dimension, Filter, Query, StatusFilter, read};
+use logctl::analytics::read::{Dimension, Query, StatusFilter, read};
 
 const ERROR: &str = "(status >= 500 OR level IN ('error', 'fatal', 'critical', 'panic'))";
 
@@ -31,14 +31,7 @@ fn ask(db: &TestDb, query: &Query) -> logctl::analytics::read::Answer {
 }
 
 fn query(from: &str, until: &str) -> Query {
-    Query {
-        from: at(from),
-        until: at(until),
-        filter: Filter::default(),
-        bucket: None,
-        by: None,
-        exact: false,
-    }
+    Query::new(at(from), at(until))
 }
 
 /// Per group, (events, errors) from SQL over the raw rows of [from, until).
@@ -70,7 +63,7 @@ fn api_counts(answer: &logctl::analytics::read::Answer) -> Vec<(String, i64, i64
         .map(|(label, buckets)| {
             let events: u64 = buckets.iter().map(|m| m.events).sum();
             let errors: u64 = buckets.iter().map(|m| m.errors).sum();
-            (label.clone(), events as i64, errors as i64)
+            (label.join(" "), events as i64, errors as i64)
         })
         .filter(|(_, events, _)| *events > 0)
         .collect()
@@ -118,7 +111,7 @@ fn check_every_question(db: &TestDb) {
     // Per service over a range that starts and ends inside a minute.
     let (from, until) = ("2026-11-24T00:07:13.5Z", "2026-11-24T03:41:09Z");
     let mut by_service = query(from, until);
-    by_service.by = Some(Dimension::Service);
+    by_service.by = vec![Dimension::Service];
     let answer = ask(db, &by_service);
     assert_eq!(
         api_counts(&answer),
@@ -126,11 +119,8 @@ fn check_every_question(db: &TestDb) {
         "per service"
     );
     // Quantiles within 1% of percentile_disc, per service.
-    for (service, buckets) in &answer.series {
-        let mut sketch = logctl::analytics::sketch::Sketch::new();
-        for measures in buckets {
-            sketch.merge(&measures.latency);
-        }
+    for (key, stats) in answer.by_group() {
+        let service = &key[0];
         for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
             let exact: Option<i32> = db.query(&format!(
                 "SELECT percentile_disc({q}) WITHIN GROUP (ORDER BY latency_ms) \
@@ -138,7 +128,7 @@ fn check_every_question(db: &TestDb) {
                  WHERE s.service_name = '{service}' AND created_at >= '{from}' AND created_at < '{until}'"
             ))[0]
                 .get(0);
-            let (Some(exact), Some(estimate)) = (exact, sketch.quantile(q)) else {
+            let (Some(exact), Some(estimate)) = (exact, stats.quantile(q)) else {
                 panic!("{service} p{q}: no value");
             };
             let error = (estimate - f64::from(exact)).abs() / f64::from(exact).max(1.0);
@@ -162,7 +152,7 @@ fn check_every_question(db: &TestDb) {
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     let total: Vec<(i64, i64)> = answer
-        .total()
+        .by_bucket()
         .iter()
         .map(|m| (m.events as i64, m.errors as i64))
         .collect();
@@ -171,7 +161,7 @@ fn check_every_question(db: &TestDb) {
     let (from, until) = ("2026-11-24T01:20:00Z", "2026-11-24T04:50:30Z");
     let mut routes = query(from, until);
     routes.filter.route = Some("/api/v1/orders*".into());
-    routes.by = Some(Dimension::Status);
+    routes.by = vec![Dimension::Status];
     assert_eq!(
         api_counts(&ask(db, &routes)),
         raw_counts(
@@ -186,7 +176,7 @@ fn check_every_question(db: &TestDb) {
     // 5xx, by level; and one service by method.
     let mut errors = query(from, until);
     errors.filter.statuses = vec![StatusFilter::Class(5)];
-    errors.by = Some(Dimension::Level);
+    errors.by = vec![Dimension::Level];
     assert_eq!(
         api_counts(&ask(db, &errors)),
         raw_counts(db, "l.level", "l.status BETWEEN 500 AND 599", from, until),
@@ -194,7 +184,7 @@ fn check_every_question(db: &TestDb) {
     );
     let mut methods = query(from, until);
     methods.filter.services = vec!["payments".into()];
-    methods.by = Some(Dimension::Method);
+    methods.by = vec![Dimension::Method];
     assert_eq!(
         api_counts(&ask(db, &methods)),
         raw_counts(db, "l.method", "s.service_name = 'payments'", from, until),
@@ -206,6 +196,66 @@ fn check_every_question(db: &TestDb) {
     let exact_answer = ask(db, &exact);
     assert!(exact_answer.raw_rows_read && !exact_answer.rollups_read);
     assert_eq!(api_counts(&exact_answer), api_counts(&ask(db, &methods)));
+    // Per service and route (the route cells), and only two of those groups.
+    let mut routes = query(from, until);
+    routes.by = vec![Dimension::Service, Dimension::Route];
+    let by_route = api_counts(&ask(db, &routes));
+    assert_eq!(
+        by_route,
+        raw_counts(
+            db,
+            "s.service_name || ' ' || coalesce(l.route, '')",
+            "true",
+            from,
+            until
+        ),
+        "per service and route"
+    );
+    let chosen: Vec<Vec<String>> = [&by_route[3], &by_route[40]]
+        .iter()
+        .map(|(label, _, _)| label.splitn(2, ' ').map(str::to_string).collect())
+        .collect();
+    routes.only = Some(chosen.iter().cloned().collect());
+    assert_eq!(
+        api_counts(&ask(db, &routes)),
+        [by_route[3].clone(), by_route[40].clone()],
+        "only two groups"
+    );
+    // Status classes of one service over minutes and hours (the service cells), counts
+    // alone: no sketch is read.
+    let (from, until) = ("2026-11-24T00:41:30Z", "2026-11-24T04:02:00Z");
+    let mut classes = query(from, until);
+    classes.filter.services = vec!["checkout".into()];
+    classes.by = vec![Dimension::StatusClass];
+    classes.latency = false;
+    let answer = ask(db, &classes);
+    assert_eq!(
+        api_counts(&answer),
+        raw_counts(
+            db,
+            "CASE WHEN l.status IS NULL THEN '' ELSE (l.status / 100)::text || 'xx' END",
+            "s.service_name = 'checkout'",
+            from,
+            until
+        ),
+        "checkout by status class"
+    );
+    assert_eq!(answer.total().latency.count(), 0, "no sketch read");
+    // Exact quantiles are percentile_disc's.
+    classes.exact = true;
+    classes.latency = true;
+    classes.by = Vec::new();
+    let exact = ask(db, &classes).total();
+    assert!(exact.is_exact());
+    for q in [0.5, 0.95, 0.99] {
+        let expected: i32 = db.query(&format!(
+            "SELECT percentile_disc({q}) WITHIN GROUP (ORDER BY latency_ms) \
+             FROM log_events l JOIN services s USING (service_id) \
+             WHERE s.service_name = 'checkout' AND created_at >= '{from}' AND created_at < '{until}'"
+        ))[0]
+            .get(0);
+        assert_eq!(exact.quantile(q), Some(f64::from(expected)), "exact p{q}");
+    }
 }
 
 #[test]

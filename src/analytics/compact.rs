@@ -5,9 +5,14 @@
 //! deltas it merged, in the same transaction: running it again, or beside loads, changes
 //! nothing that is already folded in.
 
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
 
-use super::rollup::{Cells, DAY, HourKey, Measures, MinuteKey, bucket_of, decode_delta};
+use super::rollup::{
+    Cells, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width, decode_delta,
+};
 use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
@@ -94,27 +99,84 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
     }
 }
 
-/// Adds cells to the grains, in the caller's transaction (which holds the rollup lock).
-pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
-    fold_minutes(client, cells.minutes.iter().collect()).await?;
-    fold_hours(client, Grain::Hour, cells.hours.iter().collect()).await?;
-    let mut days: rustc_hash::FxHashMap<HourKey, Measures> = Default::default();
-    for (key, measures) in &cells.hours {
-        let day = HourKey {
-            start: bucket_of(key.start, DAY),
-            ..key.clone()
-        };
-        days.entry(day).or_default().merge(measures);
-    }
-    fold_hours(client, Grain::Day, days.iter().collect()).await
+/// Derives the service and route grains from the hour and day cells compacted before
+/// those grains existed, when migration 007 left its marker; returns the number of days
+/// derived, or None when there was nothing to do. Under the rollup lock, so no
+/// compaction runs meanwhile; each day's cells of the new grains are replaced by what
+/// the fine cells give (which already count whatever compaction folded since the
+/// migration), and the marker goes in the same transaction, so a failed run is done
+/// again by the next `logctl schema`.
+pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>> {
+    transaction(client, Isolation::ReadCommitted, |client| async move {
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+            .await?;
+        let pending = client
+            .execute(
+                "DELETE FROM logctl_settings WHERE key = 'derive_rollup_grains'",
+                &[],
+            )
+            .await?;
+        if pending == 0 {
+            return Ok(None);
+        }
+        let days: Vec<DateTime<Utc>> = client
+            .query(
+                "SELECT DISTINCT date_bin('1 day', hour, TIMESTAMPTZ '2000-01-01Z') FROM \
+                 logctl_rollup_hour UNION SELECT day FROM logctl_rollup_day ORDER BY 1",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for &day in &days {
+            let until = day + chrono::TimeDelta::days(1);
+            for (fine, width) in [
+                (Grain::new(Family::Fine, Width::Hour), Width::Hour),
+                (Grain::new(Family::Fine, Width::Day), Width::Day),
+            ] {
+                let cells = stored_cells(client, fine, day, until).await?;
+                for family in [Family::Service, Family::Route] {
+                    let grain = Grain::new(family, width);
+                    let time = grain.time_column();
+                    client
+                        .execute(
+                            &format!(
+                                "DELETE FROM {} WHERE {time} >= $1 AND {time} < $2",
+                                grain.table()
+                            ),
+                            &[&day, &until],
+                        )
+                        .await?;
+                    fold_grain(client, grain, &grain.cells_of(&cells)).await?;
+                }
+            }
+        }
+        Ok(Some(days.len() as u64))
+    })
+    .await
 }
 
-/// The latency columns of a cell: count, sum, min, max and the encoded sketch.
+/// Adds cells to the grains, in the caller's transaction (which holds the rollup lock):
+/// the minute cells to the minute grain, the hour cells to every hour-like grain.
+pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
+    fold_minutes(client, cells.minutes.iter().collect()).await?;
+    for grain in Grain::ALL {
+        fold_grain(client, grain, &grain.cells_of(&cells.hours)).await?;
+    }
+    Ok(())
+}
+
+/// The latency columns of a cell: count, sum, min, max, the quantiles a top-N prunes
+/// with, and the encoded sketch.
 struct Latency {
     count: i64,
     sum: i64,
     min: Option<i32>,
     max: Option<i32>,
+    p50: Option<f32>,
+    p95: Option<f32>,
     p99: Option<f32>,
     sketch: Vec<u8>,
 }
@@ -123,12 +185,15 @@ impl Latency {
     fn of(sketch: &Sketch) -> Latency {
         let mut bytes = Vec::new();
         sketch.encode(&mut bytes);
+        let quantile = |q| sketch.quantile(q).map(|value| value as f32);
         Latency {
             count: sketch.count() as i64,
             sum: sketch.sum().min(i64::MAX as u64) as i64,
             min: sketch.min(),
             max: sketch.max(),
-            p99: sketch.quantile(0.99).map(|p99| p99 as f32),
+            p50: quantile(0.5),
+            p95: quantile(0.95),
+            p99: quantile(0.99),
             sketch: bytes,
         }
     }
@@ -207,81 +272,130 @@ async fn fold_minutes(
     Ok(())
 }
 
-/// The hour-like grains: same dimensions, another bucket width and table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grain {
-    Hour,
-    Day,
+/// The key columns of an hour-like grain's cells, as arrays for `unnest`, from keys in
+/// the order they are written.
+struct KeyArrays<'k> {
+    starts: Vec<DateTime<Utc>>,
+    services: Vec<i32>,
+    routes: Vec<&'k str>,
+    methods: Vec<&'k str>,
+    statuses: Vec<i16>,
+    levels: Vec<&'k str>,
 }
 
-impl Grain {
-    pub fn table(self) -> &'static str {
-        match self {
-            Grain::Hour => "logctl_rollup_hour",
-            Grain::Day => "logctl_rollup_day",
+impl<'k> KeyArrays<'k> {
+    fn of(keys: &[&'k HourKey]) -> KeyArrays<'k> {
+        KeyArrays {
+            starts: keys.iter().map(|key| to_datetime(key.start)).collect(),
+            services: keys.iter().map(|key| key.service_id).collect(),
+            routes: keys.iter().map(|key| &*key.route).collect(),
+            methods: keys.iter().map(|key| &*key.method).collect(),
+            statuses: keys.iter().map(|key| key.status).collect(),
+            levels: keys.iter().map(|key| &*key.level).collect(),
         }
     }
 
-    pub fn time_column(self) -> &'static str {
-        match self {
-            Grain::Hour => "hour",
-            Grain::Day => "day",
+    /// The start, service and kept dimensions' arrays, in the grain's column order.
+    fn parameters(&self, grain: Grain) -> Vec<&(dyn ToSql + Sync)> {
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&self.starts, &self.services];
+        for kept in grain.family.kept() {
+            parameters.push(match kept {
+                Kept::Route => &self.routes,
+                Kept::Method => &self.methods,
+                Kept::Status => &self.statuses,
+                Kept::Level => &self.levels,
+            });
         }
+        parameters
     }
 }
 
-async fn fold_hours(
-    client: &Client,
+/// `time, service_id, route, ...`: the key columns of a grain.
+pub(super) fn key_columns(grain: Grain) -> String {
+    let mut columns = vec![grain.time_column(), "service_id"];
+    columns.extend(grain.family.kept().iter().map(|kept| kept.column()));
+    columns.join(", ")
+}
+
+/// `$1::timestamptz[], $2::integer[], ...`: the arrays of a grain's key columns.
+fn key_array_types(grain: Grain) -> Vec<String> {
+    let mut types = vec!["timestamptz".to_string(), "integer".to_string()];
+    types.extend(
+        grain
+            .family
+            .kept()
+            .iter()
+            .map(|kept| kept.sql_type().to_string()),
+    );
+    types
+        .iter()
+        .enumerate()
+        .map(|(index, sql_type)| format!("${}::{sql_type}[]", index + 1))
+        .collect()
+}
+
+/// The key of a grain's cell from a row whose columns from `first` on are
+/// `key_columns(grain)`; returns it and the index of the next column.
+pub(super) fn key_of_row(
     grain: Grain,
-    mut cells: Vec<(&HourKey, &Measures)>,
-) -> crate::Result<()> {
+    row: &tokio_postgres::Row,
+    first: usize,
+) -> (HourKey, usize) {
+    let mut key = HourKey {
+        start: from_datetime(row.get(first)),
+        service_id: row.get(first + 1),
+        route: "".into(),
+        method: "".into(),
+        status: 0,
+        level: "".into(),
+    };
+    let mut at = first + 2;
+    for kept in grain.family.kept() {
+        match kept {
+            Kept::Route => key.route = row.get::<_, &str>(at).into(),
+            Kept::Method => key.method = row.get::<_, &str>(at).into(),
+            Kept::Status => key.status = row.get(at),
+            Kept::Level => key.level = row.get::<_, &str>(at).into(),
+        }
+        at += 1;
+    }
+    (key, at)
+}
+
+/// Adds cells of one hour-like grain to its table: each cell's stored measures, read
+/// and locked first, plus the new ones.
+async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::Result<()> {
     if cells.is_empty() {
         return Ok(());
     }
-    cells.sort_by(|a, b| a.0.cmp(b.0));
-    let (table, time) = (grain.table(), grain.time_column());
-    let starts: Vec<_> = cells
-        .iter()
-        .map(|(key, _)| to_datetime(key.start))
-        .collect();
-    let services: Vec<i32> = cells.iter().map(|(key, _)| key.service_id).collect();
-    let routes: Vec<&str> = cells.iter().map(|(key, _)| &*key.route).collect();
-    let methods: Vec<&str> = cells.iter().map(|(key, _)| &*key.method).collect();
-    let statuses: Vec<i16> = cells.iter().map(|(key, _)| key.status).collect();
-    let levels: Vec<&str> = cells.iter().map(|(key, _)| &*key.level).collect();
+    // The order every compactor writes rows in: the same rows are never locked the other
+    // way round.
+    let mut keys: Vec<&HourKey> = cells.keys().collect();
+    keys.sort();
+    let (table, columns) = (grain.table(), key_columns(grain));
+    let arrays = KeyArrays::of(&keys);
+    let key_parameters = arrays.parameters(grain);
     let existing = client
         .query(
             &format!(
-                "SELECT t.{time}, t.service_id, t.route, t.method, t.status, t.level, t.events, \
-                        t.errors, t.latency \
-                 FROM {table} t \
-                 JOIN unnest($1::timestamptz[], $2::integer[], $3::text[], $4::text[], \
-                             $5::smallint[], $6::text[]) \
-                      AS k({time}, service_id, route, method, status, level) \
-                 USING ({time}, service_id, route, method, status, level) \
-                 FOR UPDATE OF t"
+                "SELECT {columns}, t.events, t.errors, t.latency FROM {table} t \
+                 JOIN unnest({}) AS k({columns}) USING ({columns}) FOR UPDATE OF t",
+                key_array_types(grain).join(", ")
             ),
-            &[&starts, &services, &routes, &methods, &statuses, &levels],
+            &key_parameters,
         )
         .await?;
-    let mut merged: rustc_hash::FxHashMap<HourKey, Measures> = cells
+    let mut merged: HourCells = keys
         .iter()
-        .map(|(key, measures)| ((*key).clone(), (*measures).clone()))
+        .map(|&key| (key.clone(), cells[key].clone()))
         .collect();
     for row in &existing {
-        let key = HourKey {
-            start: from_datetime(row.get(0)),
-            service_id: row.get(1),
-            route: row.get::<_, &str>(2).into(),
-            method: row.get::<_, &str>(3).into(),
-            status: row.get(4),
-            level: row.get::<_, &str>(5).into(),
-        };
+        let (key, at) = key_of_row(grain, row, 0);
         if let Some(measures) = merged.get_mut(&key) {
-            measures.merge(&stored(row.get(6), row.get(7), row.get(8))?);
+            measures.merge(&stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
         }
     }
-    let measures: Vec<&Measures> = cells.iter().map(|(key, _)| &merged[*key]).collect();
+    let measures: Vec<&Measures> = keys.iter().map(|key| &merged[*key]).collect();
     let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
     let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
     let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();
@@ -289,30 +403,80 @@ async fn fold_hours(
     let sums: Vec<i64> = latency.iter().map(|l| l.sum).collect();
     let mins: Vec<Option<i32>> = latency.iter().map(|l| l.min).collect();
     let maxes: Vec<Option<i32>> = latency.iter().map(|l| l.max).collect();
+    let p50s: Vec<Option<f32>> = latency.iter().map(|l| l.p50).collect();
+    let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
     let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
     let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
+    let mut parameters = key_parameters;
+    let first = parameters.len() + 1;
+    parameters.extend([
+        &events as &(dyn ToSql + Sync),
+        &errors,
+        &counts,
+        &sums,
+        &mins,
+        &maxes,
+        &p50s,
+        &p95s,
+        &p99s,
+        &sketches,
+    ]);
+    let mut types = key_array_types(grain);
+    types.extend(
+        [
+            "bigint", "bigint", "bigint", "bigint", "integer", "integer", "real", "real", "real",
+            "bytea",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(index, sql_type)| format!("${}::{sql_type}[]", first + index)),
+    );
     client
         .execute(
             &format!(
-                "INSERT INTO {table} ({time}, service_id, route, method, status, level, events, \
-                     errors, latency_count, latency_sum, latency_min, latency_max, latency_p99, \
-                     latency) \
-                 SELECT * FROM unnest($1::timestamptz[], $2::integer[], $3::text[], $4::text[], \
-                     $5::smallint[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], \
-                     $10::bigint[], $11::integer[], $12::integer[], $13::real[], $14::bytea[]) \
-                 ON CONFLICT ({time}, service_id, route, method, status, level) DO UPDATE SET \
+                "INSERT INTO {table} ({columns}, events, errors, latency_count, latency_sum, \
+                     latency_min, latency_max, latency_p50, latency_p95, latency_p99, latency) \
+                 SELECT * FROM unnest({}) \
+                 ON CONFLICT ({columns}) DO UPDATE SET \
                      events = excluded.events, errors = excluded.errors, \
                      latency_count = excluded.latency_count, latency_sum = excluded.latency_sum, \
                      latency_min = excluded.latency_min, latency_max = excluded.latency_max, \
-                     latency_p99 = excluded.latency_p99, latency = excluded.latency"
+                     latency_p50 = excluded.latency_p50, latency_p95 = excluded.latency_p95, \
+                     latency_p99 = excluded.latency_p99, latency = excluded.latency",
+                types.join(", ")
             ),
-            &[
-                &starts, &services, &routes, &methods, &statuses, &levels, &events, &errors,
-                &counts, &sums, &mins, &maxes, &p99s, &sketches,
-            ],
+            &parameters,
         )
         .await?;
     Ok(())
+}
+
+/// Hour-like cells by their key.
+pub(super) type HourCells = FxHashMap<HourKey, Measures>;
+
+/// The stored cells of an hour-like grain in [from, until).
+pub(super) async fn stored_cells(
+    client: &Client,
+    grain: Grain,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<HourCells> {
+    let (table, time, columns) = (grain.table(), grain.time_column(), key_columns(grain));
+    let mut cells = HourCells::default();
+    for row in client
+        .query(
+            &format!(
+                "SELECT {columns}, events, errors, latency FROM {table} \
+                 WHERE {time} >= $1 AND {time} < $2"
+            ),
+            &[&from, &until],
+        )
+        .await?
+    {
+        let (key, at) = key_of_row(grain, &row, 0);
+        cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
+    }
+    Ok(cells)
 }
 
 /// The measures of a stored cell.

@@ -1,7 +1,7 @@
 //! The analytics half (see ../shared/ANALYTICS.md): route templating and the per-service
 //! route cap, which keep the number of series bounded; the mergeable latency sketch;
-//! rollup cells and their deltas (pure); compaction into the grains and the read API,
-//! which talk to the database.
+//! rollup cells and their deltas (pure); compaction into the grains, the read API and
+//! top-N rankings, which talk to the database.
 
 pub mod compact;
 pub mod read;
@@ -9,3 +9,4 @@ pub mod rebuild;
 pub mod rollup;
 pub mod routes;
 pub mod sketch;
+pub mod top;

@@ -1,13 +1,18 @@
-//! The read API: for a time range, filters and an optional bucket width and grouping,
+//! The read API: for a time range, filters, an optional bucket width and a grouping,
 //! the events, errors and merged latency sketch of each bucket of each group. The range
 //! is tiled with the coarsest rollup grain that fits (whole days, then whole hours, then
-//! minutes), and what no grain can answer (a part of a minute; a part of an hour when
-//! the question needs routes, methods or exact statuses, which minute cells do not keep;
-//! or everything, with `exact` or a metadata filter) is read from the raw rows. Pending
-//! deltas are counted with the compacted cells, so no answer depends on whether
-//! compaction ran. Sketches are merged here, in the client.
+//! minutes), and of each width the smallest family of cells that keeps what the
+//! question needs: the service cells (method, status, level) unless it is about routes,
+//! the route cells when it is about routes alone, else the fine cells. What no grain can
+//! answer (a part of a minute; a part of an hour when the question needs routes,
+//! methods or exact statuses, which minute cells do not keep; or everything, with
+//! `exact` or a metadata filter) is read from the raw rows. Pending deltas are counted
+//! with the compacted cells, so no answer depends on whether compaction ran. Sketches are
+//! merged here, in the client; an exact answer also keeps every latency, so that its
+//! quantiles are those of `percentile_disc`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -15,8 +20,10 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
+use super::compact::{key_columns, key_of_row};
 use super::rollup::{
-    Cells, DAY, HOUR, MINUTE, Measures, bucket_of, decode_delta, is_error, status_class,
+    Cells, DAY, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of,
+    decode_delta, is_error, status_class,
 };
 use super::sketch::Sketch;
 use crate::pgtime::{from_datetime, to_datetime};
@@ -29,10 +36,10 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
-    fn holds(self, status: Option<i16>) -> bool {
+    fn holds(self, status: Option<i16>, class: i16) -> bool {
         match self {
             StatusFilter::Exact(code) => status == Some(code),
-            StatusFilter::Class(class) => status.is_some() && status_class(status) == class,
+            StatusFilter::Class(wanted) => class == wanted,
         }
     }
 }
@@ -70,38 +77,194 @@ pub struct Query {
     pub filter: Filter,
     /// The bucket width in microseconds; None for one bucket over the whole range.
     pub bucket: Option<i64>,
-    pub by: Option<Dimension>,
-    /// Read the raw rows instead of the rollups.
+    /// What the answer is grouped by: a group's key holds one label per dimension, in
+    /// this order ("" where an event has no value). Nothing: one group, the empty key.
+    pub by: Vec<Dimension>,
+    /// Read the raw rows instead of the rollups, and keep every latency.
     pub exact: bool,
+    /// Whether latencies are wanted; without them no sketch is read.
+    pub latency: bool,
+    /// Only these groups, when given.
+    pub only: Option<BTreeSet<Vec<String>>>,
 }
 
-/// The answer: bucket starts (every bucket, empty or not) and, per group (one group,
-/// labelled "", without grouping), the measures of each bucket.
+impl Query {
+    /// Every event of [from, until) in one group and one bucket, latencies included.
+    pub fn new(from: DateTime<Utc>, until: DateTime<Utc>) -> Query {
+        Query {
+            from,
+            until,
+            filter: Filter::default(),
+            bucket: None,
+            by: Vec::new(),
+            exact: false,
+            latency: true,
+            only: None,
+        }
+    }
+
+    /// Whether the answer comes from the raw rows alone.
+    pub fn is_exact(&self) -> bool {
+        self.exact || !self.filter.metadata.is_empty()
+    }
+
+    /// What the question needs of a cell's key beside the service and the bucket.
+    fn needs(&self, dimension: Kept) -> bool {
+        let filter = &self.filter;
+        let grouped = |wanted: &[Dimension]| self.by.iter().any(|by| wanted.contains(by));
+        match dimension {
+            Kept::Route => filter.route.is_some() || grouped(&[Dimension::Route]),
+            Kept::Method => !filter.methods.is_empty() || grouped(&[Dimension::Method]),
+            Kept::Status => {
+                !filter.statuses.is_empty() || grouped(&[Dimension::Status, Dimension::StatusClass])
+            }
+            Kept::Level => !filter.levels.is_empty() || grouped(&[Dimension::Level]),
+        }
+    }
+
+    /// Whether minute cells (service, status class, level) can answer: then a range
+    /// needs raw rows only for its parts of minutes.
+    pub fn minutes_will_do(&self) -> bool {
+        !self.needs(Kept::Route)
+            && !self.needs(Kept::Method)
+            && self
+                .filter
+                .statuses
+                .iter()
+                .all(|status| matches!(status, StatusFilter::Class(_)))
+            && !self.by.contains(&Dimension::Status)
+    }
+
+    /// The smallest family of hour-like cells that keeps what the question needs.
+    fn family(&self) -> Family {
+        if !self.needs(Kept::Route) {
+            Family::Service
+        } else if [Kept::Method, Kept::Status, Kept::Level]
+            .iter()
+            .any(|&kept| self.needs(kept))
+        {
+            Family::Fine
+        } else {
+            Family::Route
+        }
+    }
+}
+
+/// The answer: bucket starts (every bucket, empty or not) and, per group, the measures
+/// of each bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answer {
     pub buckets: Vec<DateTime<Utc>>,
-    pub series: BTreeMap<String, Vec<Measures>>,
+    pub series: BTreeMap<Vec<String>, Vec<Measures>>,
+    /// For an exact answer, every latency of each group's buckets (keyed as `series`),
+    /// from which quantiles are read instead of the sketches.
+    pub latencies: Option<BTreeMap<Vec<String>, Vec<Vec<i32>>>>,
     /// Whether any part was read from raw rows, and whether any from rollups.
     pub raw_rows_read: bool,
     pub rollups_read: bool,
 }
 
 impl Answer {
-    /// Every group's measures merged, bucket by bucket.
-    pub fn total(&self) -> Vec<Measures> {
-        let mut total = vec![Measures::default(); self.buckets.len()];
-        for series in self.series.values() {
-            for (sum, measures) in total.iter_mut().zip(series) {
-                sum.merge(measures);
+    /// The groups `keep` chooses, added up over the buckets in `buckets`.
+    pub fn stats(&self, keep: impl Fn(&[String]) -> bool, buckets: Range<usize>) -> Stats {
+        let mut stats = Stats::default();
+        let mut values = self.latencies.as_ref().map(|_| Vec::new());
+        for (key, series) in self.series.iter().filter(|(key, _)| keep(key)) {
+            for measures in &series[buckets.clone()] {
+                stats.add(measures);
+            }
+            let latencies = self.latencies.as_ref().and_then(|all| all.get(key));
+            if let (Some(values), Some(latencies)) = (&mut values, latencies) {
+                for bucket in &latencies[buckets.clone()] {
+                    values.extend_from_slice(bucket);
+                }
             }
         }
-        total
+        if let Some(mut values) = values {
+            values.sort_unstable();
+            stats.values = Some(values);
+        }
+        stats
+    }
+
+    /// Each group over every bucket.
+    pub fn by_group(&self) -> BTreeMap<Vec<String>, Stats> {
+        self.series
+            .keys()
+            .map(|key| {
+                let stats = self.stats(|other| other == key.as_slice(), 0..self.buckets.len());
+                (key.clone(), stats)
+            })
+            .collect()
+    }
+
+    /// Each bucket over every group.
+    pub fn by_bucket(&self) -> Vec<Stats> {
+        (0..self.buckets.len())
+            .map(|bucket| self.stats(|_| true, bucket..bucket + 1))
+            .collect()
+    }
+
+    /// Every group over every bucket.
+    pub fn total(&self) -> Stats {
+        self.stats(|_| true, 0..self.buckets.len())
+    }
+}
+
+/// Measures added up over buckets or groups. In an exact answer it also holds every
+/// latency, and its quantiles are those of `percentile_disc`; else they are the
+/// sketch's, within 1% of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub errors: u64,
+    pub latency: Sketch,
+    /// Every latency, in ascending order, when the answer is exact.
+    values: Option<Vec<i32>>,
+}
+
+impl Stats {
+    pub fn add(&mut self, measures: &Measures) {
+        self.events += measures.events;
+        self.errors += measures.errors;
+        self.latency.merge(&measures.latency);
+    }
+
+    /// The latency below which a fraction `q` of the latencies lie, as
+    /// `percentile_disc(q)` defines it (exactly, or within 1%); None without latencies.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        match &self.values {
+            Some(values) if !values.is_empty() => {
+                let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+                Some(f64::from(values[rank - 1]))
+            }
+            Some(_) => None,
+            None => self.latency.quantile(q),
+        }
+    }
+
+    /// How many latencies are at most `ms`: exactly, or as the sketch counts them.
+    pub fn count_at_most(&self, ms: i32) -> u64 {
+        match &self.values {
+            Some(values) => values.partition_point(|&value| value <= ms) as u64,
+            None => self.latency.count_at_most(ms),
+        }
+    }
+
+    /// Errors per event; None without events.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.events > 0).then(|| self.errors as f64 / self.events as f64)
+    }
+
+    /// Whether quantiles are read from every latency rather than the sketch.
+    pub fn is_exact(&self) -> bool {
+        self.values.is_some()
     }
 }
 
 /// Which store answers a stretch of the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Source {
+pub(super) enum Source {
     Day,
     Hour,
     Minute,
@@ -110,8 +273,8 @@ enum Source {
 
 /// A stretch of the range, answered by one source, inside one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Tile {
-    source: Source,
+pub(super) struct Tile {
+    pub(super) source: Source,
     start: i64,
     end: i64,
     bucket: usize,
@@ -231,69 +394,53 @@ fn tile(start: i64, end: i64, bucket: usize, minutes_will_do: bool, tiles: &mut 
 
 /// Answers a question.
 pub async fn read(client: &Client, query: &Query) -> crate::Result<Answer> {
-    let services = service_ids(client, &query.filter.services).await?;
-    let (from, until) = (from_datetime(query.from), from_datetime(query.until));
-    let minutes_will_do = query.filter.route.is_none()
-        && query.filter.methods.is_empty()
-        && query
-            .filter
-            .statuses
-            .iter()
-            .all(|status| matches!(status, StatusFilter::Class(_)))
-        && !matches!(
-            query.by,
-            Some(Dimension::Route | Dimension::Method | Dimension::Status)
-        );
-    let exact = query.exact || !query.filter.metadata.is_empty();
-    let (starts, tiles) = tiles(from, until, query.bucket, minutes_will_do, exact);
-    let mut reader = Reading {
-        query,
-        services: &services,
-        names: service_names(client).await?,
-        series: BTreeMap::new(),
-        buckets: starts.len(),
-        answer_raw: false,
-        answer_rollups: false,
-    };
+    let mut reading = Reading::start(client, query).await?;
+    let plan = reading.plan();
     for source in [Source::Day, Source::Hour, Source::Minute, Source::Raw] {
-        let mine: Vec<Tile> = tiles
-            .iter()
-            .copied()
-            .filter(|t| t.source == source)
-            .collect();
-        if !mine.is_empty() {
-            reader.read(client, source, &mine).await?;
+        let tiles = plan.of(source);
+        if !tiles.is_empty() {
+            reading.read(client, source, &tiles).await?;
         }
     }
-    // Deltas not folded yet count like the cells they will become.
-    let rollup_tiles: Vec<Tile> = tiles
-        .iter()
-        .copied()
-        .filter(|t| t.source != Source::Raw)
-        .collect();
-    if !rollup_tiles.is_empty() {
-        reader.read_pending(client, &rollup_tiles).await?;
+    reading.read_pending(client, &plan.rollup_tiles()).await?;
+    Ok(reading.answer())
+}
+
+/// A question cut into buckets and tiles.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    starts: Vec<i64>,
+    tiles: Vec<Tile>,
+}
+
+impl Plan {
+    pub(super) fn of(&self, source: Source) -> Vec<Tile> {
+        self.tiles
+            .iter()
+            .copied()
+            .filter(|tile| tile.source == source)
+            .collect()
     }
-    Ok(Answer {
-        buckets: starts.iter().map(|&start| to_datetime(start)).collect(),
-        series: reader.series,
-        raw_rows_read: reader.answer_raw,
-        rollups_read: reader.answer_rollups,
-    })
+
+    /// The tiles answered by compacted cells, which pending deltas add to.
+    pub(super) fn rollup_tiles(&self) -> Vec<Tile> {
+        self.tiles
+            .iter()
+            .copied()
+            .filter(|tile| tile.source != Source::Raw)
+            .collect()
+    }
 }
 
 /// The ids of the services named; an unknown name matches nothing.
-async fn service_ids(client: &Client, names: &[String]) -> crate::Result<Option<Vec<i32>>> {
-    if names.is_empty() {
-        return Ok(None);
-    }
+async fn service_ids(client: &Client, names: &[String]) -> crate::Result<Vec<i32>> {
     let rows = client
         .query(
             "SELECT service_id FROM services WHERE service_name = ANY($1)",
             &[&names],
         )
         .await?;
-    Ok(Some(rows.iter().map(|row| row.get(0)).collect()))
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 async fn service_names(client: &Client) -> crate::Result<FxHashMap<i32, String>> {
@@ -329,29 +476,125 @@ fn glob_matches(glob: &str, text: &str) -> bool {
 }
 
 /// One cell or row, as far as grouping and filtering go.
-struct Facts<'a> {
-    service_id: i32,
-    route: Option<&'a str>,
-    method: Option<&'a str>,
-    status: Option<i16>,
+pub(super) struct Facts<'a> {
+    pub(super) service_id: i32,
+    pub(super) route: Option<&'a str>,
+    pub(super) method: Option<&'a str>,
+    pub(super) status: Option<i16>,
     /// For minute cells, which keep only the class.
-    class: i16,
-    level: Option<&'a str>,
+    pub(super) class: i16,
+    pub(super) level: Option<&'a str>,
 }
 
-/// The state of one read: the filters, and the series added up so far.
-struct Reading<'q> {
-    query: &'q Query,
-    services: &'q Option<Vec<i32>>,
+impl<'a> Facts<'a> {
+    /// The facts of an hour-like cell's key, whose blanks are absent values.
+    pub(super) fn of_cell(key: &'a HourKey) -> Facts<'a> {
+        let status = Some(key.status).filter(|&s| s != 0);
+        Facts {
+            service_id: key.service_id,
+            route: Some(&*key.route).filter(|r| !r.is_empty()),
+            method: Some(&*key.method).filter(|m| !m.is_empty()),
+            status,
+            class: status_class(status),
+            level: Some(&*key.level).filter(|l| !l.is_empty()),
+        }
+    }
+}
+
+/// The state of one read: what it filters on, and the series added up so far.
+pub(super) struct Reading<'q> {
+    pub(super) query: &'q Query,
+    /// The services the filter and `only` leave; None for all.
+    services: Option<Vec<i32>>,
+    /// The routes `only` leaves; None for all.
+    routes: Option<Vec<String>>,
     names: FxHashMap<i32, String>,
-    series: BTreeMap<String, Vec<Measures>>,
-    buckets: usize,
-    answer_raw: bool,
-    answer_rollups: bool,
+    family: Family,
+    plan: Plan,
+    series: BTreeMap<Vec<String>, Vec<Measures>>,
+    latencies: Option<BTreeMap<Vec<String>, Vec<Vec<i32>>>>,
+    raw_rows_read: bool,
+    rollups_read: bool,
 }
 
-impl Reading<'_> {
-    fn keeps(&self, facts: &Facts<'_>) -> bool {
+impl<'q> Reading<'q> {
+    pub(super) async fn start(client: &Client, query: &'q Query) -> crate::Result<Reading<'q>> {
+        let names = service_names(client).await?;
+        let position = |dimension| query.by.iter().position(|&by| by == dimension);
+        let only_labels = |dimension| {
+            let position = position(dimension)?;
+            let only = query.only.as_ref()?;
+            let labels: BTreeSet<&String> = only.iter().map(|key| &key[position]).collect();
+            Some(labels.into_iter().cloned().collect::<Vec<String>>())
+        };
+        let mut services = if query.filter.services.is_empty() {
+            None
+        } else {
+            Some(service_ids(client, &query.filter.services).await?)
+        };
+        if let Some(wanted) = only_labels(Dimension::Service) {
+            let ids: Vec<i32> = names
+                .iter()
+                .filter(|(id, name)| {
+                    wanted.contains(name) && services.as_ref().is_none_or(|ids| ids.contains(id))
+                })
+                .map(|(&id, _)| id)
+                .collect();
+            services = Some(ids);
+        }
+        let (from, until) = (from_datetime(query.from), from_datetime(query.until));
+        let (starts, tiles) = tiles(
+            from,
+            until,
+            query.bucket,
+            query.minutes_will_do(),
+            query.is_exact(),
+        );
+        Ok(Reading {
+            query,
+            services,
+            routes: only_labels(Dimension::Route),
+            names,
+            family: query.family(),
+            plan: Plan { starts, tiles },
+            series: BTreeMap::new(),
+            latencies: query.is_exact().then(BTreeMap::new),
+            raw_rows_read: false,
+            rollups_read: false,
+        })
+    }
+
+    pub(super) fn plan(&self) -> Plan {
+        self.plan.clone()
+    }
+
+    /// The grain of cells that answers tiles of this source.
+    pub(super) fn grain(&self, source: Source) -> Grain {
+        let width = if source == Source::Day {
+            Width::Day
+        } else {
+            Width::Hour
+        };
+        Grain::new(self.family, width)
+    }
+
+    pub(super) fn answer(self) -> Answer {
+        Answer {
+            buckets: self
+                .plan
+                .starts
+                .iter()
+                .map(|&start| to_datetime(start))
+                .collect(),
+            series: self.series,
+            latencies: self.latencies,
+            raw_rows_read: self.raw_rows_read,
+            rollups_read: self.rollups_read,
+        }
+    }
+
+    /// Whether the filters keep a cell or a row.
+    pub(super) fn keeps(&self, facts: &Facts<'_>) -> bool {
         let filter = &self.query.filter;
         self.services
             .as_ref()
@@ -368,127 +611,214 @@ impl Reading<'_> {
                         .any(|m| m.eq_ignore_ascii_case(method))
                 }))
             && (filter.statuses.is_empty()
-                || filter.statuses.iter().any(|status| match status {
-                    StatusFilter::Class(class) => facts.class == *class,
-                    exact => exact.holds(facts.status),
-                }))
+                || filter
+                    .statuses
+                    .iter()
+                    .any(|status| status.holds(facts.status, facts.class)))
             && (filter.levels.is_empty()
                 || facts.level.is_some_and(|level| {
                     filter.levels.iter().any(|l| l.eq_ignore_ascii_case(level))
                 }))
     }
 
-    fn label(&self, facts: &Facts<'_>) -> String {
-        match self.query.by {
-            None => String::new(),
-            Some(Dimension::Service) => self
-                .names
-                .get(&facts.service_id)
-                .cloned()
-                .unwrap_or_else(|| format!("#{}", facts.service_id)),
-            Some(Dimension::Route) => facts.route.unwrap_or("").to_string(),
-            Some(Dimension::Method) => facts.method.unwrap_or("").to_string(),
-            Some(Dimension::Status) => facts.status.map_or(String::new(), |s| s.to_string()),
-            Some(Dimension::StatusClass) => match facts.class {
-                0 => String::new(),
-                class => format!("{class}xx"),
-            },
-            Some(Dimension::Level) => facts.level.unwrap_or("").to_string(),
+    /// The key of the group a cell or row belongs to.
+    pub(super) fn key(&self, facts: &Facts<'_>) -> Vec<String> {
+        self.query
+            .by
+            .iter()
+            .map(|dimension| match dimension {
+                Dimension::Service => self
+                    .names
+                    .get(&facts.service_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", facts.service_id)),
+                Dimension::Route => facts.route.unwrap_or("").to_string(),
+                Dimension::Method => facts.method.unwrap_or("").to_string(),
+                Dimension::Status => facts.status.map_or(String::new(), |s| s.to_string()),
+                Dimension::StatusClass => match facts.class {
+                    0 => String::new(),
+                    class => format!("{class}xx"),
+                },
+                Dimension::Level => facts.level.unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    /// The key of the group a kept cell or row belongs to; None when the filters or
+    /// `only` leave it out.
+    pub(super) fn group_of(&self, facts: &Facts<'_>) -> Option<Vec<String>> {
+        if !self.keeps(facts) {
+            return None;
+        }
+        let key = self.key(facts);
+        match &self.query.only {
+            Some(only) if !only.contains(&key) => None,
+            _ => Some(key),
         }
     }
 
-    fn add(&mut self, bucket: usize, facts: &Facts<'_>, measures: &Measures) {
-        if !self.keeps(facts) {
+    fn add(&mut self, bucket: usize, facts: &Facts<'_>, measures: &Measures, latency: Option<i32>) {
+        let Some(key) = self.group_of(facts) else {
             return;
+        };
+        let buckets = self.plan.starts.len();
+        if let Some(latencies) = &mut self.latencies {
+            let values = latencies
+                .entry(key.clone())
+                .or_insert_with(|| vec![Vec::new(); buckets]);
+            values[bucket].extend(latency);
         }
-        let label = self.label(facts);
-        let buckets = self.buckets;
-        let series = self
+        let cell = &mut self
             .series
-            .entry(label)
-            .or_insert_with(|| vec![Measures::default(); buckets]);
-        series[bucket].merge(measures);
+            .entry(key)
+            .or_insert_with(|| vec![Measures::default(); buckets])[bucket];
+        if self.query.latency {
+            cell.merge(measures);
+        } else {
+            // The same answer whichever source a part came from.
+            cell.events += measures.events;
+            cell.errors += measures.errors;
+        }
+    }
+
+    /// The windows of these tiles as arrays for `unnest`: starts, ends and indexes.
+    fn windows(tiles: &[Tile]) -> (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>, Vec<i32>) {
+        (
+            tiles.iter().map(|t| to_datetime(t.start)).collect(),
+            tiles.iter().map(|t| to_datetime(t.end)).collect(),
+            (0..tiles.len() as i32).collect(),
+        )
+    }
+
+    /// The rows of a grain's cells in the tiles' windows, with the services and routes
+    /// the reading keeps: `w.i` (the tile), the key columns, then `measures`.
+    pub(super) async fn cell_rows(
+        &self,
+        client: &Client,
+        grain: Grain,
+        tiles: &[Tile],
+        measures: &str,
+    ) -> crate::Result<Vec<tokio_postgres::Row>> {
+        let (table, time, columns) = (grain.table(), grain.time_column(), key_columns(grain));
+        let (starts, ends, indexes) = Reading::windows(tiles);
+        let columns: Vec<String> = columns.split(", ").map(|c| format!("c.{c}")).collect();
+        let mut sql = format!(
+            "SELECT w.i, {}, {measures} \
+             FROM unnest($1::timestamptz[], $2::timestamptz[], $3::integer[]) AS w(s, e, i) \
+             JOIN {table} c ON c.{time} >= w.s AND c.{time} < w.e \
+             WHERE ($4::integer[] IS NULL OR c.service_id = ANY($4))",
+            columns.join(", ")
+        );
+        let mut parameters: Vec<&(dyn ToSql + Sync)> =
+            vec![&starts, &ends, &indexes, &self.services];
+        if grain.family.keeps(Kept::Route) {
+            sql.push_str(" AND ($5::text[] IS NULL OR c.route = ANY($5))");
+            parameters.push(&self.routes);
+        }
+        Ok(client.query(&sql, &parameters).await?)
     }
 
     /// Adds the cells (or rows) of these tiles, all of one source.
     async fn read(&mut self, client: &Client, source: Source, tiles: &[Tile]) -> crate::Result<()> {
-        if source == Source::Raw {
-            return self.read_rows(client, tiles).await;
+        match source {
+            Source::Raw => self.read_rows(client, tiles).await,
+            Source::Minute => self.read_minutes(client, tiles).await,
+            Source::Day | Source::Hour => {
+                self.rollups_read = true;
+                let grain = self.grain(source);
+                let latency = if self.query.latency {
+                    "c.latency"
+                } else {
+                    "NULL::bytea"
+                };
+                let rows = self
+                    .cell_rows(
+                        client,
+                        grain,
+                        tiles,
+                        &format!("c.events, c.errors, {latency}"),
+                    )
+                    .await?;
+                for row in &rows {
+                    let tile = tiles[row.get::<_, i32>(0) as usize];
+                    let (key, at) = key_of_row(grain, row, 1);
+                    let measures = self.measures(row, at)?;
+                    self.add(tile.bucket, &Facts::of_cell(&key), &measures, None);
+                }
+                Ok(())
+            }
         }
-        self.answer_rollups = true;
-        let (table, time, dims) = match source {
-            Source::Day => ("logctl_rollup_day", "day", "route, method, status, level"),
-            Source::Hour => ("logctl_rollup_hour", "hour", "route, method, status, level"),
-            _ => ("logctl_rollup_minute", "minute", "status_class, level"),
+    }
+
+    /// The measures in a row's columns from `at`: events, errors, sketch (or NULL).
+    fn measures(&self, row: &tokio_postgres::Row, at: usize) -> crate::Result<Measures> {
+        Ok(Measures {
+            events: row.get::<_, i64>(at) as u64,
+            errors: row.get::<_, i64>(at + 1) as u64,
+            latency: match row.get::<_, Option<&[u8]>>(at + 2) {
+                Some(bytes) => Sketch::decode(bytes)?,
+                None => Sketch::new(),
+            },
+        })
+    }
+
+    pub(super) async fn read_minutes(
+        &mut self,
+        client: &Client,
+        tiles: &[Tile],
+    ) -> crate::Result<()> {
+        self.rollups_read = true;
+        let (starts, ends, indexes) = Reading::windows(tiles);
+        let latency = if self.query.latency {
+            "c.latency"
+        } else {
+            "NULL::bytea"
         };
-        let starts: Vec<DateTime<Utc>> = tiles.iter().map(|t| to_datetime(t.start)).collect();
-        let ends: Vec<DateTime<Utc>> = tiles.iter().map(|t| to_datetime(t.end)).collect();
-        let indexes: Vec<i32> = (0..tiles.len() as i32).collect();
-        let services: Option<&Vec<i32>> = self.services.as_ref();
         let rows = client
             .query(
                 &format!(
-                    "SELECT w.i, c.service_id, {dims}, c.events, c.errors, c.latency \
+                    "SELECT w.i, c.service_id, c.status_class, c.level, c.events, c.errors, {latency} \
                      FROM unnest($1::timestamptz[], $2::timestamptz[], $3::integer[]) AS w(s, e, i) \
-                     JOIN {table} c ON c.{time} >= w.s AND c.{time} < w.e \
+                     JOIN logctl_rollup_minute c ON c.minute >= w.s AND c.minute < w.e \
                      WHERE $4::integer[] IS NULL OR c.service_id = ANY($4)"
                 ),
-                &[&starts, &ends, &indexes, &services],
+                &[&starts, &ends, &indexes, &self.services],
             )
             .await?;
         for row in &rows {
             let tile = tiles[row.get::<_, i32>(0) as usize];
-            let (facts, at) = if source == Source::Minute {
-                let class: i16 = row.get(2);
-                let level: &str = row.get(3);
-                (
-                    Facts {
-                        service_id: row.get(1),
-                        route: None,
-                        method: None,
-                        status: None,
-                        class,
-                        level: Some(level).filter(|l| !l.is_empty()),
-                    },
-                    4,
-                )
-            } else {
-                let route: &str = row.get(2);
-                let method: &str = row.get(3);
-                let status: i16 = row.get(4);
-                let level: &str = row.get(5);
-                let status = Some(status).filter(|&s| s != 0);
-                (
-                    Facts {
-                        service_id: row.get(1),
-                        route: Some(route).filter(|r| !r.is_empty()),
-                        method: Some(method).filter(|m| !m.is_empty()),
-                        status,
-                        class: status_class(status),
-                        level: Some(level).filter(|l| !l.is_empty()),
-                    },
-                    6,
-                )
+            let level: &str = row.get(3);
+            let facts = Facts {
+                service_id: row.get(1),
+                route: None,
+                method: None,
+                status: None,
+                class: row.get(2),
+                level: Some(level).filter(|l| !l.is_empty()),
             };
-            let measures = Measures {
-                events: row.get::<_, i64>(at) as u64,
-                errors: row.get::<_, i64>(at + 1) as u64,
-                latency: Sketch::decode(row.get(at + 2))?,
-            };
-            self.add(tile.bucket, &facts, &measures);
+            let measures = self.measures(row, 4)?;
+            self.add(tile.bucket, &facts, &measures, None);
         }
         Ok(())
     }
 
     /// Adds the cells of the pending deltas that fall in the rollup tiles.
-    async fn read_pending(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
+    pub(super) async fn read_pending(
+        &mut self,
+        client: &Client,
+        tiles: &[Tile],
+    ) -> crate::Result<()> {
+        if tiles.is_empty() {
+            return Ok(());
+        }
         let from = tiles.iter().map(|t| t.start).min().unwrap_or(0);
         let until = tiles.iter().map(|t| t.end).max().unwrap_or(0);
         let rows = client
             .query(
                 "SELECT service_id, cells FROM logctl_rollup_deltas \
-                 WHERE last_minute >= $1 AND first_minute < $2",
-                &[&to_datetime(from), &to_datetime(until)],
+                 WHERE last_minute >= $1 AND first_minute < $2 \
+                   AND ($3::integer[] IS NULL OR service_id = ANY($3))",
+                &[&to_datetime(from), &to_datetime(until), &self.services],
             )
             .await?;
         let mut pending = Cells::default();
@@ -508,23 +838,14 @@ impl Reading<'_> {
                                 class: key.status_class,
                                 level: Some(&*key.level).filter(|l| !l.is_empty()),
                             };
-                            self.add(tile.bucket, &facts, measures);
+                            self.add(tile.bucket, &facts, measures, None);
                         }
                     }
                 }
                 _ => {
                     for (key, measures) in &pending.hours {
                         if (tile.start..tile.end).contains(&key.start) {
-                            let status = Some(key.status).filter(|&s| s != 0);
-                            let facts = Facts {
-                                service_id: key.service_id,
-                                route: Some(&*key.route).filter(|r| !r.is_empty()),
-                                method: Some(&*key.method).filter(|m| !m.is_empty()),
-                                status,
-                                class: status_class(status),
-                                level: Some(&*key.level).filter(|l| !l.is_empty()),
-                            };
-                            self.add(tile.bucket, &facts, measures);
+                            self.add(tile.bucket, &Facts::of_cell(key), measures, None);
                         }
                     }
                 }
@@ -533,13 +854,10 @@ impl Reading<'_> {
         Ok(())
     }
 
-    /// Adds the raw rows of these tiles, streamed.
-    async fn read_rows(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
-        self.answer_raw = true;
-        let starts: Vec<DateTime<Utc>> = tiles.iter().map(|t| to_datetime(t.start)).collect();
-        let ends: Vec<DateTime<Utc>> = tiles.iter().map(|t| to_datetime(t.end)).collect();
-        let indexes: Vec<i32> = (0..tiles.len() as i32).collect();
-        let services: Option<Vec<i32>> = self.services.clone();
+    /// Adds the raw rows of these tiles, streamed: one query per stretch of adjacent
+    /// tiles, each row placed in its tile by its time.
+    pub(super) async fn read_rows(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
+        self.raw_rows_read = true;
         let (paths, values): (Vec<String>, Vec<String>) = self
             .query
             .filter
@@ -547,41 +865,73 @@ impl Reading<'_> {
             .iter()
             .map(|(path, value)| (format!("{{{}}}", path.join(",")), value.clone()))
             .unzip();
-        let parameters: [&(dyn ToSql + Sync); 6] =
-            [&starts, &ends, &indexes, &services, &paths, &values];
-        let rows = client
-            .query_raw(
-                "SELECT w.i, l.service_id, l.route, l.method, l.status, l.level, l.latency_ms \
-                 FROM unnest($1::timestamptz[], $2::timestamptz[], $3::integer[]) AS w(s, e, i) \
-                 JOIN log_events l ON l.created_at >= w.s AND l.created_at < w.e \
-                 WHERE ($4::integer[] IS NULL OR l.service_id = ANY($4)) \
-                   AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $6::text[]) AS m(p, v) \
-                                   WHERE (l.metadata #>> m.p::text[]) IS DISTINCT FROM m.v)",
-                parameters,
-            )
-            .await?;
-        futures_util::pin_mut!(rows);
-        while let Some(row) = rows.try_next().await? {
-            let tile = tiles[row.get::<_, i32>(0) as usize];
-            let status: Option<i16> = row.get(4);
-            let level: Option<&str> = row.get(5);
-            let facts = Facts {
-                service_id: row.get(1),
-                route: row.get(2),
-                method: row.get(3),
-                status,
-                class: status_class(status),
-                level,
-            };
-            let mut measures = Measures {
-                events: 1,
-                errors: u64::from(is_error(status, level)),
-                latency: Sketch::new(),
-            };
-            if let Some(latency) = row.get::<_, Option<i32>>(6) {
-                measures.latency.add(latency);
+        // One plain range per query, and only the clauses a question needs: the planner
+        // estimates a range of constants well and reads it through the BRIN index, while
+        // a join to a list of windows, a route list or the metadata anti-join it cannot
+        // estimate tips it into scanning the whole table. `only`'s routes are left to
+        // `group_of`.
+        let mut sql = String::from(
+            "SELECT l.created_at, l.service_id, l.route, l.method, l.status, l.level, \
+                    l.latency_ms \
+             FROM log_events l WHERE l.created_at >= $1 AND l.created_at < $2",
+        );
+        let services = self.services.clone();
+        let mut tail: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(services) = &services {
+            tail.push(services);
+            sql.push_str(" AND l.service_id = ANY($3)");
+        }
+        if !paths.is_empty() {
+            tail.extend([&paths as &(dyn ToSql + Sync), &values]);
+            let (p, v) = (tail.len() + 1, tail.len() + 2);
+            sql.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM unnest(${p}::text[], ${v}::text[]) AS m(p, v) \
+                 WHERE (l.metadata #>> m.p::text[]) IS DISTINCT FROM m.v)"
+            ));
+        }
+        let statement = client.prepare(&sql).await?;
+        let mut first = 0;
+        while first < tiles.len() {
+            let mut last = first;
+            while last + 1 < tiles.len() && tiles[last + 1].start == tiles[last].end {
+                last += 1;
             }
-            self.add(tile.bucket, &facts, &measures);
+            let stretch = &tiles[first..=last];
+            let (from, until) = (
+                to_datetime(stretch[0].start),
+                to_datetime(stretch[last - first].end),
+            );
+            let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&from, &until];
+            parameters.extend(tail.iter().copied());
+            let rows = client.query_raw(&statement, parameters).await?;
+            futures_util::pin_mut!(rows);
+            while let Some(row) = rows.try_next().await? {
+                let at = from_datetime(row.get(0));
+                let tile = stretch[stretch
+                    .partition_point(|tile| tile.end <= at)
+                    .min(stretch.len() - 1)];
+                let status: Option<i16> = row.get(4);
+                let level: Option<&str> = row.get(5);
+                let facts = Facts {
+                    service_id: row.get(1),
+                    route: row.get(2),
+                    method: row.get(3),
+                    status,
+                    class: status_class(status),
+                    level,
+                };
+                let latency: Option<i32> = row.get(6);
+                let mut measures = Measures {
+                    events: 1,
+                    errors: u64::from(is_error(status, level)),
+                    latency: Sketch::new(),
+                };
+                if let Some(latency) = latency {
+                    measures.latency.add(latency);
+                }
+                self.add(tile.bucket, &facts, &measures, latency);
+            }
+            first = last + 1;
         }
         Ok(())
     }

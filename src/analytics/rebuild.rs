@@ -7,10 +7,13 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
+use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
-use super::compact::{Grain, fold, stored};
-use super::rollup::{Cells, DAY, HourKey, Measures, MinuteKey, Row, bucket_of, decode_delta};
+use super::compact::{HourCells, fold, stored, stored_cells};
+use super::rollup::{
+    Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of, decode_delta,
+};
 use super::routes::RouteTemplater;
 use crate::db::{locks, retention};
 use crate::pgtime::{from_datetime, to_datetime};
@@ -78,11 +81,11 @@ pub async fn rebuild(
         let days = days_with_data(client, start, end).await?;
         for &day in &days {
             let (from, until) = (to_datetime(day), to_datetime(day + DAY));
-            for (table, time) in [
-                ("logctl_rollup_minute", "minute"),
-                (Grain::Hour.table(), Grain::Hour.time_column()),
-                (Grain::Day.table(), Grain::Day.time_column()),
-            ] {
+            let grains = Grain::ALL.map(|grain| (grain.table(), grain.time_column()));
+            for (table, time) in [("logctl_rollup_minute", "minute")]
+                .into_iter()
+                .chain(grains)
+            {
                 client
                     .execute(
                         &format!("DELETE FROM {table} WHERE {time} >= $1 AND {time} < $2"),
@@ -148,14 +151,16 @@ pub async fn verify(
         let days = days_with_data(client, start, end).await?;
         for &day in &days {
             let expected = cells_from_rows(client, day, &templater).await?;
-            let (found, found_days) = stored_cells(client, day).await?;
-            compare(&expected, &found, &mut differences);
-            compare_hours(
-                "day",
-                &by_day(&expected.hours),
-                &found_days,
-                &mut differences,
-            );
+            let found = stored_cells_of_day(client, day).await?;
+            compare_minutes(&expected, &found.minutes, &mut differences);
+            for (grain, found) in Grain::ALL.iter().zip(&found.grains) {
+                compare_grain(
+                    *grain,
+                    &grain.cells_of(&expected.hours),
+                    found,
+                    &mut differences,
+                );
+            }
         }
         crate::Result::Ok((days.len() as u64, differences))
     }
@@ -201,31 +206,17 @@ async fn cells_from_rows(
     Ok(cells)
 }
 
-/// The stored cells of one day: compacted minute, hour and day cells with the pending
-/// deltas' cells added to each (a delta's hour cells count towards their day too).
-async fn stored_cells(client: &Client, day: i64) -> crate::Result<(Cells, HourCells)> {
+/// What is stored for one day, compacted and pending together.
+struct StoredDay {
+    minutes: FxHashMap<MinuteKey, Measures>,
+    /// The cells of each grain of `Grain::ALL`, in its order.
+    grains: Vec<HourCells>,
+}
+
+/// The stored cells of one day: every grain's compacted cells with the pending deltas'
+/// cells added to each (a delta's hour cells count towards every grain).
+async fn stored_cells_of_day(client: &Client, day: i64) -> crate::Result<StoredDay> {
     let (from, until) = (to_datetime(day), to_datetime(day + DAY));
-    let mut cells = Cells::default();
-    for row in client
-        .query(
-            "SELECT minute, service_id, status_class, level, events, errors, latency \
-             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
-            &[&from, &until],
-        )
-        .await?
-    {
-        cells.minutes.insert(
-            MinuteKey {
-                minute: from_datetime(row.get(0)),
-                service_id: row.get(1),
-                status_class: row.get(2),
-                level: row.get::<_, &str>(3).into(),
-            },
-            stored(row.get(4), row.get(5), row.get(6))?,
-        );
-    }
-    cells.hours = hour_cells(client, Grain::Hour, from, until).await?;
-    let mut days = hour_cells(client, Grain::Day, from, until).await?;
     let mut pending = Cells::default();
     for row in client
         .query(
@@ -243,61 +234,35 @@ async fn stored_cells(client: &Client, day: i64) -> crate::Result<(Cells, HourCe
     pending
         .hours
         .retain(|key, _| (day..day + DAY).contains(&key.start));
-    for (key, measures) in by_day(&pending.hours) {
-        days.entry(key).or_default().merge(&measures);
-    }
-    cells.merge(&pending);
-    Ok((cells, days))
-}
-
-/// Hour-like cells by their key.
-type HourCells = rustc_hash::FxHashMap<HourKey, Measures>;
-
-/// Hour cells summed into the cells of their days.
-fn by_day(hours: &HourCells) -> HourCells {
-    let mut days = HourCells::default();
-    for (key, measures) in hours {
-        let key = HourKey {
-            start: bucket_of(key.start, DAY),
-            ..key.clone()
-        };
-        days.entry(key).or_default().merge(measures);
-    }
-    days
-}
-
-/// The stored cells of an hour-like grain in [from, until).
-async fn hour_cells(
-    client: &Client,
-    grain: Grain,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> crate::Result<HourCells> {
-    let (table, time) = (grain.table(), grain.time_column());
-    let mut cells = HourCells::default();
+    let mut minutes = pending.minutes;
     for row in client
         .query(
-            &format!(
-                "SELECT {time}, service_id, route, method, status, level, events, errors, latency \
-                 FROM {table} WHERE {time} >= $1 AND {time} < $2"
-            ),
+            "SELECT minute, service_id, status_class, level, events, errors, latency \
+             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
             &[&from, &until],
         )
         .await?
     {
-        cells.insert(
-            HourKey {
-                start: from_datetime(row.get(0)),
-                service_id: row.get(1),
-                route: row.get::<_, &str>(2).into(),
-                method: row.get::<_, &str>(3).into(),
-                status: row.get(4),
-                level: row.get::<_, &str>(5).into(),
-            },
-            stored(row.get(6), row.get(7), row.get(8))?,
-        );
+        let key = MinuteKey {
+            minute: from_datetime(row.get(0)),
+            service_id: row.get(1),
+            status_class: row.get(2),
+            level: row.get::<_, &str>(3).into(),
+        };
+        minutes
+            .entry(key)
+            .or_default()
+            .merge(&stored(row.get(4), row.get(5), row.get(6))?);
     }
-    Ok(cells)
+    let mut grains = Vec::with_capacity(Grain::ALL.len());
+    for grain in Grain::ALL {
+        let mut cells = stored_cells(client, grain, from, until).await?;
+        for (key, measures) in grain.cells_of(&pending.hours) {
+            cells.entry(key).or_default().merge(&measures);
+        }
+        grains.push(cells);
+    }
+    Ok(StoredDay { minutes, grains })
 }
 
 fn describe(measures: Option<&Measures>) -> String {
@@ -313,17 +278,17 @@ fn describe(measures: Option<&Measures>) -> String {
     }
 }
 
-/// Every minute and hour cell whose measures differ, in either direction.
-fn compare(expected: &Cells, found: &Cells, differences: &mut Vec<Difference>) {
-    let mut minutes: Vec<&MinuteKey> = expected
-        .minutes
-        .keys()
-        .chain(found.minutes.keys())
-        .collect();
+/// Every minute cell whose measures differ, in either direction.
+fn compare_minutes(
+    expected: &Cells,
+    found: &FxHashMap<MinuteKey, Measures>,
+    differences: &mut Vec<Difference>,
+) {
+    let mut minutes: Vec<&MinuteKey> = expected.minutes.keys().chain(found.keys()).collect();
     minutes.sort();
     minutes.dedup();
     for key in minutes {
-        let (want, have) = (expected.minutes.get(key), found.minutes.get(key));
+        let (want, have) = (expected.minutes.get(key), found.get(key));
         if want != have {
             differences.push(Difference {
                 cell: format!(
@@ -338,12 +303,11 @@ fn compare(expected: &Cells, found: &Cells, differences: &mut Vec<Difference>) {
             });
         }
     }
-    compare_hours("hour", &expected.hours, &found.hours, differences);
 }
 
-/// Every hour-like cell whose measures differ, in either direction.
-fn compare_hours(
-    grain: &str,
+/// Every cell of an hour-like grain whose measures differ, in either direction.
+fn compare_grain(
+    grain: Grain,
     expected: &HourCells,
     found: &HourCells,
     differences: &mut Vec<Difference>,
@@ -355,20 +319,38 @@ fn compare_hours(
         let (want, have) = (expected.get(key), found.get(key));
         if want != have {
             differences.push(Difference {
-                cell: format!(
-                    "{grain} {} service {} route {:?} method {:?} status {} level {:?}",
-                    to_datetime(key.start),
-                    key.service_id,
-                    key.route,
-                    key.method,
-                    key.status,
-                    key.level
-                ),
+                cell: describe_cell(grain, key),
                 stored: describe(have),
                 from_rows: describe(want),
             });
         }
     }
+}
+
+/// `service hour 2026-11-24 10:00:00 UTC service 3 method "GET" ...`: the grain, its
+/// bucket and the dimensions it keeps.
+fn describe_cell(grain: Grain, key: &HourKey) -> String {
+    let family = match grain.family {
+        Family::Fine => "",
+        Family::Service => "service ",
+        Family::Route => "route ",
+    };
+    let mut text = format!(
+        "{family}{} {} service {}",
+        grain.time_column(),
+        to_datetime(key.start),
+        key.service_id
+    );
+    for kept in grain.family.kept() {
+        let value = match kept {
+            Kept::Route => format!("{:?}", key.route),
+            Kept::Method => format!("{:?}", key.method),
+            Kept::Status => key.status.to_string(),
+            Kept::Level => format!("{:?}", key.level),
+        };
+        text.push_str(&format!(" {} {value}", kept.column()));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -71,6 +71,155 @@ pub struct HourKey {
     pub level: Box<str>,
 }
 
+/// Which dimensions the key of an hour-like grain keeps beside the service: everything
+/// (`Fine`), what questions about services, statuses, methods and levels need
+/// (`Service`), or the route alone (`Route`). The coarser families hold a fraction of
+/// the fine cells, which is what lets a report over a day or a month answer in
+/// milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Fine,
+    Service,
+    Route,
+}
+
+/// The bucket width of an hour-like grain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Width {
+    Hour,
+    Day,
+}
+
+/// A dimension of an event that hour-like grains may keep, in the order of their
+/// tables' columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kept {
+    Route,
+    Method,
+    Status,
+    Level,
+}
+
+impl Kept {
+    pub fn column(self) -> &'static str {
+        match self {
+            Kept::Route => "route",
+            Kept::Method => "method",
+            Kept::Status => "status",
+            Kept::Level => "level",
+        }
+    }
+
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            Kept::Status => "smallint",
+            _ => "text",
+        }
+    }
+}
+
+impl Family {
+    pub fn kept(self) -> &'static [Kept] {
+        match self {
+            Family::Fine => &[Kept::Route, Kept::Method, Kept::Status, Kept::Level],
+            Family::Service => &[Kept::Method, Kept::Status, Kept::Level],
+            Family::Route => &[Kept::Route],
+        }
+    }
+
+    pub fn keeps(self, dimension: Kept) -> bool {
+        self.kept().contains(&dimension)
+    }
+}
+
+/// A stored hour-like grain: a family of keys at a bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Grain {
+    pub family: Family,
+    pub width: Width,
+}
+
+impl Grain {
+    pub const ALL: [Grain; 6] = [
+        Grain::new(Family::Fine, Width::Hour),
+        Grain::new(Family::Fine, Width::Day),
+        Grain::new(Family::Service, Width::Hour),
+        Grain::new(Family::Service, Width::Day),
+        Grain::new(Family::Route, Width::Hour),
+        Grain::new(Family::Route, Width::Day),
+    ];
+
+    pub const fn new(family: Family, width: Width) -> Grain {
+        Grain { family, width }
+    }
+
+    pub fn table(self) -> &'static str {
+        match (self.family, self.width) {
+            (Family::Fine, Width::Hour) => "logctl_rollup_hour",
+            (Family::Fine, Width::Day) => "logctl_rollup_day",
+            (Family::Service, Width::Hour) => "logctl_rollup_service_hour",
+            (Family::Service, Width::Day) => "logctl_rollup_service_day",
+            (Family::Route, Width::Hour) => "logctl_rollup_route_hour",
+            (Family::Route, Width::Day) => "logctl_rollup_route_day",
+        }
+    }
+
+    /// The name of the bucket's column, which is also how messages name the width.
+    pub fn time_column(self) -> &'static str {
+        match self.width {
+            Width::Hour => "hour",
+            Width::Day => "day",
+        }
+    }
+
+    /// The bucket width in microseconds.
+    pub fn micros(self) -> i64 {
+        match self.width {
+            Width::Hour => HOUR,
+            Width::Day => DAY,
+        }
+    }
+
+    /// The key of the cell of this grain that counts the events of an hour cell: its
+    /// bucket, and blanks for the dimensions the grain does not keep.
+    pub fn cell_of(self, key: &HourKey) -> HourKey {
+        let family = self.family;
+        HourKey {
+            start: bucket_of(key.start, self.micros()),
+            service_id: key.service_id,
+            route: if family.keeps(Kept::Route) {
+                key.route.clone()
+            } else {
+                "".into()
+            },
+            method: if family.keeps(Kept::Method) {
+                key.method.clone()
+            } else {
+                "".into()
+            },
+            status: if family.keeps(Kept::Status) {
+                key.status
+            } else {
+                0
+            },
+            level: if family.keeps(Kept::Level) {
+                key.level.clone()
+            } else {
+                "".into()
+            },
+        }
+    }
+
+    /// Hour cells summed into this grain's cells.
+    pub fn cells_of(self, hours: &FxHashMap<HourKey, Measures>) -> FxHashMap<HourKey, Measures> {
+        let mut cells: FxHashMap<HourKey, Measures> = FxHashMap::default();
+        for (key, measures) in hours {
+            cells.entry(self.cell_of(key)).or_default().merge(measures);
+        }
+        cells
+    }
+}
+
 /// What a cell counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Measures {

@@ -237,18 +237,26 @@ impl Sketch {
         Some(f64::from(self.max))
     }
 
-    /// The distribution the sketch holds: for zero and each non-empty bucket, the
-    /// smallest and largest integer it can hold (narrowed to [min, max]) and its count,
-    /// in ascending order. A histogram drawn from it is exact for values up to 57 ms and
-    /// within a bucket's width (1%) above.
-    pub fn distribution(&self) -> impl Iterator<Item = (u32, u32, u64)> + '_ {
-        let zeros = (self.zeros > 0).then_some((0, 0, self.zeros));
-        zeros
-            .into_iter()
-            .chain(self.buckets().map(|(index, count)| {
-                let (lowest, highest) = bucket_integers(index);
-                (lowest.max(self.min), highest.min(self.max), count)
-            }))
+    /// How many values are at most `ms`, each bucket counted whole by the value that
+    /// represents it (as quantiles are read): exact up to 57 ms, and beyond it a value
+    /// within 1% of `ms` may fall on the other side (the histograms' bin edges are that
+    /// close).
+    pub fn count_at_most(&self, ms: i32) -> u64 {
+        if self.count == 0 || ms < 0 {
+            return 0;
+        }
+        let ms = ms as u32;
+        if ms >= self.max {
+            return self.count;
+        }
+        let mut seen = self.zeros;
+        for (slot, &count) in self.counts.iter().enumerate() {
+            if self.estimate(self.offset + slot) > f64::from(ms) {
+                break;
+            }
+            seen = seen.saturating_add(count);
+        }
+        seen
     }
 
     /// The value that represents bucket `index`: see the module documentation.
@@ -550,6 +558,18 @@ mod tests {
 
     fn is_latency(value: u32) -> bool {
         (1..=i32::MAX as u32).contains(&value)
+    }
+
+    #[test]
+    fn counts_at_most_a_value_are_exact_below_57_ms_and_within_1_percent_above() {
+        let sketch: Sketch = (0..=2000).collect();
+        for ms in [0, 1, 10, 57] {
+            assert_eq!(sketch.count_at_most(ms), ms as u64 + 1);
+        }
+        let counted = sketch.count_at_most(1000);
+        assert!((991..=1011).contains(&counted), "{counted}");
+        assert_eq!(sketch.count_at_most(5000), 2001);
+        assert_eq!(sketch.count_at_most(-1), 0);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::db::partitions::Interval;
 use crate::ingest::IndexStrategy;
 use crate::ingest::encode::{Zone, timestamp};
 use crate::report::Format;
+use crate::report::scope::Metric;
+use crate::report::timeline::Split;
+use crate::report::top::Subject;
 use crate::terminal::ColorChoice;
 
 /// A moment as people write one: a duration ago (`1h`, `7d`, `30m`), `now`, `today`
@@ -187,6 +190,13 @@ macro_rules! value_enum {
 value_enum!(Format { Table => "table", Json => "json", Csv => "csv" });
 value_enum!(Interval { Day => "day", Week => "week", Month => "month" });
 value_enum!(IndexStrategy { Auto => "auto", Keep => "keep", Rebuild => "rebuild" });
+value_enum!(Metric {
+    Count => "count", Errors => "errors", ErrorRate => "error-rate", P50 => "p50",
+    P90 => "p90", P95 => "p95", P99 => "p99", P999 => "p99.9", Max => "max",
+    TotalTime => "total-time",
+});
+value_enum!(Split { Service => "service", Status => "status", Level => "level" });
+value_enum!(Subject { Routes => "routes", Services => "services", Status => "status", Methods => "methods" });
 value_enum!(ColorChoice { Auto => "auto", Always => "always", Never => "never" });
 
 #[cfg(test)]

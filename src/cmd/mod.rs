@@ -3,8 +3,10 @@
 
 pub mod args;
 pub mod bench;
+pub mod check;
 pub mod completions;
 pub mod generate;
+pub mod latency;
 pub mod load;
 pub mod local;
 pub mod man;
@@ -15,3 +17,6 @@ pub mod rollup;
 pub mod schema;
 pub mod slow;
 pub mod status;
+pub mod summary;
+pub mod timeline;
+pub mod top;

@@ -11,8 +11,9 @@ use anyhow::Context;
 use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::cmd::report_args::ReportArgs;
 use crate::db::{Database, Isolation, transaction};
-use crate::report::overview::{self, OverviewQuery, Period};
+use crate::report::overview;
 use crate::report::render::{self, html};
+use crate::report::scope::why_empty;
 use crate::report::{Format, Report};
 use crate::terminal::{self, Display};
 use crate::{Error, Outcome};
@@ -55,33 +56,28 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     if html && args.report.format != Format::Table {
         return Err(Error::usage("--output NAME.html writes HTML: leave out --format").into());
     }
-    let filter = args.report.filter()?;
-    let exact = args.report.is_exact();
     let database = Database::open_existing(database_url, 1).await?;
     let described = database.target.describe();
     let report = &args.report;
     let limit = usize::from(args.limit);
-    let data = transaction(&*database.get().await?, Isolation::Snapshot, |client| {
-        let (filter, described) = (filter.clone(), described.clone());
+    let (data, empty) = transaction(&*database.get().await?, Isolation::Snapshot, |client| {
+        let described = described.clone();
         async move {
-            // The raw-row edges of a window are costed high enough to be compiled by
-            // JIT: about half a second per query that then reads a few rows.
-            client.batch_execute("SET LOCAL jit = off").await?;
-            let period = report.period(client).await?;
-            let query = OverviewQuery {
-                window: Period {
-                    from: period.from,
-                    until: period.until,
-                },
-                previous: period.previous.map(|(from, until)| Period { from, until }),
-                filter,
-                exact,
-                limit,
+            let scope = report.scope(client).await?;
+            let data = overview::build(client, &scope, limit, described).await?;
+            let empty = match data.summary.overall.requests {
+                0 => Some(why_empty(client, &scope).await?),
+                _ => None,
             };
-            overview::build(client, &query, described).await
+            Ok((data, empty))
         }
     })
     .await?;
+    // An empty page is still written (a weekly job's reader sees the quiet week), but
+    // the person running it is told why it is empty.
+    if let Some(why) = empty {
+        eprintln!("logctl: {why}");
+    }
     let mut bytes = Vec::new();
     if html {
         bytes.extend_from_slice(html::page(&data).as_bytes());

@@ -8,12 +8,17 @@ use tokio_postgres::Client;
 use crate::Error;
 use crate::analytics::read::{Filter, StatusFilter};
 use crate::cmd::args::Window;
-use crate::report::Format;
+use std::io::Write;
+
+use crate::db::{Database, Isolation, transaction};
+use crate::report::scope::{Scope, newest_minute, why_empty};
+use crate::report::{Format, Report, Table, render};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// --since [default: 24 hours before --until], --until [default: just after the
-    /// newest event loaded], and the zone of the dates in them
+    /// --since [default: 24 hours before --until], --until [default: now after a
+    /// --since, else the end of the hour of the newest event loaded], and the zone of
+    /// the dates in them; a duration ago (15m, 24h) is widened to whole minutes
     #[command(flatten)]
     pub window: Window,
 
@@ -62,15 +67,30 @@ pub struct Period {
 }
 
 impl ReportArgs {
-    /// The period: the window's flags, else the 24 hours up to the newest event loaded
-    /// (read from the rollups' newest minute, which an index finds at once).
+    /// The period: the window's flags (`--since` alone ends now), else the 24 hours up
+    /// to the end of the hour of the newest event loaded (read from the rollups' newest
+    /// minute, which an index finds at once).
     pub async fn period(&self, client: &Client) -> crate::Result<Period> {
         let span = self.window.resolve()?;
-        let until = match span.until {
-            Some(until) => until,
-            None => newest_minute(client).await?.unwrap_or_else(Utc::now),
+        // Windows nobody wrote an instant for are cut at whole minutes (a duration ago,
+        // to now) or whole hours (the default), so that the rollups answer them alone
+        // and the raw rows are left unread; the heading shows the window used.
+        let ago = self
+            .window
+            .since
+            .as_deref()
+            .is_some_and(|since| humantime::parse_duration(since).is_ok());
+        let (from, until) = match (span.since, span.until) {
+            (Some(since), Some(until)) => (since, until),
+            (Some(since), None) if ago => (floor(since, 60), ceil(Utc::now(), 60)),
+            (Some(since), None) => (since, Utc::now()),
+            (None, Some(until)) => (until - TimeDelta::hours(24), until),
+            (None, None) => {
+                let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
+                let until = ceil(newest, 3600);
+                (until - TimeDelta::hours(24), until)
+            }
         };
-        let from = span.since.unwrap_or(until - TimeDelta::hours(24));
         if from >= until {
             return Err(Error::usage(format!(
                 "the window is empty: --since ({from}) is not before --until ({until})"
@@ -120,25 +140,104 @@ impl ReportArgs {
         })
     }
 
-    /// Whether the figures are exact (raw rows) or quantiles within 1% (rollups).
-    pub fn is_exact(&self) -> bool {
-        self.exact || !self.wheres.is_empty()
+    /// The scope of a report: the period, the filters, and whether to read raw rows.
+    pub async fn scope(&self, client: &Client) -> crate::Result<Scope> {
+        let period = self.period(client).await?;
+        Ok(Scope {
+            from: period.from,
+            until: period.until,
+            previous: period.previous,
+            filter: self.filter()?,
+            exact: self.exact,
+        })
     }
 }
 
-/// The newest minute the rollups hold (compacted or pending), plus a minute: the end of
-/// a window that ends with the data.
-async fn newest_minute(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
-    let row = client
-        .query_one(
-            "SELECT greatest((SELECT max(minute) FROM logctl_rollup_minute), \
-                             (SELECT max(last_minute) FROM logctl_rollup_deltas))",
-            &[],
-        )
+/// The instant at or before `time` that is a whole number of `seconds` since the epoch.
+fn floor(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(time.timestamp().div_euclid(seconds) * seconds, 0).unwrap_or(time)
+}
+
+/// The first instant at or after `time` that is a whole number of `seconds`.
+fn ceil(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    let floored = floor(time, seconds);
+    if floored == time {
+        time
+    } else {
+        floored + TimeDelta::seconds(seconds)
+    }
+}
+
+/// What a report read, in one snapshot: the database it names, its data, and why the
+/// scope held no events when it held none.
+pub struct Gathered<T> {
+    pub database: String,
+    pub data: T,
+    pub empty: Option<String>,
+}
+
+impl ReportArgs {
+    /// Runs a report's work in one read-only snapshot of the database: `work` gets the
+    /// scope the flags describe and returns its data with the number of events seen.
+    pub async fn gather<T>(
+        &self,
+        database_url: Option<&str>,
+        work: impl AsyncFn(&Client, &Scope) -> crate::Result<(T, u64)>,
+    ) -> anyhow::Result<Gathered<T>> {
+        let database = Database::open_existing(database_url, 1).await?;
+        let connection = database.get().await?;
+        let work = &work;
+        let (data, empty) = transaction(&connection, Isolation::Snapshot, |client| async move {
+            let scope = self.scope(client).await?;
+            let (data, events) = work(client, &scope).await?;
+            let empty = match events {
+                0 => Some(why_empty(client, &scope).await?),
+                _ => None,
+            };
+            Ok((data, empty))
+        })
         .await?;
-    Ok(row
-        .get::<_, Option<DateTime<Utc>>>(0)
-        .map(|minute| minute + TimeDelta::minutes(1)))
+        Ok(Gathered {
+            database: database.target.describe(),
+            data,
+            empty,
+        })
+    }
+
+    /// Prints a report's tables in the format asked for, and for a terminal table the
+    /// `pictures` after them. An empty answer says why on stderr; unless `always`, its
+    /// table is not printed.
+    pub fn print<T>(
+        &self,
+        gathered: &Gathered<T>,
+        tables: Vec<Table>,
+        pictures: &[String],
+        always: bool,
+    ) -> anyhow::Result<()> {
+        if let Some(why) = &gathered.empty {
+            eprintln!("logctl: {why}");
+            if !always && self.format == Format::Table {
+                return Ok(());
+            }
+        }
+        let report = Report {
+            database: gathered.database.clone(),
+            tables,
+        };
+        render::print(&report, self.format)?;
+        if self.format == Format::Table && !pictures.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let written = writeln!(out)
+                .and_then(|()| pictures.iter().try_for_each(|line| writeln!(out, "{line}")));
+            match written {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(error.into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `404` or `5xx`.

@@ -2,6 +2,7 @@
 //! SQL, or the GRANTs a loader or reporting role needs.
 
 use crate::Outcome;
+use crate::analytics::compact;
 use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::db::Database;
 use crate::db::migrate::{self, Variant};
@@ -74,6 +75,12 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             applied.newly_applied.join(", "),
             applied.version,
             applied.variant
+        );
+    }
+    if let Some(days) = compact::derive_pending_grains(&client).await? {
+        eprintln!(
+            "logctl: derived the service and route rollups of {days} days from the hour and \
+             day rollups"
         );
     }
     Ok(Outcome::Success)

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("../../sql/sketch_quantile.sql")
         ),
     },
+    Migration {
+        version: 7,
+        name: "007_rollup_grains.sql",
+        sql: include_str!("../../sql/007_rollup_grains.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");

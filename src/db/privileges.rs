@@ -63,6 +63,22 @@ const READER: &[TableGrant] = &[
         table: "logctl_rollup_day",
         privileges: &["SELECT"],
     },
+    TableGrant {
+        table: "logctl_rollup_service_hour",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_service_day",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_hour",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_day",
+        privileges: &["SELECT"],
+    },
 ];
 
 /// A loader adds rows and ledger entries; it never deletes or changes what is loaded.
@@ -113,6 +129,22 @@ const LOADER: &[TableGrant] = &[
     },
     TableGrant {
         table: "logctl_rollup_day",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_service_hour",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_service_day",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_hour",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_day",
         privileges: &["SELECT", "INSERT", "UPDATE"],
     },
 ];

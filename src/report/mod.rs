@@ -1,8 +1,17 @@
-//! Reports: the queries behind them and how their tables are shown.
+//! Reports: the data of each (a plain type computed by one function, which the terminal,
+//! JSON, CSV and HTML renderings share), the queries behind them and how their tables
+//! are shown.
 
+pub mod chart;
+pub mod check;
+pub mod latency;
 pub mod overview;
 pub mod render;
+pub mod scope;
 pub mod slow;
 pub mod status;
+pub mod summary;
+pub mod timeline;
+pub mod top;
 
 pub use render::{Cell, Format, Report, Table};

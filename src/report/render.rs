@@ -52,7 +52,7 @@ impl Cell {
     }
 
     /// How the cell reads in a text table, in CSV and on a page.
-    pub(super) fn display(&self) -> String {
+    pub fn display(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone(),
             Cell::Int(value) => value.to_string(),

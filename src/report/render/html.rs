@@ -11,7 +11,8 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use super::{Cell, Table};
-use crate::report::overview::{Figures, ReportData};
+use crate::report::overview::ReportData;
+use crate::report::scope::{Figures, change};
 
 const STYLE: &str = include_str!("page.css");
 
@@ -31,8 +32,8 @@ pub fn page(data: &ReportData) -> String {
     };
     let title = format!(
         "logctl report, {} to {} UTC",
-        data.window.from.format("%Y-%m-%d %H:%M"),
-        data.window.until.format("%Y-%m-%d %H:%M")
+        data.summary.scope.from.format("%Y-%m-%d %H:%M"),
+        data.summary.scope.until.format("%Y-%m-%d %H:%M")
     );
     let _ = writeln!(
         page,
@@ -60,7 +61,7 @@ pub fn page(data: &ReportData) -> String {
         table_html(page, table("services"), false);
     });
     section(&mut page, "routes", "Top routes", |page| {
-        for name in ["routes_by_p99", "routes_by_errors"] {
+        for name in ["slowest_routes", "failing_routes"] {
             table_html(page, table(name), false);
         }
     });
@@ -84,15 +85,15 @@ fn header(page: &mut String, data: &ReportData) {
         page,
         "<header>\n<h1>Service report</h1>\n<dl class=\"scope\">\n\
          <dt>Window</dt><dd id=\"window\">{} to {}</dd>",
-        moment(data.window.from),
-        moment(data.window.until)
+        moment(data.summary.scope.from),
+        moment(data.summary.scope.until)
     );
-    if let Some(previous) = data.previous {
+    if let Some((from, until)) = data.summary.scope.previous {
         let _ = writeln!(
             page,
             "<dt>Compared with</dt><dd id=\"previous\">{} to {}</dd>",
-            moment(previous.from),
-            moment(previous.until)
+            moment(from),
+            moment(until)
         );
     }
     let filters = if data.filters.is_empty() {
@@ -125,7 +126,8 @@ fn section(page: &mut String, id: &str, heading: &str, body: impl FnOnce(&mut St
     page.push_str("</section>\n");
 }
 
-/// How each headline figure is named and written, and whether a rise is worse.
+/// How each headline figure (in `Figures::METRICS` order) is keyed (its JSON field),
+/// named and written, and whether a rise is worse.
 const HEADLINE: [(&str, &str, Unit, bool); 6] = [
     ("requests", "Requests", Unit::Count, false),
     ("errors", "Errors", Unit::Count, true),
@@ -138,10 +140,10 @@ const HEADLINE: [(&str, &str, Unit, bool); 6] = [
 fn headline(page: &mut String, data: &ReportData) {
     section(page, "headline", "Headline", |page| {
         page.push_str("<ul class=\"figures\">\n");
-        let current = data.headline.current.named();
-        let previous = data.headline.previous.as_ref().map(Figures::named);
-        for (index, &(key, name, unit, rise_is_worse)) in HEADLINE.iter().enumerate() {
-            let value = current[index].1;
+        let current = &data.summary.overall;
+        let previous: Option<&Figures> = data.summary.previous.as_ref();
+        for (&metric, &(key, name, unit, rise_is_worse)) in Figures::METRICS.iter().zip(&HEADLINE) {
+            let value = current.get(metric);
             let _ = write!(
                 page,
                 "<li><span class=\"figure-name\">{name}</span>\
@@ -150,11 +152,8 @@ fn headline(page: &mut String, data: &ReportData) {
                 value.map_or("none".to_string(), |v| unit.format(v))
             );
             if let Some(previous) = &previous {
-                let before = previous[index].1;
-                let change = data
-                    .headline
-                    .change
-                    .and_then(|changes| changes.named()[index]);
+                let before = previous.get(metric);
+                let change = change(value, before);
                 let before_text = before.map_or("none".to_string(), |v| unit.format(v));
                 let (class, text) = match change {
                     Some(change) if change > 0.0 => (
@@ -189,10 +188,11 @@ fn headline(page: &mut String, data: &ReportData) {
 }
 
 fn timeline(page: &mut String, data: &ReportData, table: &Table) {
-    let buckets = &data.timeline.buckets;
-    let width = chrono::TimeDelta::seconds(data.timeline.bucket_seconds);
-    let per = per_width(data.timeline.bucket_seconds);
-    let long = data.window.until - data.window.from > chrono::TimeDelta::days(1);
+    let starts = &data.requests.starts;
+    let width = chrono::TimeDelta::seconds(data.requests.bucket_seconds);
+    let per = per_width(data.requests.bucket_seconds);
+    let scope = &data.summary.scope;
+    let long = scope.until - scope.from > chrono::TimeDelta::days(1);
     let label = |start: DateTime<Utc>| {
         if long {
             start.format("%a %d %b %H:%M").to_string()
@@ -207,20 +207,20 @@ fn timeline(page: &mut String, data: &ReportData, table: &Table) {
             (start + width).format("%H:%M")
         )
     };
-    let x_labels: Vec<String> = buckets.iter().map(|b| label(b.start)).collect();
+    let x_labels: Vec<String> = starts.iter().map(|&start| label(start)).collect();
     let axis_title = if long {
         "time (UTC), day and hour".to_string()
     } else {
-        format!("time (UTC) on {}", data.window.from.format("%a %d %b %Y"))
+        format!("time (UTC) on {}", scope.from.format("%a %d %b %Y"))
     };
     section(page, "over-time", "Over time", |page| {
         let _ = writeln!(
             page,
             "<p class=\"note\">{} buckets of {} each, from {} UTC; empty buckets are shown as zero. \
              Hover a bucket for its numbers; all of them are in the table below.</p>",
-            buckets.len(),
+            starts.len(),
             humantime::format_duration(width.to_std().unwrap_or_default()),
-            data.window.from.format("%Y-%m-%d %H:%M")
+            scope.from.format("%Y-%m-%d %H:%M")
         );
         type Series = (&'static str, String, Unit, Kind, Vec<Option<f64>>);
         let charts: [Series; 3] = [
@@ -229,19 +229,18 @@ fn timeline(page: &mut String, data: &ReportData, table: &Table) {
                 format!("Requests per {per}"),
                 Unit::Count,
                 Kind::Bars,
-                buckets
-                    .iter()
-                    .map(|b| Some(b.figures.requests as f64))
-                    .collect(),
+                data.requests.series[0].values.clone(),
             ),
             (
                 "errors",
                 format!("Error rate per {per} (errors / requests)"),
                 Unit::Fraction,
                 Kind::Bars,
-                buckets
+                // An empty bucket has no rate; it is drawn as none, at zero.
+                data.error_rate.series[0]
+                    .values
                     .iter()
-                    .map(|b| Some(b.figures.error_rate.unwrap_or(0.0)))
+                    .map(|rate| Some(rate.unwrap_or(0.0)))
                     .collect(),
             ),
             (
@@ -249,17 +248,17 @@ fn timeline(page: &mut String, data: &ReportData, table: &Table) {
                 format!("p95 latency per {per}"),
                 Unit::Milliseconds,
                 Kind::Line,
-                buckets.iter().map(|b| b.figures.p95_ms).collect(),
+                data.p95.series[0].values.clone(),
             ),
         ];
         for (id, caption, unit, kind, values) in charts {
-            let tips: Vec<String> = buckets
+            let tips: Vec<String> = starts
                 .iter()
                 .zip(&values)
-                .map(|(bucket, value)| {
+                .map(|(&start, value)| {
                     format!(
                         "{}: {}",
-                        when(bucket.start),
+                        when(start),
                         match value {
                             Some(value) => unit.format(*value),
                             None => "no latency".to_string(),
@@ -300,11 +299,11 @@ fn per_width(seconds: i64) -> String {
 fn latency(page: &mut String, data: &ReportData, quantiles: &Table, histogram: &Table) {
     section(page, "latency", "Latency distribution", |page| {
         table_html(page, quantiles, false);
-        let bins = &data.latency.histogram;
+        let bins = &data.latency.bins;
         if !bins.is_empty() {
             let labels: Vec<String> = bins
                 .iter()
-                .map(|bin| format!("{} ms", Unit::Count.format(f64::from(bin.from_ms))))
+                .map(|bin| format!("≤ {} ms", Unit::Count.format(f64::from(bin.at_most_ms))))
                 .collect();
             let values: Vec<Option<f64>> = bins.iter().map(|bin| Some(bin.count as f64)).collect();
             let tips: Vec<String> = bins
@@ -312,7 +311,9 @@ fn latency(page: &mut String, data: &ReportData, quantiles: &Table, histogram: &
                 .map(|bin| {
                     format!(
                         "{} to {} ms: {} requests",
-                        bin.from_ms, bin.until_ms, bin.count
+                        bin.above_ms.unwrap_or(0),
+                        bin.at_most_ms,
+                        bin.count
                     )
                 })
                 .collect();
@@ -326,7 +327,7 @@ fn latency(page: &mut String, data: &ReportData, quantiles: &Table, histogram: &
                     values: &values,
                     labels: &labels,
                     tips: &tips,
-                    axis_title: "latency, from (ms)",
+                    axis_title: "latency, at most (ms)",
                 },
             );
         }

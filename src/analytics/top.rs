@@ -1,0 +1,295 @@
+//! Top-N: the groups of a question ranked by a measure, reading as few sketches as it
+//! can. A first pass reads the cells without their sketches: counts, errors and latency
+//! sums are exact from it, so a ranking by them is known at once; for a ranking by a
+//! quantile it bounds each group's value. The quantile of a mixture lies between the
+//! smallest and the largest quantile of its parts (see `bounds`), and each hour-like
+//! cell stores its p50, p95 and p99 (else its min and max bound them), so only the
+//! groups whose upper bound reaches the N-th largest lower bound can be in the top N.
+//! A second pass merges the sketches of those groups alone, with the read API, and
+//! ranks them exactly as a full read would.
+
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
+use tokio_postgres::Client;
+
+use super::compact::key_of_row;
+use super::read::{Facts, Query, Reading, Source, Stats, read};
+use super::rollup::Grain;
+
+/// What groups are ranked by, largest first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rank {
+    Count,
+    Errors,
+    ErrorRate,
+    /// The sum of the latencies, in milliseconds.
+    TotalTime,
+    /// A latency quantile, 0 to 1.
+    Quantile(f64),
+}
+
+impl Rank {
+    /// The value a group is ranked by; None ranks last (no latency, no event).
+    pub fn of(self, stats: &Stats) -> Option<f64> {
+        match self {
+            Rank::Count => Some(stats.events as f64),
+            Rank::Errors => Some(stats.errors as f64),
+            Rank::ErrorRate => stats.error_rate(),
+            Rank::TotalTime => (stats.latency.count() > 0).then(|| stats.latency.sum() as f64),
+            Rank::Quantile(q) => stats.quantile(q),
+        }
+    }
+
+    /// The column of the stored estimate of this quantile in hour-like cells.
+    fn stored_column(self) -> Option<usize> {
+        match self {
+            Rank::Quantile(0.5) => Some(0),
+            Rank::Quantile(0.95) => Some(1),
+            Rank::Quantile(0.99) => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// A group of a ranking with its measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub key: Vec<String>,
+    pub stats: Stats,
+}
+
+/// A sketch's quantile is within 1% of the true one: a stored estimate e of a part's
+/// quantile t means t ∈ [e/(1+α), e/(1−α)], the mixture's true quantile lies within the
+/// parts' range, and its estimate within α of that. f32 storage adds a hair.
+const ALPHA: f64 = 0.01;
+const LOW: f64 = (1.0 - ALPHA) / (1.0 + ALPHA) * (1.0 - 1e-6);
+const HIGH: f64 = (1.0 + ALPHA) / (1.0 - ALPHA) * (1.0 + 1e-6);
+
+/// What the first pass knows of a group.
+#[derive(Debug, Clone)]
+struct Bounds {
+    events: u64,
+    errors: u64,
+    latency_count: u64,
+    latency_sum: u64,
+    /// Per ranking, the range the group's value (as a full read estimates it) lies in.
+    range: Vec<(f64, f64)>,
+}
+
+impl Bounds {
+    fn new(ranks: usize) -> Bounds {
+        Bounds {
+            events: 0,
+            errors: 0,
+            latency_count: 0,
+            latency_sum: 0,
+            range: vec![(f64::INFINITY, f64::NEG_INFINITY); ranks],
+        }
+    }
+
+    /// Widens the range of ranking `index` to hold a part whose quantile lies in
+    /// [low, high].
+    fn widen(&mut self, index: usize, low: f64, high: f64) {
+        let range = &mut self.range[index];
+        *range = (range.0.min(low), range.1.max(high));
+    }
+
+    /// The value of an additive ranking, exact from the sums.
+    fn additive(&self, rank: Rank) -> Option<f64> {
+        match rank {
+            Rank::Count => Some(self.events as f64),
+            Rank::Errors => Some(self.errors as f64),
+            Rank::ErrorRate => (self.events > 0).then(|| self.errors as f64 / self.events as f64),
+            Rank::TotalTime => (self.latency_count > 0).then_some(self.latency_sum as f64),
+            Rank::Quantile(_) => None,
+        }
+    }
+}
+
+/// The groups of `query` (grouped by `query.by`) with at least `min_count` events, ranked
+/// by each of `ranks`, at most `limit` per ranking (None: all); one ranking per rank.
+pub async fn top(
+    client: &Client,
+    query: &Query,
+    ranks: &[Rank],
+    limit: Option<usize>,
+    min_count: u64,
+) -> crate::Result<Vec<Vec<Ranked>>> {
+    if query.is_exact() || limit.is_none() {
+        let groups = read(client, query).await?.by_group();
+        let stats: Vec<(Vec<String>, Stats)> = groups
+            .into_iter()
+            .filter(|(_, stats)| stats.events >= min_count.max(1))
+            .collect();
+        return Ok(ranks
+            .iter()
+            .map(|&rank| ranked(&stats, rank, limit))
+            .collect());
+    }
+    let limit = limit.unwrap_or(usize::MAX);
+    let bounds = first_pass(client, query, ranks).await?;
+    let eligible: Vec<(&Vec<String>, &Bounds)> = bounds
+        .iter()
+        .filter(|(_, b)| b.events >= min_count.max(1))
+        .collect();
+    let mut wanted: BTreeSet<Vec<String>> = BTreeSet::new();
+    for (index, &rank) in ranks.iter().enumerate() {
+        if matches!(rank, Rank::Quantile(_)) {
+            // The N-th largest lower bound: a group whose upper bound is below it has N
+            // groups above it for certain.
+            let mut lows: Vec<f64> = eligible
+                .iter()
+                .map(|(_, b)| {
+                    if b.latency_count == 0 {
+                        f64::NEG_INFINITY
+                    } else {
+                        b.range[index].0
+                    }
+                })
+                .collect();
+            lows.sort_by(|a, b| b.total_cmp(a));
+            let threshold = lows.get(limit - 1).copied().unwrap_or(f64::NEG_INFINITY);
+            wanted.extend(
+                eligible
+                    .iter()
+                    .filter(|(_, b)| b.range[index].1 >= threshold)
+                    .map(|(key, _)| (*key).clone()),
+            );
+        } else {
+            let mut values: Vec<(Option<f64>, &Vec<String>)> = eligible
+                .iter()
+                .map(|(key, b)| (b.additive(rank), *key))
+                .collect();
+            values.sort_by(|a, b| order(a.0, b.0).then_with(|| a.1.cmp(b.1)));
+            wanted.extend(values.iter().take(limit).map(|(_, key)| (*key).clone()));
+        }
+    }
+    let mut second = query.clone();
+    second.only = Some(wanted);
+    let stats: Vec<(Vec<String>, Stats)> = read(client, &second)
+        .await?
+        .by_group()
+        .into_iter()
+        .collect();
+    Ok(ranks
+        .iter()
+        .map(|&rank| ranked(&stats, rank, Some(limit)))
+        .collect())
+}
+
+/// Largest first, None last.
+fn order(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(&a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+/// The groups ranked by `rank` (ties by key), at most `limit`.
+fn ranked(groups: &[(Vec<String>, Stats)], rank: Rank, limit: Option<usize>) -> Vec<Ranked> {
+    let mut order_of: Vec<(Option<f64>, &Vec<String>, &Stats)> = groups
+        .iter()
+        .map(|(key, stats)| (rank.of(stats), key, stats))
+        .collect();
+    order_of.sort_by(|a, b| order(a.0, b.0).then_with(|| a.1.cmp(b.1)));
+    order_of
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(_, key, stats)| Ranked {
+            key: key.clone(),
+            stats: stats.clone(),
+        })
+        .collect()
+}
+
+/// Reads the cells without their sketches, and the minute cells, raw rows and pending
+/// deltas (which store no quantile) with theirs, into each group's bounds.
+async fn first_pass(
+    client: &Client,
+    query: &Query,
+    ranks: &[Rank],
+) -> crate::Result<FxHashMap<Vec<String>, Bounds>> {
+    let reading = Reading::start(client, query).await?;
+    let plan = reading.plan();
+    let mut bounds: FxHashMap<Vec<String>, Bounds> = FxHashMap::default();
+    for source in [Source::Day, Source::Hour] {
+        let tiles = plan.of(source);
+        if tiles.is_empty() {
+            continue;
+        }
+        let grain: Grain = reading.grain(source);
+        let rows = reading
+            .cell_rows(
+                client,
+                grain,
+                &tiles,
+                "c.events, c.errors, c.latency_count, c.latency_sum, c.latency_min, \
+                 c.latency_max, c.latency_p50, c.latency_p95, c.latency_p99",
+            )
+            .await?;
+        for row in &rows {
+            let (key, at) = key_of_row(grain, row, 1);
+            let Some(group) = reading.group_of(&Facts::of_cell(&key)) else {
+                continue;
+            };
+            let group = bounds
+                .entry(group)
+                .or_insert_with(|| Bounds::new(ranks.len()));
+            group.events += row.get::<_, i64>(at) as u64;
+            group.errors += row.get::<_, i64>(at + 1) as u64;
+            let count = row.get::<_, i64>(at + 2) as u64;
+            if count == 0 {
+                continue;
+            }
+            group.latency_count += count;
+            group.latency_sum += row.get::<_, i64>(at + 3) as u64;
+            let min = f64::from(row.get::<_, Option<i32>>(at + 4).unwrap_or(0));
+            let max = f64::from(row.get::<_, Option<i32>>(at + 5).unwrap_or(i32::MAX));
+            for (index, rank) in ranks.iter().enumerate() {
+                let stored = rank
+                    .stored_column()
+                    .and_then(|column| row.get::<_, Option<f32>>(at + 6 + column));
+                match stored {
+                    Some(estimate) => {
+                        let estimate = f64::from(estimate);
+                        group.widen(index, estimate * LOW, estimate * HIGH);
+                    }
+                    None => group.widen(index, min * (1.0 - ALPHA), max * (1.0 + ALPHA)),
+                }
+            }
+        }
+    }
+    let mut rest = query.clone();
+    rest.latency = true;
+    let mut partial = Reading::start(client, &rest).await?;
+    for (source, tiles) in [Source::Minute, Source::Raw].map(|s| (s, plan.of(s))) {
+        if tiles.is_empty() {
+            continue;
+        }
+        match source {
+            Source::Minute => partial.read_minutes(client, &tiles).await?,
+            _ => partial.read_rows(client, &tiles).await?,
+        }
+    }
+    partial.read_pending(client, &plan.rollup_tiles()).await?;
+    for (key, stats) in partial.answer().by_group() {
+        let group = bounds
+            .entry(key)
+            .or_insert_with(|| Bounds::new(ranks.len()));
+        group.events += stats.events;
+        group.errors += stats.errors;
+        group.latency_count += stats.latency.count();
+        group.latency_sum += stats.latency.sum();
+        for (index, rank) in ranks.iter().enumerate() {
+            if let Rank::Quantile(q) = rank
+                && let Some(estimate) = stats.quantile(*q)
+            {
+                group.widen(index, estimate * LOW, estimate * HIGH);
+            }
+        }
+    }
+    Ok(bounds)
+}
