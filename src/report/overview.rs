@@ -70,10 +70,12 @@ pub async fn build(
         ..scope.clone()
     };
     let bucket = auto_bucket(scope.from, scope.until, BUCKETS + 1);
-    let over_time = async |metric| timeline::timeline(client, &window, metric, None, bucket).await;
-    let requests = over_time(Metric::Count).await?;
-    let error_rate = over_time(Metric::ErrorRate).await?;
-    let p95 = over_time(Metric::P95).await?;
+    let metrics = [Metric::Count, Metric::ErrorRate, Metric::P95];
+    let [requests, error_rate, p95]: [Timeline; 3] =
+        timeline::timelines(client, &window, &metrics, None, bucket)
+            .await?
+            .try_into()
+            .expect("one timeline per metric");
     let latency = latency::latency(client, scope).await?;
     let threshold_ms = tail_threshold(&latency, limit);
     let slowest = slow::report(
