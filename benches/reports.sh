@@ -1,32 +1,36 @@
-#!/bin/sh
-# The analytics reports' whole-process times on an existing database: the median of
-# RUNS runs (default 11) of each report, after one warm-up, on the URL given.
-# Usage: benches/reports.sh URL [SINCE UNTIL]   (a release build: cargo build --release)
-set -eu
-url=$1
-since=${2:-2026-11-26T12:00:00Z}
-until=${3:-2026-11-27T12:00:00Z}
-runs=${RUNS:-11}
-logctl=${LOGCTL:-target/release/logctl}
-window="--since $since --until $until"
-time_of() {
-    "$@" >/dev/null 2>&1 || true
-    for _ in $(seq "$runs"); do
+#!/usr/bin/env bash
+# Whole-process times of report commands, run in turn (A B C A B C ...) so that a drift
+# of the machine's speed touches each alike, and the median of each printed in ms.
+#
+#   benches/reports.sh RUNS 'COMMAND A' 'COMMAND B' ...
+#
+# e.g. against the 10 M-row database of benches/README.md:
+#   export LOGCTL_LOCAL_DIR=/path/to/bench/pg
+#   benches/reports.sh 11 'target/release/logctl errors --since 24h' \
+#       'target/release/logctl trace 01a217ba-1200-7abc-8def-0123456789ab'
+# Each command's output is discarded; one run of each comes first, untimed.
+set -euo pipefail
+
+runs=${1:?usage: benches/reports.sh RUNS COMMAND...}
+shift
+declare -A times
+for command in "$@"; do
+    eval "$command" >/dev/null 2>&1 || true
+done
+for ((run = 0; run < runs; run++)); do
+    index=0
+    for command in "$@"; do
         start=$(date +%s%N)
-        "$@" >/dev/null 2>&1 || true
-        echo $(( ($(date +%s%N) - start) / 1000000 ))
-    done | sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'
-}
-while IFS='|' read -r name args; do
-    # shellcheck disable=SC2086
-    printf '%-34s %6s ms\n' "$name" "$(time_of "$logctl" --database-url "$url" $args $window)"
-done <<LIST
-summary|summary
-timeline (auto, by service)|timeline --by service
-timeline (p99, 5m)|timeline --metric p99 --bucket 5m
-top routes --by p99|top routes --by p99
-top routes --by errors|top routes --by errors
-top services --by p95|top services --by p95
-latency --service|latency --service checkout
-check|check --fail-if error-rate>2% --fail-if p99>2000
-LIST
+        eval "$command" >/dev/null 2>&1 || true
+        end=$(date +%s%N)
+        times[$index]+="$(((end - start) / 1000000)) "
+        index=$((index + 1))
+    done
+done
+index=0
+for command in "$@"; do
+    median=$(tr ' ' '\n' <<<"${times[$index]}" | sed '/^$/d' | sort -n |
+        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    printf '%8s ms  %s\n' "$median" "$command"
+    index=$((index + 1))
+done

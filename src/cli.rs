@@ -23,6 +23,7 @@ pub const ALL_OUTCOMES: &[Outcome] = &[
     Outcome::TooManyRejects,
     Outcome::NoInput,
     Outcome::Breached,
+    Outcome::NotFound,
     Outcome::Interrupted,
 ];
 
@@ -89,6 +90,10 @@ pub enum Command {
     Load(Box<cmd::load::Args>),
     /// Report the slowest requests above a latency threshold
     Slow(cmd::slow::Args),
+    /// Error lines grouped by message signature, with the new ones marked
+    Errors(cmd::errors::Args),
+    /// Every line of one request across services, in time order, with the gaps
+    Trace(cmd::trace::Args),
     /// The whole picture of a window as one HTML page to forward (or text, or JSON)
     Report(cmd::report::Args),
     /// List what has been loaded: each source's lines, bytes and last load
@@ -123,6 +128,8 @@ impl Cli {
             Command::Schema(args) => cmd::schema::run(args, url).await,
             Command::Load(args) => cmd::load::run(*args, url).await,
             Command::Slow(args) => cmd::slow::run(args, url).await,
+            Command::Errors(args) => cmd::errors::run(args, url).await,
+            Command::Trace(args) => cmd::trace::run(args, url).await,
             Command::Report(args) => cmd::report::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
             Command::Summary(args) => cmd::summary::run(args, url).await,

@@ -32,6 +32,8 @@ pub enum Outcome {
     NoInput = 6,
     /// `check` measured a condition given with --fail-if as breached.
     Breached = 7,
+    /// `trace` found no line with the request id where it looked.
+    NotFound = 8,
     /// Stopped by SIGINT or SIGTERM after committing what was in flight.
     Interrupted = 130,
 }
@@ -65,6 +67,10 @@ impl Outcome {
                  a log name (see --include), or a glob that matched nothing"
             }
             Outcome::Breached => "check: a --fail-if condition was breached (the table says which)",
+            Outcome::NotFound => {
+                "trace found no line with the request id where it looked (the message says \
+                 where, and how to look elsewhere)"
+            }
             Outcome::Interrupted => {
                 "interrupted by SIGINT/SIGTERM; what was committed stays committed"
             }

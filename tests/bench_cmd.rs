@@ -37,7 +37,7 @@ fn write_penalty_measures_each_configuration_in_a_scratch_schema_it_drops() {
             "{err}"
         );
     }
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 12);
     assert_eq!(rows[0]["indexes"], 0);
     assert_eq!(rows[5]["indexes"], 5);
     assert!(
@@ -52,6 +52,15 @@ fn write_penalty_measures_each_configuration_in_a_scratch_schema_it_drops() {
         rows.iter()
             .any(|r| r["configuration"].as_str().unwrap().contains("random v4"))
     );
+    let default_set = |name: &str| {
+        rows.iter()
+            .find(|r| r["configuration"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["indexes"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(default_set("logctl's default set"), 5);
+    assert_eq!(default_set("logctl's default set + request-id index"), 6);
     assert_eq!(
         db.count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'logctl_write_penalty%'"),
         0

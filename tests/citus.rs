@@ -99,7 +99,7 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
     let per_service = json["services"].as_array().unwrap();
     let slow_total: i64 = per_service
         .iter()
-        .map(|s| s["count"].as_i64().unwrap())
+        .map(|s| s["slow_requests"].as_i64().unwrap())
         .sum();
     assert_eq!(
         slow_total,

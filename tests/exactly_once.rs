@@ -316,7 +316,7 @@ fn indexes_and_keys(db: &TestDb) -> Vec<String> {
 fn a_rebuild_load_builds_the_indexes_again_and_reports_it() {
     let db = TestDb::with_schema("rebuild");
     let before = indexes_and_keys(&db);
-    assert_eq!(before.len(), 5, "{before:?}");
+    assert_eq!(before.len(), 7, "{before:?}");
     let dir = scratch_dir("rebuild");
     let file = generated_file(&dir, "a.ndjson", 5000, 12);
     let output = load(&db, &[file.to_str().unwrap(), "--format", "json"]);

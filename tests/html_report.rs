@@ -142,7 +142,10 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
         .collect();
     assert_eq!(reported, services);
     // The slowest requests are what `slow` lists above the same threshold.
-    let threshold = report["slowest_threshold_ms"].as_i64().unwrap().to_string();
+    let threshold = report["slowest"]["threshold_ms"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     let mut args = vec![
         "slow",
         "--threshold",
@@ -154,8 +157,41 @@ fn the_json_report_agrees_with_sql_over_the_raw_rows_and_with_slow() {
     ];
     args.extend(WINDOW);
     let slow = db.logctl_json(&args);
-    assert_eq!(report["slowest"], slow["requests"]);
-    assert_eq!(report["slowest"].as_array().unwrap().len(), 10);
+    assert_eq!(report["slowest"]["requests"], slow["requests"]);
+    assert_eq!(report["slowest"]["requests"].as_array().unwrap().len(), 10);
+    // The error signatures are what `errors` lists for the same window against the day
+    // before.
+    let mut args = vec![
+        "errors",
+        "--compare",
+        "1d",
+        "--limit",
+        "10",
+        "--format",
+        "json",
+    ];
+    args.extend(WINDOW);
+    let errors = db.logctl_json(&args);
+    let listed = |rows: &Value| -> Vec<(Value, Value, Value)> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["signature"].clone(),
+                    row["count"].clone(),
+                    row["new"].clone(),
+                )
+            })
+            .collect()
+    };
+    let signatures = listed(&report["errors"]["signatures"]);
+    assert_eq!(signatures, listed(&errors["errors"]));
+    assert!(!signatures.is_empty());
+    assert!(
+        signatures.iter().any(|(_, _, new)| new == true),
+        "some are new"
+    );
 }
 
 #[test]
@@ -235,6 +271,15 @@ fn the_html_page_renders_offline_without_scripts_and_shows_the_json_figures() {
     let rows = browser.eval("document.querySelectorAll('#table-timeline tbody tr').length");
     assert_eq!(rows, buckets.len());
 
+    // One row per error signature, the new ones (none the day before) marked.
+    let signatures = json["errors"]["signatures"].as_array().unwrap();
+    let new = signatures.iter().filter(|s| s["new"] == true).count();
+    let rows = browser.eval(
+        "[document.querySelectorAll('#table-errors tbody tr').length, \
+          document.querySelectorAll('#table-errors tbody tr.new').length]",
+    );
+    assert_eq!(rows, serde_json::json!([signatures.len(), new]));
+
     // The DOM is sound: sections in order, unique ids, tables with headers, a language.
     let sections = browser.eval("[...document.querySelectorAll('main > section')].map(s => s.id)");
     assert_eq!(
@@ -245,6 +290,7 @@ fn the_html_page_renders_offline_without_scripts_and_shows_the_json_figures() {
             "services",
             "routes",
             "latency",
+            "errors",
             "slowest"
         ])
     );

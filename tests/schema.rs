@@ -31,6 +31,8 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         "log_events:r",
         "log_events_pkey:i",
         "log_events_latency_ms_idx:i",
+        "log_events_errors_idx:i",
+        "log_events_long_errors_idx:i",
         "log_events_created_at_brin:i",
         "logctl_schema_version:r",
         "logctl_sources:r",

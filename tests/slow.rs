@@ -127,7 +127,7 @@ fn until_dates_and_no_limit_filter_like_sql() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["count"].as_i64().unwrap())
+        .map(|s| s["slow_requests"].as_i64().unwrap())
         .sum();
     assert_eq!(
         summed,
@@ -182,11 +182,11 @@ fn the_per_service_summary_equals_sql_percentiles() {
         .map(|s| {
             (
                 s["service"].as_str().unwrap().to_string(),
-                s["count"].as_i64().unwrap(),
-                s["p50_ms"].as_f64().unwrap(),
-                s["p95_ms"].as_f64().unwrap(),
-                s["p99_ms"].as_f64().unwrap(),
-                s["max_ms"].as_i64().unwrap(),
+                s["slow_requests"].as_i64().unwrap(),
+                s["slow_p50_ms"].as_f64().unwrap(),
+                s["slow_p95_ms"].as_f64().unwrap(),
+                s["slow_p99_ms"].as_f64().unwrap(),
+                s["slow_max_ms"].as_i64().unwrap(),
             )
         })
         .collect();
@@ -258,24 +258,35 @@ fn table_and_csv_formats_carry_the_same_rows() {
             (service.as_str(), latency.to_string().as_str())
         );
     }
-    assert!(blocks.next().unwrap().starts_with("service,count,p50_ms"));
+    assert!(
+        blocks
+            .next()
+            .unwrap()
+            .starts_with("service,requests,all_p50_ms")
+    );
 }
 
 #[test]
 fn the_report_reads_the_latency_index_not_json() {
+    // The query as the report runs it: the shared filter in place, every parameter bound
+    // (a window over all the data, no other filter, a threshold of 2000, 20 rows).
+    let sql = include_str!("../sql/slow_requests.sql")
+        .replace("{{filter}}", include_str!("../sql/report_filter.sql"));
+    let from: chrono::DateTime<chrono::Utc> = "2000-01-01T00:00:00Z".parse().unwrap();
+    let until: chrono::DateTime<chrono::Utc> = "2100-01-01T00:00:00Z".parse().unwrap();
+    let (none, small, text): (Option<Vec<String>>, Vec<i16>, Vec<String>) =
+        (None, Vec::new(), Vec::new());
+    let route: Option<String> = None;
     let plan: Vec<String> = loaded()
-        .query(&format!(
-            "EXPLAIN {}",
-            include_str!("../sql/slow_requests.sql")
-                .replace("$1", "2000")
-                .replace("$2::timestamptz", "NULL::timestamptz")
-                .replace("$2", "NULL")
-                .replace("$3::timestamptz", "NULL::timestamptz")
-                .replace("$3", "NULL")
-                .replace("$4::text", "NULL::text")
-                .replace("$4", "NULL")
-                .replace("$5", "20")
-        ))
+        .client()
+        .query(
+            &format!("EXPLAIN {sql}"),
+            &[
+                &from, &until, &none, &route, &small, &small, &text, &text, &text, &text, &2000i32,
+                &20i64,
+            ],
+        )
+        .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();

@@ -66,36 +66,45 @@ pub struct Period {
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-impl ReportArgs {
-    /// The period: the window's flags (`--since` alone ends now), else the 24 hours up
-    /// to the end of the hour of the newest event loaded (read from the rollups' newest
-    /// minute, which an index finds at once).
-    pub async fn period(&self, client: &Client) -> crate::Result<Period> {
-        let span = self.window.resolve()?;
-        // Windows nobody wrote an instant for are cut at whole minutes (a duration ago,
-        // to now) or whole hours (the default), so that the rollups answer them alone
-        // and the raw rows are left unread; the heading shows the window used.
-        let ago = self
-            .window
-            .since
-            .as_deref()
-            .is_some_and(|since| humantime::parse_duration(since).is_ok());
-        let (from, until) = match (span.since, span.until) {
-            (Some(since), Some(until)) => (since, until),
-            (Some(since), None) if ago => (floor(since, 60), ceil(Utc::now(), 60)),
-            (Some(since), None) => (since, Utc::now()),
-            (None, Some(until)) => (until - TimeDelta::hours(24), until),
-            (None, None) => {
-                let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
-                let until = ceil(newest, 3600);
-                (until - TimeDelta::hours(24), until)
-            }
-        };
-        if from >= until {
-            return Err(Error::usage(format!(
-                "the window is empty: --since ({from}) is not before --until ({until})"
-            )));
+/// A window's instants: the window's flags (`--since` alone ends now), else the 24 hours
+/// up to the end of the hour of the newest event loaded (read from the rollups' newest
+/// minute, which an index finds at once).
+pub async fn instants(
+    client: &Client,
+    window: &Window,
+) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let span = window.resolve()?;
+    // Windows nobody wrote an instant for are cut at whole minutes (a duration ago, to
+    // now) or whole hours (the default), so that the rollups answer them alone and the
+    // raw rows are left unread; the heading shows the window used.
+    let ago = window
+        .since
+        .as_deref()
+        .is_some_and(|since| humantime::parse_duration(since).is_ok());
+    let (from, until) = match (span.since, span.until) {
+        (Some(since), Some(until)) => (since, until),
+        (Some(since), None) if ago => (floor(since, 60), ceil(Utc::now(), 60)),
+        (Some(since), None) => (since, Utc::now()),
+        (None, Some(until)) => (until - TimeDelta::hours(24), until),
+        (None, None) => {
+            let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
+            let until = ceil(newest, 3600);
+            (until - TimeDelta::hours(24), until)
         }
+    };
+    if from >= until {
+        return Err(Error::usage(format!(
+            "the window is empty: --since ({from}) is not before --until ({until}); give an \
+             earlier --since or a later --until"
+        )));
+    }
+    Ok((from, until))
+}
+
+impl ReportArgs {
+    /// The period: the window's `instants`, and the one to compare with.
+    pub async fn period(&self, client: &Client) -> crate::Result<Period> {
+        let (from, until) = instants(client, &self.window).await?;
         let previous = match self.compare.as_deref() {
             None => None,
             Some("prev") => Some((from - (until - from), from)),

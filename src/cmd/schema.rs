@@ -13,7 +13,8 @@ const EXAMPLES: &str =
     "  logctl schema                                 # create or upgrade; safe to run again
   logctl schema --partition day                 # log_events partitioned by day
   logctl schema --print --partition day | less  # the SQL, run nowhere
-  logctl schema --print-grants loader | psql logs";
+  logctl schema --print-grants loader | psql logs
+  logctl schema --trace-index                   # let `logctl trace` find any request id";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = after_help(EXAMPLES, DATABASE_OUTCOMES))]
@@ -40,6 +41,15 @@ pub struct Args {
     /// With --print-grants: only what the reports (slow, status) need, reads only
     #[arg(long, requires = "print_grants")]
     pub read_only: bool,
+
+    /// Also create the request-id index, so that `logctl trace` finds any request at
+    /// once; every load pays for it (`logctl bench write-penalty` measures how much)
+    #[arg(long, conflicts_with = "drop_trace_index")]
+    pub trace_index: bool,
+
+    /// Drop the request-id index: loads get faster, `logctl trace` searches by time
+    #[arg(long)]
+    pub drop_trace_index: bool,
 }
 
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
@@ -58,6 +68,9 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     }
     if args.print {
         print!("{}", migrate::script(asked));
+        if args.trace_index {
+            print!("\n{}", migrate::TRACE_INDEX);
+        }
         return Ok(Outcome::Success);
     }
     let wanted = (args.partition.is_some() || args.distributed).then_some(asked);
@@ -81,6 +94,18 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         eprintln!(
             "logctl: derived the service and route rollups of {days} days from the hour and \
              day rollups"
+        );
+    }
+    if args.trace_index || args.drop_trace_index {
+        let changed = migrate::set_trace_index(&client, args.trace_index).await?;
+        eprintln!(
+            "logctl: the request-id index {}",
+            match (args.trace_index, changed) {
+                (true, true) => "is built: `logctl trace` finds any request at once",
+                (true, false) => "was already there; nothing changed",
+                (false, true) => "is dropped: loads no longer pay for it",
+                (false, false) => "was not there; nothing changed",
+            }
         );
     }
     Ok(Outcome::Success)

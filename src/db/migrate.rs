@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "007_rollup_grains.sql",
         sql: include_str!("../../sql/007_rollup_grains.sql"),
     },
+    Migration {
+        version: 8,
+        name: "008_error_lines.sql",
+        sql: include_str!("../../sql/008_error_lines.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");
@@ -255,6 +260,33 @@ pub async fn apply(client: &mut Client, wanted: Option<Variant>) -> crate::Resul
         version: newest_known,
         variant,
     })
+}
+
+/// The opt-in request-id index's SQL (see the file).
+pub const TRACE_INDEX: &str = include_str!("../../sql/trace_index.sql");
+
+/// Creates (`on`) or drops the opt-in request-id index; true when that changed anything.
+pub async fn set_trace_index(client: &Client, on: bool) -> crate::Result<bool> {
+    let had = has_trace_index(client).await?;
+    if on && !had {
+        client.batch_execute(TRACE_INDEX).await?;
+    } else if !on && had {
+        client
+            .batch_execute("DROP INDEX log_events_request_id_idx")
+            .await?;
+    }
+    Ok(on != had)
+}
+
+/// Whether log_events has the opt-in request-id index.
+pub async fn has_trace_index(client: &Client) -> crate::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('log_events_request_id_idx') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
 }
 
 /// The schema version the database is at, or None when logctl never ran there.

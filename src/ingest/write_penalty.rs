@@ -81,8 +81,31 @@ const SCENARIOS: &[Scenario] = &[
         random_keys: false,
     },
     Scenario {
-        name: "logctl's default set",
+        name: "logctl's default set before the error lines' indexes",
         indexes: &[PRIMARY_KEY, LATENCY_PARTIAL, CREATED_BRIN],
+        random_keys: false,
+    },
+    Scenario {
+        name: "logctl's default set",
+        indexes: &[
+            PRIMARY_KEY,
+            LATENCY_PARTIAL,
+            CREATED_BRIN,
+            ERROR_LINES,
+            LONG_ERROR_LINES,
+        ],
+        random_keys: false,
+    },
+    Scenario {
+        name: "logctl's default set + request-id index",
+        indexes: &[
+            PRIMARY_KEY,
+            LATENCY_PARTIAL,
+            CREATED_BRIN,
+            ERROR_LINES,
+            LONG_ERROR_LINES,
+            REQUEST_PARTIAL,
+        ],
         random_keys: false,
     },
 ];
@@ -94,6 +117,16 @@ const CREATED_BTREE: &str = "CREATE INDEX ON events (created_at)";
 const CREATED_BRIN: &str = "CREATE INDEX ON events USING brin (created_at)";
 const SERVICE: &str = "CREATE INDEX ON events (service_id)";
 const REQUEST: &str = "CREATE INDEX ON events (request_id)";
+/// The error lines' indexes of `logctl errors` (sql/008_error_lines.sql).
+const ERROR_LINES: &str = "CREATE INDEX ON events (created_at) \
+     INCLUDE (service_id, request_id, message) \
+     WHERE (status >= 500 OR level IN ('error', 'fatal', 'critical', 'panic')) \
+     AND octet_length(message) <= 2000";
+const LONG_ERROR_LINES: &str = "CREATE INDEX ON events (created_at) \
+     WHERE (status >= 500 OR level IN ('error', 'fatal', 'critical', 'panic')) \
+     AND (octet_length(message) <= 2000) IS NOT TRUE";
+/// The opt-in index of `logctl schema --trace-index` (sql/trace_index.sql).
+const REQUEST_PARTIAL: &str = "CREATE INDEX ON events (request_id) WHERE request_id IS NOT NULL";
 
 /// Ids 1..=n for generated services; the scratch table has no foreign key.
 struct NumberedServices(rustc_hash::FxHashMap<String, i32>);

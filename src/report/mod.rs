@@ -4,6 +4,8 @@
 
 pub mod chart;
 pub mod check;
+pub mod errors;
+pub mod filter;
 pub mod latency;
 pub mod overview;
 pub mod render;
@@ -13,5 +15,6 @@ pub mod status;
 pub mod summary;
 pub mod timeline;
 pub mod top;
+pub mod trace;
 
 pub use render::{Cell, Format, Report, Table};

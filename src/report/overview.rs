@@ -1,8 +1,9 @@
 //! The whole picture behind `logctl report`, as one serde type (`ReportData`): the data
 //! of `summary` (headline against the window compared with, services, top routes by p99
 //! and by errors), three `timeline`s (requests, error rate, p95), `latency` (quantiles
-//! and histogram) and `slow` (the slowest requests), each computed by the same function
-//! as its terminal command over the same `Scope`. Its JSON is `report --format json`; its
+//! and histogram), `errors` (the top error signatures, new ones marked) and `slow` (the
+//! slowest requests), each computed by the same function as its terminal command over
+//! the same `Scope`. Its JSON is `report --format json`; its
 //! text tables, CSV and HTML page are renderings of it, so a figure reads the same in
 //! every one and in the terminal reports.
 
@@ -10,11 +11,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
+use super::errors::{self, ErrorsQuery, ErrorsReport};
+use super::filter::RawFilter;
 use super::latency::{self, Latency};
 use super::scope::{Metric, Scope};
+use super::slow::{self, SlowQuery, SlowReport};
 use super::summary::{self, Summary};
 use super::timeline::{self, Timeline, auto_bucket};
-use super::{Cell, Table, slow};
+use super::{Cell, Table};
 
 /// The report's data: everything its renderings show.
 #[derive(Debug, Clone, Serialize)]
@@ -35,10 +39,12 @@ pub struct ReportData {
     pub error_rate: Timeline,
     pub p95: Timeline,
     pub latency: Latency,
-    /// The latency the slowest requests are above: see `tail_threshold`.
-    pub slowest_threshold_ms: i32,
-    /// The slowest requests of the window, as `logctl slow --format json` lists them.
-    pub slowest: Table,
+    /// The most frequent error signatures, each marked new when the period compared
+    /// with (without `--compare`, the period before) has none of it.
+    pub errors: ErrorsReport,
+    /// The slowest requests of the window, as `logctl slow --format json` lists them,
+    /// above a threshold from the histogram: see `tail_threshold`.
+    pub slowest: SlowReport,
 }
 
 /// The services a page lists at most, so that its size stays bounded.
@@ -77,22 +83,34 @@ pub async fn build(
             .try_into()
             .expect("one timeline per metric");
     let latency = latency::latency(client, scope).await?;
-    let threshold_ms = tail_threshold(&latency, limit);
-    let slowest = slow::report(
+    let raw = RawFilter::new(&scope.filter, scope.from, scope.until);
+    let length = scope.until - scope.from;
+    let errors = errors::report(
         client,
-        &slow::SlowQuery {
-            threshold_ms,
-            limit: Some(limit as i64),
-            since: Some(scope.from),
-            until: Some(scope.until),
-            service: match scope.filter.services.as_slice() {
-                [one] => Some(one.clone()),
-                _ => None,
+        &ErrorsQuery {
+            // Error lines are read from the raw rows, as `logctl errors` reads them.
+            scope: Scope {
+                previous: scope.previous.or(Some((scope.from - length, scope.from))),
+                exact: true,
+                ..scope.clone()
             },
+            filter: raw.clone(),
+            only_new: false,
+            limit: Some(limit),
         },
     )
-    .await?
-    .swap_remove(0);
+    .await?;
+    let slowest = slow::report(
+        client,
+        &SlowQuery {
+            scope: scope.clone(),
+            filter: scope.filter.clone(),
+            raw,
+            threshold_ms: tail_threshold(&latency, limit),
+            limit: Some(limit as i64),
+        },
+    )
+    .await?;
     Ok(ReportData {
         database,
         generated_at: Utc::now(),
@@ -104,7 +122,7 @@ pub async fn build(
         error_rate,
         p95,
         latency,
-        slowest_threshold_ms: threshold_ms,
+        errors,
         slowest,
     })
 }
@@ -128,7 +146,8 @@ fn tail_threshold(latency: &Latency, limit: usize) -> i32 {
 
 impl ReportData {
     /// The report as tables, for text, CSV and the HTML page's tables: the summary's,
-    /// the timelines side by side, the latency's and the slowest requests.
+    /// the timelines side by side, the latency's, the error signatures and the slowest
+    /// requests (without `slow`'s per-service table, which the summary's services have).
     pub fn tables(&self) -> Vec<Table> {
         let mut tables = self.summary.tables();
         if self.summary.services.len() < self.services_found
@@ -142,7 +161,8 @@ impl ReportData {
         }
         tables.push(self.timeline_table());
         tables.extend(self.latency.tables(None));
-        tables.push(self.slowest.clone());
+        tables.push(self.errors.table());
+        tables.push(self.slowest.tables().swap_remove(0));
         tables
     }
 

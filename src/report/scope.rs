@@ -1,14 +1,51 @@
 //! What every analytics report shares: its scope (the window, the window it is compared
 //! with, the filters and whether the figures are exact), the measures a report can show
 //! (`Metric`) and the headline figures of a set of events (`Figures`), the heading that
-//! echoes all of that, and the explanation of an empty answer.
+//! echoes all of that, the explanation of an empty answer, and the printing of a report
+//! that may be empty.
 
-use chrono::{DateTime, Utc};
+use std::io::{self, Write};
+
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::analytics::read::{Filter, Query, Stats, StatusFilter};
-use crate::report::Cell;
+use crate::report::{Cell, Format, Report, Table, render};
+use crate::terminal;
+
+/// A stretch of time, `until` excluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl Period {
+    /// `2026-11-24 00:00 to 2026-11-25 00:00 UTC (1day)`.
+    pub fn describe(&self) -> String {
+        let length = (self.until - self.from)
+            .to_std()
+            .map(|length| {
+                humantime::format_duration(std::time::Duration::from_secs(length.as_secs()))
+            })
+            .map_or_else(|_| "empty".to_string(), |length| length.to_string());
+        format!("{} ({length})", span(self.from, self.until))
+    }
+}
+
+/// A time as a heading shows it: to the minute, the second or the millisecond, as far
+/// as it has any.
+pub fn moment(time: DateTime<Utc>) -> String {
+    let format = if time.timestamp_subsec_millis() > 0 {
+        "%Y-%m-%d %H:%M:%S%.3f"
+    } else if time.timestamp() % 60 > 0 {
+        "%Y-%m-%d %H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M"
+    };
+    time.format(format).to_string()
+}
 
 /// The events a report is about.
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +61,16 @@ pub struct Scope {
 }
 
 impl Scope {
+    pub fn new(window: Period, previous: Option<Period>, filter: &Filter, exact: bool) -> Scope {
+        Scope {
+            from: window.from,
+            until: window.until,
+            previous: previous.map(|period| (period.from, period.until)),
+            filter: filter.clone(),
+            exact,
+        }
+    }
+
     /// The question for the read API over the whole window, one group, one bucket.
     pub fn query(&self) -> Query {
         let mut query = Query::new(self.from, self.until);
@@ -89,42 +136,109 @@ impl Scope {
 
 /// `2026-11-26 09:00 to 2026-11-27 09:00 UTC`, seconds only when there are some.
 fn span(from: DateTime<Utc>, until: DateTime<Utc>) -> String {
-    let show = |time: DateTime<Utc>| {
-        if time.timestamp_subsec_micros() == 0 && time.timestamp() % 60 == 0 {
-            time.format("%Y-%m-%d %H:%M").to_string()
-        } else {
-            time.format("%Y-%m-%d %H:%M:%S").to_string()
-        }
-    };
-    format!("{} to {} UTC", show(from), show(until))
+    format!("{} to {} UTC", moment(from), moment(until))
 }
 
 /// Why a window holds no events: the newest event's time and the services known, so
 /// that the user can choose another window or name.
 pub async fn why_empty(client: &Client, scope: &Scope) -> crate::Result<String> {
-    let newest = newest_minute(client).await?;
+    let mut why = format!("no events {}", span(scope.from, scope.until));
+    let filters = scope.filters();
+    if !filters.is_empty() {
+        why.push_str(&format!(" match {}", filters.join(" ")));
+    }
+    why.push_str("; ");
+    why.push_str(&where_data_ends(client, &scope.filter.services).await?);
+    Ok(why)
+}
+
+/// Where the data ends and what it names: which of the services asked for do not
+/// exist, the newest event's time, and the services there are.
+pub async fn where_data_ends(client: &Client, services_asked: &[String]) -> crate::Result<String> {
     let services: Vec<String> = client
         .query("SELECT service_name FROM services ORDER BY 1", &[])
         .await?
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut why = format!("no events {}", span(scope.from, scope.until));
-    let filters = scope.filters();
-    if !filters.is_empty() {
-        why.push_str(&format!(" match {}", filters.join(" ")));
+    let Some(newest) = newest_event(client).await? else {
+        return Ok("The database holds no events yet: load some with `logctl load`.".into());
+    };
+    let unknown: Vec<&str> = services_asked
+        .iter()
+        .filter(|name| !services.contains(name))
+        .map(String::as_str)
+        .collect();
+    let mut reason = String::new();
+    if !unknown.is_empty() {
+        reason.push_str(&format!("No service is named {}. ", unknown.join(" or ")));
     }
-    match newest {
-        None => why.push_str("; the database holds no events yet (see `logctl load`)"),
-        Some(newest) => {
-            why.push_str(&format!(
-                "; the newest event is in the minute before {} UTC",
-                newest.format("%Y-%m-%d %H:%M")
-            ));
-            why.push_str(&format!("; services: {}", services.join(", ")));
+    reason.push_str(&format!(
+        "The newest event is from {} UTC; the services are {}.",
+        moment(newest),
+        services.join(", ")
+    ));
+    Ok(reason)
+}
+
+/// The newest event's time: the rollups name its minute, and the rows of that minute
+/// (found with the BRIN index) its time.
+async fn newest_event(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
+    let Some(after_it) = newest_minute(client).await? else {
+        return Ok(None);
+    };
+    let row = client
+        .query_one(
+            "SELECT max(created_at) FROM log_events WHERE created_at >= $1",
+            &[&(after_it - TimeDelta::minutes(1))],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Prints a report's tables read from `database`, or, when it found nothing, says why:
+/// instead of the tables on a text display, and on stderr beside the empty JSON or CSV a
+/// script reads.
+pub fn print(
+    database: String,
+    tables: Vec<Table>,
+    empty_because: Option<&str>,
+    format: Format,
+) -> io::Result<()> {
+    match (empty_because, format) {
+        (Some(reason), Format::Table) => {
+            // The heading still says what was asked; the reason takes the table's place.
+            let title = tables.first().map_or("", |table| table.title.as_str());
+            match write_reason(&database, title, reason) {
+                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
+            }
+        }
+        (Some(reason), _) => {
+            eprintln!("logctl: {reason}");
+            render::print(&Report { database, tables }, format)
+        }
+        (None, _) => render::print(&Report { database, tables }, format),
+    }
+}
+
+/// The heading of an empty report and why it is empty, broken only at spaces to fit.
+fn write_reason(database: &str, title: &str, reason: &str) -> io::Result<()> {
+    let width = terminal::stdout().width;
+    let mut out = io::stdout().lock();
+    writeln!(out, "database: {database}\n")?;
+    for paragraph in [title, reason] {
+        match width {
+            Some(width) => {
+                let options = textwrap::Options::new(width).break_words(false);
+                for line in textwrap::wrap(paragraph, options) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            None => writeln!(out, "{paragraph}")?,
         }
     }
-    Ok(why)
+    Ok(())
 }
 
 /// The end of the newest minute the rollups hold (compacted or pending): the end of a

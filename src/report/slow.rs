@@ -1,99 +1,291 @@
-//! The slow-request report: the slowest requests above a threshold, and a
-//! per-service summary of latency percentiles among them.
+//! The slow-request report: the slowest requests above a threshold, and per service
+//! how many requests were that slow and the latency percentiles among them, beside the
+//! service's own figures over all its requests (their number, the share that was slow,
+//! and their percentiles, from the rollups through the read API, or exact from the raw
+//! rows), so that nobody takes the percentiles of slow requests for the service's.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
 use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
 
+use super::filter::{RawFilter, with_filter};
+use super::scope::Scope;
 use super::{Cell, Table};
+use crate::analytics::read::{self, Dimension, Filter, Query};
 
-const REQUESTS_SQL: &str = include_str!("../../sql/slow_requests.sql");
-const SUMMARY_SQL: &str = include_str!("../../sql/slow_summary.sql");
+static REQUESTS_SQL: LazyLock<String> =
+    LazyLock::new(|| with_filter(include_str!("../../sql/slow_requests.sql")));
+static SUMMARY_SQL: LazyLock<String> =
+    LazyLock::new(|| with_filter(include_str!("../../sql/slow_summary.sql")));
 
 /// What to report on.
 #[derive(Debug, Clone)]
 pub struct SlowQuery {
+    /// The window and filters; `scope.exact` reads the services' own percentiles from
+    /// the raw rows instead of the rollups.
+    pub scope: Scope,
+    /// The filters, for the read API.
+    pub filter: Filter,
+    /// The same window and filters, over the raw rows.
+    pub raw: RawFilter,
     pub threshold_ms: i32,
-    /// None lists every request above the threshold.
+    /// How many requests to list; None lists them all.
     pub limit: Option<i64>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub service: Option<String>,
 }
 
-/// The two result tables: requests, then the per-service summary.
-pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<Vec<Table>> {
+/// The report's data.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowReport {
+    pub scope: Scope,
+    pub threshold_ms: i32,
+    /// The slowest first.
+    pub requests: Vec<SlowRequest>,
+    /// The services with slow requests, the most first.
+    pub services: Vec<ServiceSlowness>,
+}
+
+/// One request above the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowRequest {
+    pub service: String,
+    pub time: DateTime<Utc>,
+    pub latency_ms: i32,
+    pub endpoint: Option<String>,
+    pub method: Option<String>,
+    pub status: Option<i16>,
+}
+
+/// One service: all its requests in the window, and those above the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSlowness {
+    pub service: String,
+    /// Its requests (events with a latency).
+    pub requests: u64,
+    /// Latency percentiles over all its requests.
+    pub all_p50_ms: Option<f64>,
+    pub all_p95_ms: Option<f64>,
+    pub all_p99_ms: Option<f64>,
+    /// Its requests above the threshold.
+    pub slow_requests: u64,
+    /// The share of its requests above the threshold, in percent to two decimals; None
+    /// when the rollups know none of its requests (they were never built).
+    pub slow_percent: Option<f64>,
+    /// Latency percentiles and maximum among the requests above the threshold only.
+    pub slow_p50_ms: f64,
+    pub slow_p95_ms: f64,
+    pub slow_p99_ms: f64,
+    pub slow_max_ms: i32,
+}
+
+/// A service's requests and latency percentiles.
+struct Latencies {
+    requests: u64,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    max: Option<i32>,
+}
+
+/// Per service, its requests above `threshold_ms` (-1 for all of them) and their
+/// percentiles, exact, from the raw rows.
+async fn summary(
+    client: &Client,
+    raw: &RawFilter,
+    threshold_ms: i32,
+) -> crate::Result<Vec<(String, Latencies)>> {
+    let mut parameters = raw.parameters();
+    parameters.push(&threshold_ms);
+    Ok(client
+        .query(SUMMARY_SQL.as_str(), &parameters)
+        .await?
+        .iter()
+        .map(|row| {
+            let latencies = Latencies {
+                requests: row.get::<_, i64>(1) as u64,
+                p50: row.get(2),
+                p95: row.get(3),
+                p99: row.get(4),
+                max: row.get(5),
+            };
+            (row.get(0), latencies)
+        })
+        .collect())
+}
+
+/// Per service, all its requests and their percentiles, from the rollups (within 1%).
+async fn rollup_summary(
+    client: &Client,
+    query: &SlowQuery,
+) -> crate::Result<FxHashMap<String, Latencies>> {
+    let asked = Query {
+        filter: query.filter.clone(),
+        by: vec![Dimension::Service],
+        ..Query::new(query.scope.from, query.scope.until)
+    };
+    let answer = read::read(client, &asked).await?;
+    Ok(answer
+        .series
+        .into_iter()
+        .map(|(mut key, buckets)| {
+            let service = key.pop().unwrap_or_default();
+            let latency = &buckets[0].latency;
+            let latencies = Latencies {
+                requests: latency.count(),
+                p50: latency.quantile(0.5),
+                p95: latency.quantile(0.95),
+                p99: latency.quantile(0.99),
+                max: latency.max(),
+            };
+            (service, latencies)
+        })
+        .collect())
+}
+
+/// The slowest requests and the per-service summary.
+pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<SlowReport> {
+    let mut parameters: Vec<&(dyn ToSql + Sync)> = query.raw.parameters();
+    parameters.push(&query.threshold_ms);
+    parameters.push(&query.limit);
     let requests = client
-        .query(
-            REQUESTS_SQL,
-            &[
-                &query.threshold_ms,
-                &query.since,
-                &query.until,
-                &query.service,
-                &query.limit,
-            ],
-        )
-        .await?;
-    let summary = client
-        .query(
-            SUMMARY_SQL,
-            &[
-                &query.threshold_ms,
-                &query.since,
-                &query.until,
-                &query.service,
-            ],
-        )
-        .await?;
-    let text = |value: Option<String>| value.map_or(Cell::Null, Cell::Text);
-    Ok(vec![
-        Table {
-            name: "requests",
-            title: format!(
-                "Slowest requests above {} ms ({} shown, times in UTC)",
-                query.threshold_ms,
-                requests.len()
-            ),
-            columns: vec![
-                "service",
-                "time",
-                "latency_ms",
-                "endpoint",
-                "method",
-                "status",
-            ],
-            rows: requests
-                .iter()
-                .map(|row| {
-                    vec![
-                        Cell::Text(row.get(0)),
-                        Cell::Time(row.get(1)),
-                        Cell::Int(i64::from(row.get::<_, i32>(2))),
-                        text(row.get(3)),
-                        text(row.get(4)),
-                        row.get::<_, Option<i16>>(5)
-                            .map_or(Cell::Null, |s| Cell::Int(s.into())),
-                    ]
-                })
-                .collect(),
-        },
-        Table {
-            name: "services",
-            title: format!("Per service, all requests above {} ms", query.threshold_ms),
-            columns: vec!["service", "count", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
-            rows: summary
-                .iter()
-                .map(|row| {
-                    vec![
-                        Cell::Text(row.get(0)),
-                        Cell::Int(row.get(1)),
-                        Cell::decimal(row.get(2), 1),
-                        Cell::decimal(row.get(3), 1),
-                        Cell::decimal(row.get(4), 1),
-                        Cell::Int(i64::from(row.get::<_, i32>(5))),
-                    ]
-                })
-                .collect(),
-        },
-    ])
+        .query(REQUESTS_SQL.as_str(), &parameters)
+        .await?
+        .iter()
+        .map(|row| SlowRequest {
+            service: row.get(0),
+            time: row.get(1),
+            latency_ms: row.get(2),
+            endpoint: row.get(3),
+            method: row.get(4),
+            status: row.get(5),
+        })
+        .collect();
+    let slow = summary(client, &query.raw, query.threshold_ms).await?;
+    let all: FxHashMap<String, Latencies> = if query.scope.is_exact() {
+        summary(client, &query.raw, -1).await?.into_iter().collect()
+    } else {
+        rollup_summary(client, query).await?
+    };
+    let services = slow
+        .into_iter()
+        .map(|(service, slow)| {
+            let own = all.get(&service);
+            let requests = own.map_or(0, |own| own.requests);
+            ServiceSlowness {
+                requests,
+                all_p50_ms: own.and_then(|own| own.p50).map(tenth),
+                all_p95_ms: own.and_then(|own| own.p95).map(tenth),
+                all_p99_ms: own.and_then(|own| own.p99).map(tenth),
+                slow_requests: slow.requests,
+                slow_percent: (requests > 0)
+                    .then(|| (slow.requests as f64 * 10_000.0 / requests as f64).round() / 100.0),
+                slow_p50_ms: slow.p50.map_or(0.0, tenth),
+                slow_p95_ms: slow.p95.map_or(0.0, tenth),
+                slow_p99_ms: slow.p99.map_or(0.0, tenth),
+                slow_max_ms: slow.max.unwrap_or(0),
+                service,
+            }
+        })
+        .collect();
+    Ok(SlowReport {
+        scope: query.scope.clone(),
+        threshold_ms: query.threshold_ms,
+        requests,
+        services,
+    })
+}
+
+/// Milliseconds to a tenth, so that no float noise reaches the output.
+fn tenth(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
+}
+
+impl SlowReport {
+    pub fn tables(&self) -> Vec<Table> {
+        let text = |value: &Option<String>| value.clone().map_or(Cell::Null, Cell::Text);
+        let float =
+            |value: Option<f64>, decimals| value.map_or(Cell::Null, |v| Cell::decimal(v, decimals));
+        let own = if self.scope.is_exact() {
+            "exact"
+        } else {
+            "percentiles within 1%, from the rollups"
+        };
+        vec![
+            Table {
+                name: "requests",
+                title: self.scope.heading(&format!(
+                    "Slowest requests above {} ms ({} shown, times in UTC)",
+                    self.threshold_ms,
+                    self.requests.len()
+                )),
+                columns: vec![
+                    "service",
+                    "time",
+                    "latency_ms",
+                    "endpoint",
+                    "method",
+                    "status",
+                ],
+                rows: self
+                    .requests
+                    .iter()
+                    .map(|request| {
+                        vec![
+                            Cell::Text(request.service.clone()),
+                            Cell::Time(request.time),
+                            Cell::Int(request.latency_ms.into()),
+                            text(&request.endpoint),
+                            text(&request.method),
+                            request.status.map_or(Cell::Null, |s| Cell::Int(s.into())),
+                        ]
+                    })
+                    .collect(),
+            },
+            Table {
+                name: "services",
+                title: format!(
+                    "Per service: all its requests in the window (requests, all_p50_ms to \
+                     all_p99_ms: {own}), then those above {} ms only (slow_requests, their \
+                     share of all as slow_percent, and slow_p50_ms to slow_max_ms among them: \
+                     exact)",
+                    self.threshold_ms
+                ),
+                columns: vec![
+                    "service",
+                    "requests",
+                    "all_p50_ms",
+                    "all_p95_ms",
+                    "all_p99_ms",
+                    "slow_requests",
+                    "slow_percent",
+                    "slow_p50_ms",
+                    "slow_p95_ms",
+                    "slow_p99_ms",
+                    "slow_max_ms",
+                ],
+                rows: self
+                    .services
+                    .iter()
+                    .map(|service| {
+                        vec![
+                            Cell::Text(service.service.clone()),
+                            Cell::Int(service.requests as i64),
+                            float(service.all_p50_ms, 1),
+                            float(service.all_p95_ms, 1),
+                            float(service.all_p99_ms, 1),
+                            Cell::Int(service.slow_requests as i64),
+                            float(service.slow_percent, 2),
+                            Cell::decimal(service.slow_p50_ms, 1),
+                            Cell::decimal(service.slow_p95_ms, 1),
+                            Cell::decimal(service.slow_p99_ms, 1),
+                            Cell::Int(service.slow_max_ms.into()),
+                        ]
+                    })
+                    .collect(),
+            },
+        ]
+    }
 }

@@ -66,8 +66,12 @@ pub fn page(data: &ReportData) -> String {
         }
     });
     latency(&mut page, data, table("latency"), table("histogram"));
+    section(&mut page, "errors", "Top error signatures", |page| {
+        // New ones say so in the table's `new` column, and their rows are marked.
+        table_html(page, table("errors"), false);
+    });
     section(&mut page, "slowest", "Slowest requests", |page| {
-        table_html(page, table(data.slowest.name), false);
+        table_html(page, table("requests"), false);
     });
     let _ = writeln!(
         page,
@@ -372,8 +376,12 @@ fn table_html(page: &mut String, table: &Table, tall: bool) {
             table.columns.len().max(1)
         );
     }
+    // A row whose `new` column is yes (an error signature the period before had none
+    // of) is marked, so that it stands out without reading that column.
+    let new = table.columns.iter().position(|&name| name == "new");
     for row in &table.rows {
-        page.push_str("<tr>");
+        let is_new = new.is_some_and(|column| row.get(column) == Some(&Cell::Bool(true)));
+        page.push_str(if is_new { "<tr class=\"new\">" } else { "<tr>" });
         for cell in row {
             let (class, text) = match cell {
                 Cell::Text(text) => ("text", shorten(text)),
