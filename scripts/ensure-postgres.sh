@@ -1,7 +1,9 @@
 # Sourced by demo.sh and test.sh: makes sure PostgreSQL's server programs (initdb,
 # pg_ctl) are installed, with WITH_PGBOUNCER=1 (test.sh: the tests put pgbouncer in
 # front of PostgreSQL) pgbouncer too, and with WITH_MAN=1 (test.sh: the tests render
-# logctl's manual pages) man, installing Debian's packages when they are missing.
+# logctl's manual pages) man, and with WITH_BROWSER=1 (test.sh: the HTML report is
+# opened in a headless browser and checked by a validator) chromium and tidy,
+# installing Debian's packages when they are missing.
 # Nothing is started here: logctl and the test harness start their own servers.
 
 have_postgres() {
@@ -14,10 +16,16 @@ have_pgbouncer() {
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]
 }
 
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
+}
+
 missing=()
 have_postgres || missing+=(postgresql postgresql-contrib)
 [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && missing+=(pgbouncer)
 [ "${WITH_MAN:-0}" = 1 ] && ! command -v man >/dev/null 2>&1 && missing+=(man-db)
+[ "${WITH_BROWSER:-0}" = 1 ] && ! have_chromium && missing+=(chromium fonts-dejavu-core)
+[ "${WITH_BROWSER:-0}" = 1 ] && ! command -v tidy >/dev/null 2>&1 && missing+=(tidy)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian's ${missing[*]} (missing)" >&2
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -27,4 +35,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     have_postgres || { echo "PostgreSQL installation failed" >&2; exit 1; }
     [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && { echo "pgbouncer installation failed" >&2; exit 1; }
     [ "${WITH_MAN:-0}" = 1 ] && ! command -v man >/dev/null 2>&1 && { echo "man-db installation failed" >&2; exit 1; }
+    [ "${WITH_BROWSER:-0}" = 1 ] && ! have_chromium && { echo "chromium installation failed" >&2; exit 1; }
+    [ "${WITH_BROWSER:-0}" = 1 ] && ! command -v tidy >/dev/null 2>&1 && { echo "tidy installation failed" >&2; exit 1; }
 fi

@@ -94,6 +94,8 @@ pub enum Command {
     Errors(cmd::errors::Args),
     /// Every line of one request across services, in time order, with the gaps
     Trace(cmd::trace::Args),
+    /// The whole picture of a window as one HTML page to forward (or text, or JSON)
+    Report(cmd::report::Args),
     /// List what has been loaded: each source's lines, bytes and last load
     Status(cmd::status::Args),
     Summary(cmd::summary::Args),
@@ -128,6 +130,7 @@ impl Cli {
             Command::Slow(args) => cmd::slow::run(args, url).await,
             Command::Errors(args) => cmd::errors::run(args, url).await,
             Command::Trace(args) => cmd::trace::run(args, url).await,
+            Command::Report(args) => cmd::report::run(args, url).await,
             Command::Status(args) => cmd::status::run(args, url).await,
             Command::Summary(args) => cmd::summary::run(args, url).await,
             Command::Timeline(args) => cmd::timeline::run(args, url).await,

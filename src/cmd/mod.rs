@@ -12,6 +12,7 @@ pub mod load;
 pub mod local;
 pub mod man;
 pub mod prune;
+pub mod report;
 pub mod report_args;
 pub mod rollup;
 pub mod schema;

@@ -3,7 +3,7 @@
 use crate::Outcome;
 use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::cmd::report_args::ReportArgs;
-use crate::report::summary::summary;
+use crate::report::summary::{ROUTES, summary};
 use crate::terminal;
 
 const EXAMPLES: &str = "  logctl summary                               # the last 24 hours of data
@@ -26,7 +26,7 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     let gathered = args
         .report
         .gather(database_url, async |client, scope| {
-            let summary = summary(client, scope).await?;
+            let summary = summary(client, scope, ROUTES).await?;
             let events = summary.overall.requests;
             Ok((summary, events))
         })

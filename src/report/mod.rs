@@ -7,6 +7,7 @@ pub mod check;
 pub mod errors;
 pub mod filter;
 pub mod latency;
+pub mod overview;
 pub mod render;
 pub mod scope;
 pub mod slow;

@@ -1,7 +1,7 @@
 //! Reports as people and scripts read them: a `Report` (the database it read, and its
-//! tables of typed cells) rendered as text fitted to the display, as JSON or as CSV. The
-//! three are renderings of the same cells, so the numbers agree everywhere; data goes to
-//! stdout.
+//! tables of typed cells) rendered as text fitted to the display, as JSON or as CSV, and
+//! `report`'s HTML page (`html`). All are renderings of the same cells, so the numbers
+//! agree everywhere; data goes to stdout.
 
 use std::io::{self, Write};
 
@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::terminal::{self, Display};
 
+pub mod html;
 mod text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl Cell {
         Cell::Change(round(fraction, CHANGE_DECIMALS))
     }
 
-    /// How the cell reads in a text table and in CSV.
+    /// How the cell reads in a text table, in CSV and on a page.
     pub fn display(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone(),
@@ -84,7 +85,7 @@ impl Cell {
         }
     }
 
-    fn is_numeric(&self) -> bool {
+    pub(super) fn is_numeric(&self) -> bool {
         matches!(self, Cell::Int(_) | Cell::Decimal(..) | Cell::Change(_))
     }
 
@@ -94,7 +95,8 @@ impl Cell {
     }
 }
 
-fn round(value: f64, decimals: u8) -> f64 {
+/// `value` to `decimals` places, so that binary noise never reaches the output.
+pub fn round(value: f64, decimals: u8) -> f64 {
     let scale = 10f64.powi(i32::from(decimals));
     let rounded = (value * scale).round() / scale;
     if rounded.is_finite() { rounded } else { value }
@@ -109,6 +111,31 @@ pub struct Table {
     pub title: String,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    /// The rows as JSON objects keyed by column.
+    fn json(&self) -> serde_json::Value {
+        self.rows
+            .iter()
+            .map(|row| {
+                self.columns
+                    .iter()
+                    .zip(row)
+                    .map(|(column, cell)| (column.to_string(), cell.json()))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            })
+            .collect::<Vec<serde_json::Value>>()
+            .into()
+    }
+}
+
+/// A table inside a larger JSON document reads as it does in `--format json`.
+impl serde::Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
+    }
 }
 
 /// What a report command prints: the database it read (named in text output, never
@@ -141,20 +168,7 @@ pub fn write(
         Format::Json => {
             let mut object = serde_json::Map::new();
             for table in &report.tables {
-                let rows: Vec<serde_json::Value> = table
-                    .rows
-                    .iter()
-                    .map(|row| {
-                        table
-                            .columns
-                            .iter()
-                            .zip(row)
-                            .map(|(column, cell)| (column.to_string(), cell.json()))
-                            .collect::<serde_json::Map<_, _>>()
-                            .into()
-                    })
-                    .collect();
-                object.insert(table.name.to_string(), rows.into());
+                object.insert(table.name.to_string(), table.json());
             }
             serde_json::to_writer_pretty(&mut *out, &object)?;
             writeln!(out)

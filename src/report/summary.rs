@@ -12,8 +12,9 @@ use crate::report::timeline::{Series, Timeline, auto_bucket};
 use crate::report::top::{Subject, Top, rankings};
 use crate::report::{Cell, Table};
 
-/// How many routes each ranking shows, and how many requests a route needs to be ranked
-/// by its p99 (a route with three requests has a p99 of its slowest one).
+/// How many routes each ranking of `logctl summary` shows, and how many requests a route
+/// needs to be ranked by its p99 (a route with three requests has a p99 of its slowest
+/// one).
 pub const ROUTES: usize = 5;
 pub const MIN_COUNT: u64 = 20;
 /// About this many buckets in the small timeline.
@@ -37,7 +38,9 @@ pub struct Summary {
     pub timeline: Timeline,
 }
 
-pub async fn summary(client: &Client, scope: &Scope) -> crate::Result<Summary> {
+/// The summary of `scope`, with `routes` routes in each ranking (`logctl report` shows
+/// as many as its `--limit`).
+pub async fn summary(client: &Client, scope: &Scope, routes: usize) -> crate::Result<Summary> {
     let bucket = auto_bucket(scope.from, scope.until, BUCKETS + 1);
     let mut query = scope.query();
     query.by = vec![Dimension::Service];
@@ -65,7 +68,7 @@ pub async fn summary(client: &Client, scope: &Scope) -> crate::Result<Summary> {
         Subject::Routes,
         &[Metric::P99, Metric::Errors],
         MIN_COUNT,
-        Some(ROUTES),
+        Some(routes),
     )
     .await?
     .into_iter();

@@ -99,10 +99,23 @@ pub async fn timeline(
     split: Option<Split>,
     bucket_seconds: i64,
 ) -> crate::Result<Timeline> {
+    let mut timelines = timelines(client, scope, &[metric], split, bucket_seconds).await?;
+    Ok(timelines.remove(0))
+}
+
+/// A timeline of each of `metrics` over the same buckets and series, from one read (and
+/// one of the window compared with): `report` draws three.
+pub async fn timelines(
+    client: &Client,
+    scope: &Scope,
+    metrics: &[Metric],
+    split: Option<Split>,
+    bucket_seconds: i64,
+) -> crate::Result<Vec<Timeline>> {
     let mut query = scope.query();
     query.bucket = Some(bucket_seconds * 1_000_000);
     query.by = split.map(Split::dimension).into_iter().collect();
-    query.latency = metric.needs_latency();
+    query.latency = metrics.iter().any(|metric| metric.needs_latency());
     let answer = read(client, &query).await?;
     // The largest series by events, the rest as one.
     let mut labels: Vec<(u64, &Vec<String>)> = answer
@@ -139,7 +152,7 @@ pub async fn timeline(
     } else {
         Vec::new()
     };
-    let values_of = |answer: &Answer, group: Option<&Vec<String>>| {
+    let values_of = |metric: Metric, answer: &Answer, group: Option<&Vec<String>>| {
         let keep = |key: &[String]| match group {
             Some(wanted) => key == wanted.as_slice(),
             None => !shown.iter().any(|other| other == key),
@@ -148,27 +161,30 @@ pub async fn timeline(
             .map(|bucket| metric.of(&answer.stats(keep, bucket..bucket + 1)))
             .collect::<Vec<_>>()
     };
-    let series = groups
-        .iter()
-        .map(|(label, group)| Series {
-            label: if label.is_empty() && split.is_some() {
-                "(none)".into()
-            } else {
-                label.clone()
-            },
-            values: values_of(&answer, *group),
-            previous: previous.as_ref().map(|answer| values_of(answer, *group)),
-        })
-        .collect();
-    Ok(Timeline {
+    let events = answer.total().events;
+    let timeline = |metric: Metric| Timeline {
         scope: scope.clone(),
         metric,
         split,
         bucket_seconds,
         starts: answer.buckets.clone(),
-        events: answer.total().events,
-        series,
-    })
+        events,
+        series: groups
+            .iter()
+            .map(|(label, group)| Series {
+                label: if label.is_empty() && split.is_some() {
+                    "(none)".into()
+                } else {
+                    label.clone()
+                },
+                values: values_of(metric, &answer, *group),
+                previous: previous
+                    .as_ref()
+                    .map(|answer| values_of(metric, answer, *group)),
+            })
+            .collect(),
+    };
+    Ok(metrics.iter().map(|&metric| timeline(metric)).collect())
 }
 
 /// `5m`, `1h`, `1d`: a bucket width as people write it.
