@@ -22,6 +22,9 @@ fn assert_sums_match(db: &TestDb) {
         "logctl_rollup_service_day",
         "logctl_rollup_route_hour",
         "logctl_rollup_route_day",
+        "logctl_rollup_total_minute",
+        "logctl_rollup_total_hour",
+        "logctl_rollup_total_day",
     ] {
         assert_eq!(
             db.count(&format!(
@@ -230,24 +233,29 @@ fn schema_derives_the_coarser_grains_of_cells_compacted_before_they_existed() {
             .output()
             .unwrap(),
     );
-    // What migration 007 finds in a database compacted by an older logctl: hour and day
-    // cells only, and a route cell the next compaction already folded in.
+    // What migrations 007 and 010 find in a database compacted by an older logctl: hour
+    // and day cells only, and a route cell and a minute total the next compaction
+    // already folded in.
     db.client()
         .batch_execute(
             "DELETE FROM logctl_rollup_service_hour; DELETE FROM logctl_rollup_service_day; \
              DELETE FROM logctl_rollup_route_hour WHERE events > 10; \
              DELETE FROM logctl_rollup_route_day; \
-             INSERT INTO logctl_settings (key, value) VALUES ('derive_rollup_grains', 'pending')",
+             DELETE FROM logctl_rollup_total_minute WHERE events > 3; \
+             DELETE FROM logctl_rollup_total_hour; DELETE FROM logctl_rollup_total_day; \
+             INSERT INTO logctl_settings (key, value) VALUES \
+                 ('derive_rollup_grains', 'pending'), ('derive_rollup_totals', 'pending')",
         )
         .unwrap();
     assert_exit(&verify(&db), 1);
     let schema = db.logctl(&["schema"]).output().unwrap();
     assert_success(&schema);
-    assert!(
-        stderr(&schema).contains("derived the service and route rollups of 1 days"),
-        "{}",
-        stderr(&schema)
-    );
+    for derived in [
+        "derived the service and route rollups from the hour and day rollups, for 1 day",
+        "derived the services' totals from the minute and service rollups, for 1 day",
+    ] {
+        assert!(stderr(&schema).contains(derived), "{}", stderr(&schema));
+    }
     assert_success(&verify(&db));
     assert_sums_match(&db);
     let again = db.logctl(&["schema"]).output().unwrap();

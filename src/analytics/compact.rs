@@ -99,58 +99,118 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
     }
 }
 
-/// Derives the service and route grains from the hour and day cells compacted before
-/// those grains existed, when migration 007 left its marker; returns the number of days
-/// derived, or None when there was nothing to do. Under the rollup lock, so no
-/// compaction runs meanwhile; each day's cells of the new grains are replaced by what
-/// the fine cells give (which already count whatever compaction folded since the
-/// migration), and the marker goes in the same transaction, so a failed run is done
-/// again by the next `logctl schema`.
-pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>> {
+/// Derives the grains a migration added from the cells compacted before it, when the
+/// migration left its marker: the service and route grains from the fine hour and day
+/// cells (007), the totals from the minute cells and the service grain (010). Returns
+/// what was derived, from what, and for how many days. Under the rollup
+/// lock, so no compaction runs meanwhile; each day's cells of a new grain are replaced
+/// by what the older grains give (which already count whatever compaction folded since
+/// the migration), and the marker goes in the same transaction, so a failed run is done
+/// again by the next `logctl schema`. 007's grains come first: 010's derive from them.
+pub async fn derive_pending_grains(client: &Client) -> crate::Result<Vec<(&'static str, u64)>> {
+    let mut derived = Vec::new();
+    for (marker, what, sources) in [
+        (
+            "derive_rollup_grains",
+            "the service and route rollups from the hour and day rollups",
+            &[
+                (
+                    Family::Fine,
+                    Width::Hour,
+                    &[Family::Service, Family::Route][..],
+                ),
+                (
+                    Family::Fine,
+                    Width::Day,
+                    &[Family::Service, Family::Route][..],
+                ),
+            ][..],
+        ),
+        (
+            "derive_rollup_totals",
+            "the services' totals from the minute and service rollups",
+            &[
+                (Family::Service, Width::Hour, &[Family::Total][..]),
+                (Family::Service, Width::Day, &[Family::Total][..]),
+            ][..],
+        ),
+    ] {
+        if let Some(days) = derive_marked(client, marker, sources).await? {
+            derived.push((what, days));
+        }
+    }
+    Ok(derived)
+}
+
+/// One migration's derivation: for each source grain, the families derived from it at
+/// its width; the totals' minute cells come from the minute grain.
+async fn derive_marked(
+    client: &Client,
+    marker: &str,
+    sources: &[(Family, Width, &[Family])],
+) -> crate::Result<Option<u64>> {
     transaction(client, Isolation::ReadCommitted, |client| async move {
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;
         let pending = client
-            .execute(
-                "DELETE FROM logctl_settings WHERE key = 'derive_rollup_grains'",
-                &[],
-            )
+            .execute("DELETE FROM logctl_settings WHERE key = $1", &[&marker])
             .await?;
         if pending == 0 {
             return Ok(None);
         }
+        let mut union = vec![
+            "SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') FROM logctl_rollup_minute"
+                .to_string(),
+        ];
+        for &(family, width, _) in sources {
+            let grain = Grain::new(family, width);
+            union.push(format!(
+                "SELECT date_bin('1 day', {}, TIMESTAMPTZ '2000-01-01Z') FROM {}",
+                grain.time_column(),
+                grain.table()
+            ));
+        }
         let days: Vec<DateTime<Utc>> = client
-            .query(
-                "SELECT DISTINCT date_bin('1 day', hour, TIMESTAMPTZ '2000-01-01Z') FROM \
-                 logctl_rollup_hour UNION SELECT day FROM logctl_rollup_day ORDER BY 1",
-                &[],
-            )
+            .query(&format!("{} ORDER BY 1", union.join(" UNION ")), &[])
             .await?
             .iter()
             .map(|row| row.get(0))
             .collect();
         for &day in &days {
             let until = day + chrono::TimeDelta::days(1);
-            for (fine, width) in [
-                (Grain::new(Family::Fine, Width::Hour), Width::Hour),
-                (Grain::new(Family::Fine, Width::Day), Width::Day),
-            ] {
-                let cells = stored_cells(client, fine, day, until).await?;
-                for family in [Family::Service, Family::Route] {
-                    let grain = Grain::new(family, width);
-                    let time = grain.time_column();
-                    client
-                        .execute(
-                            &format!(
-                                "DELETE FROM {} WHERE {time} >= $1 AND {time} < $2",
-                                grain.table()
-                            ),
-                            &[&day, &until],
-                        )
-                        .await?;
-                    fold_grain(client, grain, &grain.cells_of(&cells)).await?;
+            let mut derived: Vec<(Grain, Cells)> = Vec::new();
+            for &(family, width, targets) in sources {
+                let cells = Cells {
+                    minutes: FxHashMap::default(),
+                    hours: stored_cells(client, Grain::new(family, width), day, until).await?,
+                };
+                for &target in targets {
+                    derived.push((Grain::new(target, width), cells.clone()));
                 }
+            }
+            if sources
+                .iter()
+                .any(|&(_, _, targets)| targets.contains(&Family::Total))
+            {
+                let cells = Cells {
+                    minutes: stored_minutes(client, day, until).await?,
+                    hours: FxHashMap::default(),
+                };
+                derived.push((Grain::new(Family::Total, Width::Minute), cells));
+            }
+            for (grain, cells) in derived {
+                let time = grain.time_column();
+                client
+                    .execute(
+                        &format!(
+                            "DELETE FROM {} WHERE {time} >= $1 AND {time} < $2",
+                            grain.table()
+                        ),
+                        &[&day, &until],
+                    )
+                    .await?;
+                fold_grain(client, grain, &grain.cells_of(&cells)).await?;
             }
         }
         Ok(Some(days.len() as u64))
@@ -159,11 +219,11 @@ pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>
 }
 
 /// Adds cells to the grains, in the caller's transaction (which holds the rollup lock):
-/// the minute cells to the minute grain, the hour cells to every hour-like grain.
+/// the minute cells to the minute grains, the hour cells to every hour-like grain.
 pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
     fold_minutes(client, cells.minutes.iter().collect()).await?;
     for grain in Grain::ALL {
-        fold_grain(client, grain, &grain.cells_of(&cells.hours)).await?;
+        fold_grain(client, grain, &grain.cells_of(cells)).await?;
     }
     Ok(())
 }
@@ -476,6 +536,32 @@ pub(super) async fn stored_cells(
         cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
     }
     Ok(cells)
+}
+
+/// The stored cells of the minute grain in [from, until).
+pub(super) async fn stored_minutes(
+    client: &Client,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<FxHashMap<MinuteKey, Measures>> {
+    let mut minutes = FxHashMap::default();
+    for row in client
+        .query(
+            "SELECT minute, service_id, status_class, level, events, errors, latency \
+             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
+            &[&from, &until],
+        )
+        .await?
+    {
+        let key = MinuteKey {
+            minute: from_datetime(row.get(0)),
+            service_id: row.get(1),
+            status_class: row.get(2),
+            level: row.get::<_, &str>(3).into(),
+        };
+        minutes.insert(key, stored(row.get(4), row.get(5), row.get(6))?);
+    }
+    Ok(minutes)
 }
 
 /// The measures of a stored cell.

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::compact::{key_columns, key_of_row};
+use super::compact::key_columns;
 use super::rollup::{
     Cells, DAY, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of,
     decode_delta, is_error, status_class,
@@ -137,7 +137,10 @@ impl Query {
 
     /// The smallest family of hour-like cells that keeps what the question needs.
     fn family(&self) -> Family {
-        if !self.needs(Kept::Route) {
+        let kept = [Kept::Route, Kept::Method, Kept::Status, Kept::Level];
+        if !kept.iter().any(|&kept| self.needs(kept)) {
+            Family::Total
+        } else if !self.needs(Kept::Route) {
             Family::Service
         } else if [Kept::Method, Kept::Status, Kept::Level]
             .iter()
@@ -489,14 +492,52 @@ pub(super) struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// The facts of an hour-like cell's key, whose blanks are absent values.
     pub(super) fn of_cell(key: &'a HourKey) -> Facts<'a> {
-        let status = Some(key.status).filter(|&s| s != 0);
+        Facts::of_key(
+            key.service_id,
+            Some(&key.route),
+            Some(&key.method),
+            key.status,
+            Some(&key.level),
+        )
+    }
+
+    /// The facts of a grain's cell from a row whose columns from `first` on are
+    /// `key_columns(grain)`, borrowed from the row; and the index of the next column.
+    pub(super) fn of_row(
+        grain: Grain,
+        row: &'a tokio_postgres::Row,
+        first: usize,
+    ) -> (Facts<'a>, usize) {
+        let (mut route, mut method, mut status, mut level) = (None, None, 0, None);
+        let mut at = first + 2;
+        for kept in grain.family.kept() {
+            match kept {
+                Kept::Route => route = Some(row.get::<_, &str>(at)),
+                Kept::Method => method = Some(row.get::<_, &str>(at)),
+                Kept::Status => status = row.get(at),
+                Kept::Level => level = Some(row.get::<_, &str>(at)),
+            }
+            at += 1;
+        }
+        let facts = Facts::of_key(row.get(first + 1), route, method, status, level);
+        (facts, at)
+    }
+
+    fn of_key(
+        service_id: i32,
+        route: Option<&'a str>,
+        method: Option<&'a str>,
+        status: i16,
+        level: Option<&'a str>,
+    ) -> Facts<'a> {
+        let status = Some(status).filter(|&s| s != 0);
         Facts {
-            service_id: key.service_id,
-            route: Some(&*key.route).filter(|r| !r.is_empty()),
-            method: Some(&*key.method).filter(|m| !m.is_empty()),
+            service_id,
+            route: route.filter(|r| !r.is_empty()),
+            method: method.filter(|m| !m.is_empty()),
             status,
             class: status_class(status),
-            level: Some(&*key.level).filter(|l| !l.is_empty()),
+            level: level.filter(|l| !l.is_empty()),
         }
     }
 }
@@ -515,6 +556,11 @@ pub(super) struct Reading<'q> {
     latencies: Option<BTreeMap<Vec<String>, Vec<Vec<i32>>>>,
     raw_rows_read: bool,
     rollups_read: bool,
+    /// The key of the group being added to, kept between cells so that finding an
+    /// existing group allocates nothing.
+    key: Vec<String>,
+    /// The measures of the cell being added, decoded into the same memory each time.
+    cell: Measures,
 }
 
 impl<'q> Reading<'q> {
@@ -561,6 +607,8 @@ impl<'q> Reading<'q> {
             latencies: query.is_exact().then(BTreeMap::new),
             raw_rows_read: false,
             rollups_read: false,
+            key: Vec::new(),
+            cell: Measures::default(),
         })
     }
 
@@ -568,14 +616,16 @@ impl<'q> Reading<'q> {
         self.plan.clone()
     }
 
-    /// The grain of cells that answers tiles of this source.
-    pub(super) fn grain(&self, source: Source) -> Grain {
-        let width = if source == Source::Day {
-            Width::Day
-        } else {
-            Width::Hour
+    /// The grain of cells that answers tiles of this source; None for minute tiles that
+    /// need the status class or level, which only the minute grain keeps.
+    pub(super) fn grain(&self, source: Source) -> Option<Grain> {
+        let width = match source {
+            Source::Day => Width::Day,
+            Source::Hour => Width::Hour,
+            Source::Minute if self.family == Family::Total => Width::Minute,
+            Source::Minute | Source::Raw => return None,
         };
-        Grain::new(self.family, width)
+        Some(Grain::new(self.family, width))
     }
 
     pub(super) fn answer(self) -> Answer {
@@ -621,57 +671,74 @@ impl<'q> Reading<'q> {
                 }))
     }
 
-    /// The key of the group a cell or row belongs to.
-    pub(super) fn key(&self, facts: &Facts<'_>) -> Vec<String> {
-        self.query
-            .by
-            .iter()
-            .map(|dimension| match dimension {
-                Dimension::Service => self
-                    .names
-                    .get(&facts.service_id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("#{}", facts.service_id)),
-                Dimension::Route => facts.route.unwrap_or("").to_string(),
-                Dimension::Method => facts.method.unwrap_or("").to_string(),
-                Dimension::Status => facts.status.map_or(String::new(), |s| s.to_string()),
-                Dimension::StatusClass => match facts.class {
-                    0 => String::new(),
-                    class => format!("{class}xx"),
+    /// Writes into `key` (reusing its strings) the key of the group a cell or row
+    /// belongs to.
+    fn fill_key(&self, facts: &Facts<'_>, key: &mut Vec<String>) {
+        use std::fmt::Write;
+        key.resize_with(self.query.by.len(), String::new);
+        for (label, dimension) in key.iter_mut().zip(&self.query.by) {
+            label.clear();
+            // Writing to a String cannot fail.
+            let _ = match dimension {
+                Dimension::Service => match self.names.get(&facts.service_id) {
+                    Some(name) => write!(label, "{name}"),
+                    None => write!(label, "#{}", facts.service_id),
                 },
-                Dimension::Level => facts.level.unwrap_or("").to_string(),
-            })
-            .collect()
+                Dimension::Route => write!(label, "{}", facts.route.unwrap_or("")),
+                Dimension::Method => write!(label, "{}", facts.method.unwrap_or("")),
+                Dimension::Status => match facts.status {
+                    Some(status) => write!(label, "{status}"),
+                    None => Ok(()),
+                },
+                Dimension::StatusClass => match facts.class {
+                    0 => Ok(()),
+                    class => write!(label, "{class}xx"),
+                },
+                Dimension::Level => write!(label, "{}", facts.level.unwrap_or("")),
+            };
+        }
     }
 
-    /// The key of the group a kept cell or row belongs to; None when the filters or
-    /// `only` leave it out.
-    pub(super) fn group_of(&self, facts: &Facts<'_>) -> Option<Vec<String>> {
+    /// Writes into `key` the key of the group a cell or row belongs to; false when the
+    /// filters or `only` leave it out.
+    pub(super) fn group_of(&self, facts: &Facts<'_>, key: &mut Vec<String>) -> bool {
         if !self.keeps(facts) {
-            return None;
+            return false;
         }
-        let key = self.key(facts);
-        match &self.query.only {
-            Some(only) if !only.contains(&key) => None,
-            _ => Some(key),
-        }
+        self.fill_key(facts, key);
+        self.query
+            .only
+            .as_ref()
+            .is_none_or(|only| only.contains(key))
     }
 
     fn add(&mut self, bucket: usize, facts: &Facts<'_>, measures: &Measures, latency: Option<i32>) {
-        let Some(key) = self.group_of(facts) else {
-            return;
-        };
+        let mut key = std::mem::take(&mut self.key);
+        if self.group_of(facts, &mut key) {
+            self.add_to_group(&key, bucket, measures, latency);
+        }
+        self.key = key;
+    }
+
+    fn add_to_group(
+        &mut self,
+        key: &Vec<String>,
+        bucket: usize,
+        measures: &Measures,
+        latency: Option<i32>,
+    ) {
         let buckets = self.plan.starts.len();
         if let Some(latencies) = &mut self.latencies {
-            let values = latencies
-                .entry(key.clone())
-                .or_insert_with(|| vec![Vec::new(); buckets]);
-            values[bucket].extend(latency);
+            if !latencies.contains_key(key) {
+                latencies.insert(key.clone(), vec![Vec::new(); buckets]);
+            }
+            latencies.get_mut(key).expect("inserted above")[bucket].extend(latency);
         }
-        let cell = &mut self
-            .series
-            .entry(key)
-            .or_insert_with(|| vec![Measures::default(); buckets])[bucket];
+        if !self.series.contains_key(key) {
+            self.series
+                .insert(key.clone(), vec![Measures::default(); buckets]);
+        }
+        let cell = &mut self.series.get_mut(key).expect("inserted above")[bucket];
         if self.query.latency {
             cell.merge(measures);
         } else {
@@ -719,13 +786,17 @@ impl<'q> Reading<'q> {
     }
 
     /// Adds the cells (or rows) of these tiles, all of one source.
-    async fn read(&mut self, client: &Client, source: Source, tiles: &[Tile]) -> crate::Result<()> {
-        match source {
-            Source::Raw => self.read_rows(client, tiles).await,
-            Source::Minute => self.read_minutes(client, tiles).await,
-            Source::Day | Source::Hour => {
+    pub(super) async fn read(
+        &mut self,
+        client: &Client,
+        source: Source,
+        tiles: &[Tile],
+    ) -> crate::Result<()> {
+        match (source, self.grain(source)) {
+            (Source::Raw, _) => self.read_rows(client, tiles).await,
+            (_, None) => self.read_minutes(client, tiles).await,
+            (_, Some(grain)) => {
                 self.rollups_read = true;
-                let grain = self.grain(source);
                 let latency = if self.query.latency {
                     "c.latency"
                 } else {
@@ -739,34 +810,20 @@ impl<'q> Reading<'q> {
                         &format!("c.events, c.errors, {latency}"),
                     )
                     .await?;
+                let mut cell = std::mem::take(&mut self.cell);
                 for row in &rows {
                     let tile = tiles[row.get::<_, i32>(0) as usize];
-                    let (key, at) = key_of_row(grain, row, 1);
-                    let measures = self.measures(row, at)?;
-                    self.add(tile.bucket, &Facts::of_cell(&key), &measures, None);
+                    let (facts, at) = Facts::of_row(grain, row, 1);
+                    read_measures(row, at, &mut cell)?;
+                    self.add(tile.bucket, &facts, &cell, None);
                 }
+                self.cell = cell;
                 Ok(())
             }
         }
     }
 
-    /// The measures in a row's columns from `at`: events, errors, sketch (or NULL).
-    fn measures(&self, row: &tokio_postgres::Row, at: usize) -> crate::Result<Measures> {
-        Ok(Measures {
-            events: row.get::<_, i64>(at) as u64,
-            errors: row.get::<_, i64>(at + 1) as u64,
-            latency: match row.get::<_, Option<&[u8]>>(at + 2) {
-                Some(bytes) => Sketch::decode(bytes)?,
-                None => Sketch::new(),
-            },
-        })
-    }
-
-    pub(super) async fn read_minutes(
-        &mut self,
-        client: &Client,
-        tiles: &[Tile],
-    ) -> crate::Result<()> {
+    async fn read_minutes(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
         self.rollups_read = true;
         let (starts, ends, indexes) = Reading::windows(tiles);
         let latency = if self.query.latency {
@@ -785,6 +842,7 @@ impl<'q> Reading<'q> {
                 &[&starts, &ends, &indexes, &self.services],
             )
             .await?;
+        let mut cell = std::mem::take(&mut self.cell);
         for row in &rows {
             let tile = tiles[row.get::<_, i32>(0) as usize];
             let level: &str = row.get(3);
@@ -796,9 +854,10 @@ impl<'q> Reading<'q> {
                 class: row.get(2),
                 level: Some(level).filter(|l| !l.is_empty()),
             };
-            let measures = self.measures(row, 4)?;
-            self.add(tile.bucket, &facts, &measures, None);
+            read_measures(row, 4, &mut cell)?;
+            self.add(tile.bucket, &facts, &cell, None);
         }
+        self.cell = cell;
         Ok(())
     }
 
@@ -934,6 +993,20 @@ impl<'q> Reading<'q> {
             first = last + 1;
         }
         Ok(())
+    }
+}
+
+/// Reads the measures in a row's columns from `at` (events, errors, and the sketch or
+/// NULL) into `cell`, reusing its memory.
+fn read_measures(row: &tokio_postgres::Row, at: usize, cell: &mut Measures) -> crate::Result<()> {
+    cell.events = row.get::<_, i64>(at) as u64;
+    cell.errors = row.get::<_, i64>(at + 1) as u64;
+    match row.get::<_, Option<&[u8]>>(at + 2) {
+        Some(bytes) => cell.latency.decode_into(bytes),
+        None => {
+            cell.latency = Sketch::new();
+            Ok(())
+        }
     }
 }
 

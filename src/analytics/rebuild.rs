@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
-use super::compact::{HourCells, fold, stored, stored_cells};
+use super::compact::{HourCells, fold, stored_cells, stored_minutes};
 use super::rollup::{
     Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of, decode_delta,
 };
@@ -154,12 +154,7 @@ pub async fn verify(
             let found = stored_cells_of_day(client, day).await?;
             compare_minutes(&expected, &found.minutes, &mut differences);
             for (grain, found) in Grain::ALL.iter().zip(&found.grains) {
-                compare_grain(
-                    *grain,
-                    &grain.cells_of(&expected.hours),
-                    found,
-                    &mut differences,
-                );
+                compare_grain(*grain, &grain.cells_of(&expected), found, &mut differences);
             }
         }
         crate::Result::Ok((days.len() as u64, differences))
@@ -234,30 +229,14 @@ async fn stored_cells_of_day(client: &Client, day: i64) -> crate::Result<StoredD
     pending
         .hours
         .retain(|key, _| (day..day + DAY).contains(&key.start));
-    let mut minutes = pending.minutes;
-    for row in client
-        .query(
-            "SELECT minute, service_id, status_class, level, events, errors, latency \
-             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
-            &[&from, &until],
-        )
-        .await?
-    {
-        let key = MinuteKey {
-            minute: from_datetime(row.get(0)),
-            service_id: row.get(1),
-            status_class: row.get(2),
-            level: row.get::<_, &str>(3).into(),
-        };
-        minutes
-            .entry(key)
-            .or_default()
-            .merge(&stored(row.get(4), row.get(5), row.get(6))?);
+    let mut minutes = stored_minutes(client, from, until).await?;
+    for (key, measures) in &pending.minutes {
+        minutes.entry(key.clone()).or_default().merge(measures);
     }
     let mut grains = Vec::with_capacity(Grain::ALL.len());
     for grain in Grain::ALL {
         let mut cells = stored_cells(client, grain, from, until).await?;
-        for (key, measures) in grain.cells_of(&pending.hours) {
+        for (key, measures) in grain.cells_of(&pending) {
             cells.entry(key).or_default().merge(&measures);
         }
         grains.push(cells);
@@ -334,6 +313,7 @@ fn describe_cell(grain: Grain, key: &HourKey) -> String {
         Family::Fine => "",
         Family::Service => "service ",
         Family::Route => "route ",
+        Family::Total => "total ",
     };
     let mut text = format!(
         "{family}{} {} service {}",

@@ -81,11 +81,15 @@ pub enum Family {
     Fine,
     Service,
     Route,
+    /// Each service's totals, which is all that most questions need.
+    Total,
 }
 
-/// The bucket width of an hour-like grain.
+/// The bucket width of an hour-like grain. Only the totals have a minute width: the
+/// minute cells of the deltas keep no route, method or status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Width {
+    Minute,
     Hour,
     Day,
 }
@@ -124,6 +128,7 @@ impl Family {
             Family::Fine => &[Kept::Route, Kept::Method, Kept::Status, Kept::Level],
             Family::Service => &[Kept::Method, Kept::Status, Kept::Level],
             Family::Route => &[Kept::Route],
+            Family::Total => &[],
         }
     }
 
@@ -140,13 +145,16 @@ pub struct Grain {
 }
 
 impl Grain {
-    pub const ALL: [Grain; 6] = [
+    pub const ALL: [Grain; 9] = [
         Grain::new(Family::Fine, Width::Hour),
         Grain::new(Family::Fine, Width::Day),
         Grain::new(Family::Service, Width::Hour),
         Grain::new(Family::Service, Width::Day),
         Grain::new(Family::Route, Width::Hour),
         Grain::new(Family::Route, Width::Day),
+        Grain::new(Family::Total, Width::Minute),
+        Grain::new(Family::Total, Width::Hour),
+        Grain::new(Family::Total, Width::Day),
     ];
 
     pub const fn new(family: Family, width: Width) -> Grain {
@@ -161,12 +169,17 @@ impl Grain {
             (Family::Service, Width::Day) => "logctl_rollup_service_day",
             (Family::Route, Width::Hour) => "logctl_rollup_route_hour",
             (Family::Route, Width::Day) => "logctl_rollup_route_day",
+            (Family::Total, Width::Minute) => "logctl_rollup_total_minute",
+            (Family::Total, Width::Hour) => "logctl_rollup_total_hour",
+            (Family::Total, Width::Day) => "logctl_rollup_total_day",
+            (_, Width::Minute) => unreachable!("only the totals have a minute width"),
         }
     }
 
     /// The name of the bucket's column, which is also how messages name the width.
     pub fn time_column(self) -> &'static str {
         match self.width {
+            Width::Minute => "minute",
             Width::Hour => "hour",
             Width::Day => "day",
         }
@@ -175,6 +188,7 @@ impl Grain {
     /// The bucket width in microseconds.
     pub fn micros(self) -> i64 {
         match self.width {
+            Width::Minute => MINUTE,
             Width::Hour => HOUR,
             Width::Day => DAY,
         }
@@ -210,13 +224,28 @@ impl Grain {
         }
     }
 
-    /// Hour cells summed into this grain's cells.
-    pub fn cells_of(self, hours: &FxHashMap<HourKey, Measures>) -> FxHashMap<HourKey, Measures> {
-        let mut cells: FxHashMap<HourKey, Measures> = FxHashMap::default();
-        for (key, measures) in hours {
-            cells.entry(self.cell_of(key)).or_default().merge(measures);
+    /// Cells summed into this grain's cells: the minute cells for a minute width, else
+    /// the hour cells.
+    pub fn cells_of(self, cells: &Cells) -> FxHashMap<HourKey, Measures> {
+        let mut grain: FxHashMap<HourKey, Measures> = FxHashMap::default();
+        if self.width == Width::Minute {
+            for (key, measures) in &cells.minutes {
+                let cell = HourKey {
+                    start: key.minute,
+                    service_id: key.service_id,
+                    route: "".into(),
+                    method: "".into(),
+                    status: 0,
+                    level: "".into(),
+                };
+                grain.entry(cell).or_default().merge(measures);
+            }
+        } else {
+            for (key, measures) in &cells.hours {
+                grain.entry(self.cell_of(key)).or_default().merge(measures);
+            }
         }
-        cells
+        grain
     }
 }
 

@@ -294,7 +294,19 @@ impl Sketch {
         Ok(Sketch::decode_checked(bytes)?)
     }
 
+    /// Reads what [`Sketch::encode`] wrote into this sketch, replacing what it held but
+    /// keeping its memory: a reader that decodes many cells in turn allocates once.
+    pub fn decode_into(&mut self, bytes: &[u8]) -> crate::Result<()> {
+        Ok(self.read_encoding(bytes)?)
+    }
+
     fn decode_checked(bytes: &[u8]) -> Result<Sketch, DecodeProblem> {
+        let mut sketch = Sketch::default();
+        sketch.read_encoding(bytes)?;
+        Ok(sketch)
+    }
+
+    fn read_encoding(&mut self, bytes: &[u8]) -> Result<(), DecodeProblem> {
         use DecodeProblem::Corrupt;
         let mut reader = Reader { bytes };
         let version = reader.byte()?;
@@ -306,13 +318,17 @@ impl Sketch {
         if buckets > (MAX_INDEX + 1) as u64 {
             return Err(Corrupt("more buckets than there are"));
         }
-        let mut sketch = Sketch {
+        let mut counts = std::mem::take(&mut self.counts);
+        counts.clear();
+        *self = Sketch {
             zeros,
             count: zeros,
+            counts,
             ..Sketch::default()
         };
+        let sketch = self;
         if zeros == 0 && buckets == 0 {
-            return reader.finish().map(|()| sketch);
+            return reader.finish();
         }
         let within_i32 = |value: u64| value <= i32::MAX as u64;
         let min = reader.varint()?;
@@ -349,8 +365,7 @@ impl Sketch {
             sketch.count = sketch.count.saturating_add(count);
         }
         reader.finish()?;
-        sketch.check_consistency()?;
-        Ok(sketch)
+        sketch.check_consistency()
     }
 
     /// Whether min, max and sum agree with the counts, as they do in every sketch that

@@ -13,9 +13,7 @@ use std::collections::BTreeSet;
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
-use super::compact::key_of_row;
 use super::read::{Facts, Query, Reading, Source, Stats, read};
-use super::rollup::Grain;
 
 /// What groups are ranked by, largest first.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,10 +215,9 @@ async fn first_pass(
     let mut bounds: FxHashMap<Vec<String>, Bounds> = FxHashMap::default();
     for source in [Source::Day, Source::Hour] {
         let tiles = plan.of(source);
-        if tiles.is_empty() {
+        let Some(grain) = reading.grain(source).filter(|_| !tiles.is_empty()) else {
             continue;
-        }
-        let grain: Grain = reading.grain(source);
+        };
         let rows = reading
             .cell_rows(
                 client,
@@ -230,14 +227,16 @@ async fn first_pass(
                  c.latency_max, c.latency_p50, c.latency_p95, c.latency_p99",
             )
             .await?;
+        let mut key = Vec::new();
         for row in &rows {
-            let (key, at) = key_of_row(grain, row, 1);
-            let Some(group) = reading.group_of(&Facts::of_cell(&key)) else {
+            let (facts, at) = Facts::of_row(grain, row, 1);
+            if !reading.group_of(&facts, &mut key) {
                 continue;
-            };
-            let group = bounds
-                .entry(group)
-                .or_insert_with(|| Bounds::new(ranks.len()));
+            }
+            if !bounds.contains_key(&key) {
+                bounds.insert(key.clone(), Bounds::new(ranks.len()));
+            }
+            let group = bounds.get_mut(&key).expect("inserted above");
             group.events += row.get::<_, i64>(at) as u64;
             group.errors += row.get::<_, i64>(at + 1) as u64;
             let count = row.get::<_, i64>(at + 2) as u64;
@@ -266,12 +265,8 @@ async fn first_pass(
     rest.latency = true;
     let mut partial = Reading::start(client, &rest).await?;
     for (source, tiles) in [Source::Minute, Source::Raw].map(|s| (s, plan.of(s))) {
-        if tiles.is_empty() {
-            continue;
-        }
-        match source {
-            Source::Minute => partial.read_minutes(client, &tiles).await?,
-            _ => partial.read_rows(client, &tiles).await?,
+        if !tiles.is_empty() {
+            partial.read(client, source, &tiles).await?;
         }
     }
     partial.read_pending(client, &plan.rollup_tiles()).await?;

@@ -90,11 +90,9 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             applied.variant
         );
     }
-    if let Some(days) = compact::derive_pending_grains(&client).await? {
-        eprintln!(
-            "logctl: derived the service and route rollups of {days} days from the hour and \
-             day rollups"
-        );
+    for (what, days) in compact::derive_pending_grains(&client).await? {
+        let unit = if days == 1 { "day" } else { "days" };
+        eprintln!("logctl: derived {what}, for {days} {unit}");
     }
     if args.trace_index || args.drop_trace_index {
         let changed = migrate::set_trace_index(&client, args.trace_index).await?;

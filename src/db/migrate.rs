@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "009_spread.sql",
         sql: include_str!("../../sql/009_spread.sql"),
     },
+    Migration {
+        version: 10,
+        name: "010_rollup_totals.sql",
+        sql: include_str!("../../sql/010_rollup_totals.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");

@@ -79,6 +79,18 @@ const READER: &[TableGrant] = &[
         table: "logctl_rollup_route_day",
         privileges: &["SELECT"],
     },
+    TableGrant {
+        table: "logctl_rollup_total_minute",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_hour",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_day",
+        privileges: &["SELECT"],
+    },
 ];
 
 /// A loader adds rows and ledger entries; it never deletes or changes what is loaded.
@@ -145,6 +157,18 @@ const LOADER: &[TableGrant] = &[
     },
     TableGrant {
         table: "logctl_rollup_route_day",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_minute",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_hour",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_day",
         privileges: &["SELECT", "INSERT", "UPDATE"],
     },
 ];

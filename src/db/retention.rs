@@ -1,8 +1,9 @@
 //! Retention: removing events older than a cutoff. A partitioned table loses whole
 //! partitions (detached without blocking loads into the others, then dropped); a plain
 //! table is deleted from in small batches, so no transaction grows huge and loads go on.
-//! The rollups outlive the rows they count: each grain is kept for its own period
-//! (`keep_rollup_minute|hour|day` in logctl_settings, or `--keep-rollups`), and the
+//! The rollups outlive the rows they count: the grains of each width are kept for its
+//! own period (`keep_rollup_minute|hour|day` in logctl_settings, or `--keep-rollups`),
+//! and the
 //! cutoff of the raw rows is recorded, so that rebuilding or checking rollups from raw
 //! rows never reaches days whose rows were pruned.
 
@@ -43,11 +44,30 @@ pub struct RollupKeep {
     pub cells: i64,
 }
 
-/// The rollup tables by grain name, with their time column.
-const ROLLUP_GRAINS: [(&str, &str, &str); 3] = [
-    ("minute", "logctl_rollup_minute", "minute"),
-    ("hour", "logctl_rollup_hour", "hour"),
-    ("day", "logctl_rollup_day", "day"),
+/// The rollup tables of each width, whose name is also their time column.
+const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
+    (
+        "minute",
+        &["logctl_rollup_minute", "logctl_rollup_total_minute"],
+    ),
+    (
+        "hour",
+        &[
+            "logctl_rollup_hour",
+            "logctl_rollup_service_hour",
+            "logctl_rollup_route_hour",
+            "logctl_rollup_total_hour",
+        ],
+    ),
+    (
+        "day",
+        &[
+            "logctl_rollup_day",
+            "logctl_rollup_service_day",
+            "logctl_rollup_route_day",
+            "logctl_rollup_total_day",
+        ],
+    ),
 ];
 
 /// The grain names `--keep-rollups` takes.
@@ -61,7 +81,7 @@ pub async fn prune_rollups(
     dry_run: bool,
 ) -> crate::Result<Vec<RollupKeep>> {
     let mut kept = Vec::new();
-    for (grain, table, time) in ROLLUP_GRAINS {
+    for (grain, tables) in ROLLUP_GRAINS {
         let kept_for = match overrides.iter().find(|(name, _)| name == grain) {
             Some((_, period)) => period.clone(),
             None => {
@@ -85,23 +105,35 @@ pub async fn prune_rollups(
         } else {
             "WITH gone AS (DELETE"
         };
-        let statement = if dry_run {
-            format!("{verb} FROM {table} WHERE {time} < now() - $1::text::interval")
-        } else {
-            format!(
-                "{verb} FROM {table} WHERE {time} < now() - $1::text::interval RETURNING 1) \
-                 SELECT count(*) FROM gone"
-            )
-        };
+        let statements: Vec<String> = tables
+            .iter()
+            .map(|table| {
+                let time = grain;
+                if dry_run {
+                    format!("{verb} FROM {table} WHERE {time} < now() - $1::text::interval")
+                } else {
+                    format!(
+                        "{verb} FROM {table} WHERE {time} < now() - $1::text::interval \
+                         RETURNING 1) SELECT count(*) FROM gone"
+                    )
+                }
+            })
+            .collect();
         let (cells, cutoff) = transaction(client, Isolation::ReadCommitted, |client| {
-            let (statement, kept_for) = (statement.clone(), kept_for.clone());
+            let (statements, kept_for) = (statements.clone(), kept_for.clone());
             async move {
                 if !dry_run {
                     client
                         .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
                         .await?;
                 }
-                let cells: i64 = client.query_one(&statement, &[&kept_for]).await?.get(0);
+                let mut cells = 0;
+                for statement in &statements {
+                    cells += client
+                        .query_one(statement, &[&kept_for])
+                        .await?
+                        .get::<_, i64>(0);
+                }
                 let cutoff: DateTime<Utc> = client
                     .query_one("SELECT now() - $1::text::interval", &[&kept_for])
                     .await?
