@@ -255,7 +255,7 @@ fn summary_compares_with_the_window_before() {
 
 #[test]
 fn timelines_are_zero_filled_and_equal_sql() {
-    let timeline = json(&["timeline", "--bucket", "5m", "--by", "status"]);
+    let timeline = json(&["timeline", "--bucket", "5m", "--by", "status-class"]);
     let rows = timeline["timeline"].as_array().unwrap();
     let expected: Vec<(String, String, i64)> = db()
         .query(&format!(
@@ -274,7 +274,7 @@ fn timelines_are_zero_filled_and_equal_sql() {
         .map(|row| {
             (
                 row["bucket_start"].as_str().unwrap().to_string(),
-                row["status"].as_str().unwrap().to_string(),
+                row["status_class"].as_str().unwrap().to_string(),
                 row["requests"].as_i64().unwrap(),
             )
         })
@@ -751,10 +751,10 @@ fn top_timeline_latency_and_check_compare_every_figure() {
         let p90 = exact_quantile(0.9, &condition, FROM, LATER);
         assert_compared(row, "p90_ms", Some(p90), false);
     }
-    // Each service per hour, beside the same hour of the window before.
-    let timeline = compared_json(&["timeline", "--bucket", "1h", "--by", "service"]);
+    // Each status code per hour, beside the same hour of the window before.
+    let timeline = compared_json(&["timeline", "--bucket", "1h", "--by", "status"]);
     let rows = timeline["timeline"].as_array().unwrap();
-    assert_eq!(rows.len(), 3 * 3, "three hours of three services");
+    assert_eq!(rows.len(), 3 * 3, "three hours of 200, 404 and 500");
     for row in rows {
         let hour: u32 = row["bucket_start"].as_str().unwrap()[11..13]
             .parse()
@@ -763,8 +763,8 @@ fn top_timeline_latency_and_check_compare_every_figure() {
             format!("2026-11-20T{:02}:00:00Z", hour - 3),
             format!("2026-11-20T{:02}:00:00Z", hour - 2),
         );
-        let service = row["service"].as_str().unwrap();
-        let (events, _) = counts(&format!("s.service_name = '{service}'"), &from, &until);
+        let status = row["status"].as_str().unwrap();
+        let (events, _) = counts(&format!("l.status = {status}"), &from, &until);
         assert_compared(row, "requests", Some(events as f64), true);
     }
     // Every quantile, the maximum and every bin of the histogram.
@@ -829,4 +829,42 @@ fn top_timeline_latency_and_check_compare_every_figure() {
     assert_compared(&rows[0], "measured", Some(rate), true);
     let p99 = exact_quantile(0.99, condition, FROM, LATER);
     assert_compared(&rows[1], "measured", Some(p99), false);
+}
+
+#[test]
+fn timeline_by_status_splits_by_code_and_by_status_class_by_class() {
+    let expected = |group: &str| -> Vec<(String, String, i64)> {
+        db().query(&format!(
+            "SELECT to_char(date_trunc('hour', created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), {group}, count(*) \
+             FROM log_events WHERE created_at >= '{FROM}' AND created_at < '{UNTIL}' GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+    };
+    for (by, column, group) in [
+        ("status", "status", "status::text"),
+        (
+            "status-class",
+            "status_class",
+            "(status / 100)::text || 'xx'",
+        ),
+    ] {
+        let timeline = json(&["timeline", "--bucket", "1h", "--by", by]);
+        let mut reported: Vec<(String, String, i64)> = timeline["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["requests"] != 0)
+            .map(|row| {
+                (
+                    row["bucket_start"].as_str().unwrap().to_string(),
+                    row[column].as_str().unwrap().to_string(),
+                    row["requests"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        reported.sort();
+        assert_eq!(reported, expected(group), "--by {by}");
+    }
 }

@@ -1,6 +1,6 @@
 //! `timeline`: one metric per time bucket, every bucket present (an empty bucket counts
-//! 0, and has no quantile), optionally one series per service, status class or level,
-//! with the window compared with bucket by bucket. Tables carry the
+//! 0, and has no quantile), optionally one series per service, status code, status
+//! class or level, with the window compared with bucket by bucket. Tables carry the
 //! numbers; the terminal also gets sparklines with their scale.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -15,11 +15,13 @@ use crate::terminal::Display;
 
 /// What a timeline's series are split by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Split {
     Service,
-    /// The status class (2xx, 4xx, 5xx), which the minute cells keep.
+    /// The status code (200, 404, 503).
     Status,
+    /// The status class (2xx, 4xx, 5xx).
+    StatusClass,
     Level,
 }
 
@@ -27,15 +29,18 @@ impl Split {
     fn dimension(self) -> Dimension {
         match self {
             Split::Service => Dimension::Service,
-            Split::Status => Dimension::StatusClass,
+            Split::Status => Dimension::Status,
+            Split::StatusClass => Dimension::StatusClass,
             Split::Level => Dimension::Level,
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The column naming each series.
+    fn column(self) -> &'static str {
         match self {
             Split::Service => "service",
             Split::Status => "status",
+            Split::StatusClass => "status_class",
             Split::Level => "level",
         }
     }
@@ -228,7 +233,7 @@ impl Timeline {
     pub fn tables(&self) -> Vec<Table> {
         let mut columns = column_names(&["bucket_start"]);
         if let Some(split) = self.split {
-            columns.extend(column_names(&[split.name()]));
+            columns.extend(column_names(&[split.column()]));
         }
         columns.extend(compared_columns(
             self.metric.column(),
