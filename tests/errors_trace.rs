@@ -1,7 +1,7 @@
-//! `logctl errors`, `logctl trace` and `slow`'s per-service columns against plain SQL
-//! over the raw rows of logs with known shapes: two hours of traffic from three
-//! services, where `payments` starts failing at 11:30:00 with a message the hour before
-//! never had, and one request crosses all three services.
+//! `logctl errors`, `logctl trace` and `slow`'s per-service columns (and both compared
+//! with the hour before) against plain SQL over the raw rows of logs with known shapes:
+//! two hours of traffic from three services, where `payments` starts failing at 11:30:00
+//! with a message the hour before never had, and one request crosses all three services.
 
 mod common;
 
@@ -300,7 +300,8 @@ fn new_lists_the_signatures_the_period_before_lacks() {
         vec!["payment <uuid> declined", "(no message)", long.as_str()],
         "the three kinds that begin in the window"
     );
-    assert_eq!(report["errors"][0]["previous"], 0);
+    assert_eq!(report["errors"][0]["count_before"], 0);
+    assert_eq!(report["errors"][0]["count_change"], serde_json::Value::Null);
     assert_eq!(report["errors"][0]["new"], true);
     // --compare prev gives every signature its count the hour before.
     let compared = json(&windowed(&["errors", "--compare", "prev"]));
@@ -308,7 +309,13 @@ fn new_lists_the_signatures_the_period_before_lacks() {
     for row in compared["errors"].as_array().unwrap() {
         let kind = kind_of(row["signature"].as_str().unwrap());
         let expected = before.iter().find(|b| b.0 == kind).map_or(0, |b| b.1);
-        assert_eq!(row["previous"].as_i64(), Some(expected), "{kind}");
+        assert_eq!(row["count_before"].as_i64(), Some(expected), "{kind}");
+        let count = row["count"].as_f64().unwrap();
+        let change = (expected > 0).then(|| {
+            let change = (count - expected as f64) / expected as f64;
+            (change * 1000.0).round() / 1000.0
+        });
+        assert_eq!(row["count_change"].as_f64(), change, "{kind}");
         assert_eq!(row["new"], serde_json::json!(expected == 0), "{kind}");
     }
     // Before payments fails, nothing is new against the half hour before.
@@ -515,6 +522,51 @@ fn slow_shows_each_services_own_requests_and_percentiles() {
                 "the slow requests' own percentiles stay apart"
             );
         }
+    }
+}
+
+#[test]
+fn slow_compares_each_services_figures_with_the_hour_before() {
+    let before = |sql: &str| -> Vec<(String, i64, i64, Option<f64>)> {
+        loaded()
+            .query(sql)
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
+    let expected = before(
+        "SELECT s.service_name, count(*), count(*) FILTER (WHERE latency_ms > 1000), \
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) \
+                    FILTER (WHERE latency_ms > 1000) \
+         FROM log_events l JOIN services s USING (service_id) \
+         WHERE latency_ms IS NOT NULL \
+           AND created_at >= '2026-11-24T10:00:00Z' AND created_at < '2026-11-24T11:00:00Z' \
+         GROUP BY 1 ORDER BY 1",
+    );
+    let services = slow_services(&["--exact", "--compare", "prev"]);
+    assert!(!services.is_empty());
+    for got in &services {
+        let service = got["service"].as_str().unwrap();
+        let want = expected.iter().find(|row| row.0 == service);
+        let (requests, slow, slow_p99) = want.map_or((0, 0, None), |w| (w.1, w.2, w.3));
+        assert_eq!(got["requests_before"].as_i64(), Some(requests), "{service}");
+        assert_eq!(
+            got["slow_requests_before"].as_i64(),
+            Some(slow),
+            "{service}"
+        );
+        let shown = got["slow_p99_ms_before"].as_f64();
+        assert_eq!(
+            shown,
+            slow_p99.map(|p| (p * 10.0).round() / 10.0),
+            "{service}"
+        );
+        let now = got["requests"].as_f64().unwrap();
+        let change = (requests > 0).then(|| {
+            let change = (now - requests as f64) / requests as f64;
+            (change * 1000.0).round() / 1000.0
+        });
+        assert_eq!(got["requests_change"].as_f64(), change, "{service}");
     }
 }
 

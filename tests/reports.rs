@@ -255,7 +255,7 @@ fn summary_compares_with_the_window_before() {
 
 #[test]
 fn timelines_are_zero_filled_and_equal_sql() {
-    let timeline = json(&["timeline", "--bucket", "5m", "--by", "status"]);
+    let timeline = json(&["timeline", "--bucket", "5m", "--by", "status-class"]);
     let rows = timeline["timeline"].as_array().unwrap();
     let expected: Vec<(String, String, i64)> = db()
         .query(&format!(
@@ -274,7 +274,7 @@ fn timelines_are_zero_filled_and_equal_sql() {
         .map(|row| {
             (
                 row["bucket_start"].as_str().unwrap().to_string(),
-                row["status"].as_str().unwrap().to_string(),
+                row["status_class"].as_str().unwrap().to_string(),
                 row["requests"].as_i64().unwrap(),
             )
         })
@@ -608,4 +608,263 @@ fn a_metadata_filter_reads_raw_rows_exactly() {
         measure(&latency["latency"], "p99 (ms)").as_f64().unwrap(),
         exact_quantile(0.99, condition, FROM, UNTIL)
     );
+}
+
+/// The window the comparison tests look at, and the one before it (`--compare prev`):
+/// the search route is slow and checkout fails only in the first.
+const LATER: &str = "2026-11-20T03:00:00Z";
+
+/// Runs a report over [LATER, UNTIL) compared with [FROM, LATER), as JSON.
+fn compared_json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend([
+        "--since",
+        LATER,
+        "--until",
+        UNTIL,
+        "--compare",
+        "prev",
+        "--format",
+        "json",
+    ]);
+    db().logctl_json(&all)
+}
+
+/// Checks a row's `{column}_before` against `expected` (exactly for a count, within 1%
+/// for a quantile; null for None) and its `{column}_change` against the change from it
+/// to the row's `column` (null without a value before).
+fn assert_compared(row: &Value, column: &str, expected: Option<f64>, exact: bool) {
+    let before = &row[format!("{column}_before")];
+    let what = format!("{column}_before in {row}");
+    match expected {
+        None => assert!(before.is_null(), "{what}: none expected"),
+        Some(expected) if exact => assert_eq!(before.as_f64(), Some(expected), "{what}"),
+        Some(expected) => assert_within_1_percent(before, expected, &what),
+    }
+    let now = row[column].as_f64();
+    let change = &row[format!("{column}_change")];
+    match (now, before.as_f64()) {
+        (Some(now), Some(before)) if before != 0.0 => {
+            let expected = (now - before) / before;
+            let shown = change
+                .as_f64()
+                .unwrap_or_else(|| panic!("{column}_change in {row}"));
+            // From the unrounded figures: within the rounding of the shown ones (0.05).
+            let rounding = 0.05 * (1.0 + now.abs() / before) / before;
+            assert!(
+                (shown - expected).abs() < 0.0006 + rounding,
+                "{column}_change in {row}"
+            );
+        }
+        _ => assert!(
+            change.is_null(),
+            "{column}_change without a value before: {row}"
+        ),
+    }
+}
+
+/// Checks every headline figure of a row (requests, errors, error rate, p50/p95/p99)
+/// against plain SQL over the events of [FROM, LATER) where `condition` holds.
+fn assert_figures_compared(row: &Value, condition: &str) {
+    let (events, errors) = counts(condition, FROM, LATER);
+    assert_compared(row, "requests", Some(events as f64), true);
+    assert_compared(row, "errors", Some(errors as f64), true);
+    let rate = (events > 0).then(|| 100.0 * errors as f64 / events as f64);
+    let rate_row = row["error_rate_pct_before"].as_f64();
+    match rate {
+        Some(rate) => assert!((rate_row.unwrap() - rate).abs() <= 0.005, "{row}"),
+        None => assert!(rate_row.is_none(), "{row}"),
+    }
+    assert_compared(
+        row,
+        "error_rate_pct",
+        rate.map(|r| (r * 100.0).round() / 100.0),
+        true,
+    );
+    for (column, q) in [("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)] {
+        let exact = (events > 0).then(|| exact_quantile(q, condition, FROM, LATER));
+        assert_compared(row, column, exact, false);
+    }
+}
+
+fn route_condition(row: &Value) -> String {
+    format!(
+        "s.service_name = '{}' AND l.route = '{}'",
+        row["service"].as_str().unwrap(),
+        row["route"].as_str().unwrap()
+    )
+}
+
+#[test]
+fn summary_compares_every_figure_with_the_window_before() {
+    let summary = compared_json(&["summary"]);
+    let services = summary["services"].as_array().unwrap();
+    assert_eq!(services.len(), 3);
+    for row in services {
+        let service = row["service"].as_str().unwrap();
+        assert_figures_compared(row, &format!("s.service_name = '{service}'"));
+    }
+    // Both route rankings: the search route is slow only now, checkout fails only now.
+    for (ranking, leader) in [("slowest_routes", "search"), ("failing_routes", "checkout")] {
+        let rows = summary[ranking].as_array().unwrap();
+        assert!(!rows.is_empty(), "{ranking}");
+        assert_eq!(rows[0]["service"], leader, "{ranking}");
+        for row in rows {
+            assert_figures_compared(row, &route_condition(row));
+        }
+    }
+    assert!(
+        summary["failing_routes"][0]["errors_before"]
+            .as_i64()
+            .unwrap()
+            < summary["failing_routes"][0]["errors"].as_i64().unwrap() / 10
+    );
+    // The small timeline: each bucket beside the same bucket of the window before.
+    let timeline = summary["timeline"].as_array().unwrap();
+    let start = |row: &Value| {
+        row["bucket_start"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let width = start(&timeline[1]) - start(&timeline[0]);
+    let shift = start(&timeline[0]) - FROM.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    for row in timeline {
+        let from = start(row) - shift;
+        let (events, _) = counts("true", &from.to_rfc3339(), &(from + width).to_rfc3339());
+        assert_compared(row, "requests", Some(events as f64), true);
+    }
+    assert!(
+        timeline.iter().any(|row| row["requests_before"] == 0),
+        "the empty 01:00 to 01:20 is a bucket before, as 0"
+    );
+}
+
+#[test]
+fn top_timeline_latency_and_check_compare_every_figure() {
+    // A ranking by a metric beyond the headline figures compares that one too.
+    let top = compared_json(&["top", "routes", "--by", "p90", "--limit", "4"]);
+    for row in top["top"].as_array().unwrap() {
+        let condition = route_condition(row);
+        assert_figures_compared(row, &condition);
+        let p90 = exact_quantile(0.9, &condition, FROM, LATER);
+        assert_compared(row, "p90_ms", Some(p90), false);
+    }
+    // Each status code per hour, beside the same hour of the window before.
+    let timeline = compared_json(&["timeline", "--bucket", "1h", "--by", "status"]);
+    let rows = timeline["timeline"].as_array().unwrap();
+    assert_eq!(rows.len(), 3 * 3, "three hours of 200, 404 and 500");
+    for row in rows {
+        let hour: u32 = row["bucket_start"].as_str().unwrap()[11..13]
+            .parse()
+            .unwrap();
+        let (from, until) = (
+            format!("2026-11-20T{:02}:00:00Z", hour - 3),
+            format!("2026-11-20T{:02}:00:00Z", hour - 2),
+        );
+        let status = row["status"].as_str().unwrap();
+        let (events, _) = counts(&format!("l.status = {status}"), &from, &until);
+        assert_compared(row, "requests", Some(events as f64), true);
+    }
+    // Every quantile, the maximum and every bin of the histogram.
+    let latency = compared_json(&["latency", "--exact"]);
+    for (name, q) in [
+        ("p50 (ms)", 0.5),
+        ("p90 (ms)", 0.9),
+        ("p95 (ms)", 0.95),
+        ("p99 (ms)", 0.99),
+        ("p99.9 (ms)", 0.999),
+    ] {
+        let row = latency["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["measure"] == name)
+            .unwrap();
+        assert_eq!(
+            row["before"].as_f64(),
+            Some(exact_quantile(q, "true", FROM, LATER)),
+            "{name} exactly, with --exact"
+        );
+    }
+    let bins = latency["histogram"].as_array().unwrap();
+    for bin in bins {
+        let above = bin["above_ms"].as_i64().unwrap_or(-1);
+        let at_most = bin["at_most_ms"].as_i64().unwrap();
+        let (events, _) = counts(
+            &format!("latency_ms > {above} AND latency_ms <= {at_most}"),
+            FROM,
+            LATER,
+        );
+        assert_compared(bin, "count", Some(events as f64), true);
+    }
+    // Check: each measured value beside the one before, which breaches nothing.
+    let output = db()
+        .logctl(&[
+            "check",
+            "--service",
+            "checkout",
+            "--fail-if",
+            "error-rate > 2%",
+            "--fail-if",
+            "p99 > 100000",
+            "--since",
+            LATER,
+            "--until",
+            UNTIL,
+            "--compare",
+            "prev",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&output, 7);
+    let check: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let condition = "s.service_name = 'checkout'";
+    let (events, errors) = counts(condition, FROM, LATER);
+    let rows = check["check"].as_array().unwrap();
+    let rate = (100.0 * errors as f64 / events as f64 * 100.0).round() / 100.0;
+    assert_compared(&rows[0], "measured", Some(rate), true);
+    let p99 = exact_quantile(0.99, condition, FROM, LATER);
+    assert_compared(&rows[1], "measured", Some(p99), false);
+}
+
+#[test]
+fn timeline_by_status_splits_by_code_and_by_status_class_by_class() {
+    let expected = |group: &str| -> Vec<(String, String, i64)> {
+        db().query(&format!(
+            "SELECT to_char(date_trunc('hour', created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), {group}, count(*) \
+             FROM log_events WHERE created_at >= '{FROM}' AND created_at < '{UNTIL}' GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+    };
+    for (by, column, group) in [
+        ("status", "status", "status::text"),
+        (
+            "status-class",
+            "status_class",
+            "(status / 100)::text || 'xx'",
+        ),
+    ] {
+        let timeline = json(&["timeline", "--bucket", "1h", "--by", by]);
+        let mut reported: Vec<(String, String, i64)> = timeline["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["requests"] != 0)
+            .map(|row| {
+                (
+                    row["bucket_start"].as_str().unwrap().to_string(),
+                    row[column].as_str().unwrap().to_string(),
+                    row["requests"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        reported.sort();
+        assert_eq!(reported, expected(group), "--by {by}");
+    }
 }

@@ -195,7 +195,7 @@ value_enum!(Metric {
     P90 => "p90", P95 => "p95", P99 => "p99", P999 => "p99.9", Max => "max",
     TotalTime => "total-time",
 });
-value_enum!(Split { Service => "service", Status => "status", Level => "level" });
+value_enum!(Split { Service => "service", Status => "status", StatusClass => "status-class", Level => "level" });
 value_enum!(Subject { Routes => "routes", Services => "services", Status => "status", Methods => "methods" });
 value_enum!(ColorChoice { Auto => "auto", Always => "always", Never => "never" });
 

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use crate::cli::{DATABASE_OUTCOMES, after_help};
 use crate::db::Database;
 use crate::ingest::write_penalty::{self, Measurement};
-use crate::report::{Cell, Format, Report, Table, render};
+use crate::report::{Cell, Format, Report, Table, column_names, render};
 use crate::{Error, Outcome};
 
 const EXAMPLES: &str =
@@ -82,7 +82,7 @@ fn write_penalty_table(rows: u64, runs: u32, measurements: &[Measurement]) -> Ta
             "COPY of {rows} generated rows into a scratch table, one stream, fastest of {runs} \
              runs (spread: how much slower the slowest was)"
         ),
-        columns: vec![
+        columns: column_names(&[
             "configuration",
             "indexes",
             "rows_per_second",
@@ -90,7 +90,7 @@ fn write_penalty_table(rows: u64, runs: u32, measurements: &[Measurement]) -> Ta
             "spread",
             "cost_vs_no_index",
             "beyond_noise",
-        ],
+        ]),
         rows: measurements
             .iter()
             .map(|measurement| {

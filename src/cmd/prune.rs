@@ -5,7 +5,7 @@ use crate::cmd::args::{parse_when, parse_zone};
 use crate::db::migrate::Variant;
 use crate::db::retention::{self, Pruned, Removed, RollupKeep};
 use crate::db::{Database, Isolation, transaction};
-use crate::report::{Cell, Format, Report, Table, render};
+use crate::report::{Cell, Format, Report, Table, column_names, render};
 use crate::{Error, Outcome};
 
 const EXAMPLES: &str =
@@ -137,14 +137,14 @@ fn tables(pruned: &Pruned) -> Vec<Table> {
                 ""
             }
         ),
-        columns: vec![
+        columns: column_names(&[
             "cutoff",
             "dry_run",
             "action",
             "rows",
             "partitions",
             "batches",
-        ],
+        ]),
         rows: vec![vec![
             Cell::Time(pruned.cutoff),
             Cell::Bool(pruned.dry_run),
@@ -161,7 +161,7 @@ fn tables(pruned: &Pruned) -> Vec<Table> {
                 "Partitions that end before the cutoff ({})",
                 partitions.len()
             ),
-            columns: vec!["partition", "from", "to", "rows"],
+            columns: column_names(&["partition", "from", "to", "rows"]),
             rows: partitions
                 .iter()
                 .map(|dropped| {
@@ -183,7 +183,7 @@ fn rollups_table(kept: &[RollupKeep], dry_run: bool) -> Table {
     Table {
         name: "rollups",
         title: format!("Rollup cells older than each grain's period: {verb}"),
-        columns: vec!["grain", "kept_for", "cutoff", "cells"],
+        columns: column_names(&["grain", "kept_for", "cutoff", "cells"]),
         rows: kept
             .iter()
             .map(|keep| {

@@ -14,6 +14,7 @@ const EXAMPLES: &str =
   logctl slow --since yesterday --until today   # yesterday's, midnight to midnight UTC
   logctl slow --since 2026-11-26 --timezone Europe/Berlin --service checkout
   logctl slow --route '/api/v1/orders/*' --status 5xx --exact
+  logctl slow --since 24h --compare 1w          # each service's figures a week before too
   logctl slow --limit 0 --format csv > slow.csv # every request above 1 s";
 
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,8 @@ pub struct Args {
 
     /// The window, filters and format (csv prints the requests, a blank line, then the
     /// per-service summary); --exact reads each service's own percentiles from the raw
-    /// rows instead of the rollups
+    /// rows instead of the rollups; --compare gives each per-service figure its value in
+    /// the period compared with and the change (the requests listed are the window's)
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -37,12 +39,6 @@ pub struct Args {
 pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outcome> {
     if args.threshold < 0 {
         return Err(Error::usage("--threshold must not be negative").into());
-    }
-    if args.report.compare.is_some() {
-        return Err(Error::usage(
-            "slow lists the requests of one window and compares none: leave out --compare",
-        )
-        .into());
     }
     let filter = args.report.filter()?;
     // A window that cannot be read is a usage error before any connection is tried.
@@ -57,8 +53,9 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
                     from: period.from,
                     until: period.until,
                 };
+                let previous = period.previous.map(|(from, until)| Period { from, until });
                 let query = slow::SlowQuery {
-                    scope: Scope::new(window, None, filter, args.report.exact),
+                    scope: Scope::new(window, previous, filter, args.report.exact),
                     filter: filter.clone(),
                     raw: RawFilter::new(filter, window.from, window.until),
                     threshold_ms: args.threshold,

@@ -12,6 +12,7 @@ use crate::{Error, Outcome};
 const EXAMPLES: &str =
     "  logctl timeline                               # requests per bucket, fitted to the terminal
   logctl timeline --metric error-rate --by service --since 6h
+  logctl timeline --by status --since 1d --compare 1w   # each status code, a week before too
   logctl timeline --metric p99 --bucket 5m --route '/api/v1/orders*'
   logctl timeline --bucket 1h --since 7d --format csv > hourly.csv";
 
@@ -30,7 +31,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "count")]
     pub metric: Metric,
 
-    /// One series per service, status class or level (the 7 largest, the rest as `(other)`)
+    /// One series per service, status code (200, 503), status class (2xx, 5xx) or level
+    /// (the 7 largest, the rest as `(other)`)
     #[arg(long, value_enum, value_name = "WHAT")]
     pub by: Option<Split>,
 

@@ -1,6 +1,7 @@
 //! `check`: conditions such as `error-rate > 2%` or `p99 > 2000` measured over a
-//! window, for cron: each with its measured value and whether it is breached. A
-//! condition that cannot be read is a usage error that says how to write one.
+//! window, for cron: each with its measured value (and, when compared, the value in the
+//! window compared with and the change) and whether it is breached. A condition that
+//! cannot be read is a usage error that says how to write one.
 
 use std::fmt;
 
@@ -9,8 +10,8 @@ use tokio_postgres::Client;
 
 use crate::Error;
 use crate::analytics::read::read;
-use crate::report::scope::{Metric, Scope};
-use crate::report::{Cell, Table};
+use crate::report::scope::{Metric, Scope, compared_cells, compared_columns};
+use crate::report::{Cell, Table, column_names};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Comparison {
@@ -137,6 +138,8 @@ pub struct Verdict {
     pub condition: Condition,
     /// None when there is nothing to measure (no events, no latency): never breached.
     pub measured: Option<f64>,
+    /// The same measured in the window compared with, when compared; it breaches nothing.
+    pub previous: Option<Option<f64>>,
     pub breached: bool,
 }
 
@@ -144,6 +147,8 @@ pub struct Verdict {
 pub struct Check {
     pub scope: Scope,
     pub events: u64,
+    /// The events of the window compared with, when compared.
+    pub previous_events: Option<u64>,
     pub verdicts: Vec<Verdict>,
 }
 
@@ -161,6 +166,10 @@ pub async fn check(
     let mut query = scope.query();
     query.latency = conditions.iter().any(|c| c.metric.needs_latency());
     let stats = read(client, &query).await?.total();
+    let before = match scope.previous_query(&query) {
+        Some(previous) => Some(read(client, &previous).await?.total()),
+        None => None,
+    };
     let verdicts = conditions
         .iter()
         .map(|&condition| {
@@ -168,6 +177,7 @@ pub async fn check(
             Verdict {
                 condition,
                 measured,
+                previous: before.as_ref().map(|before| condition.metric.of(before)),
                 breached: measured
                     .is_some_and(|value| condition.comparison.holds(value, condition.threshold)),
             }
@@ -176,6 +186,7 @@ pub async fn check(
     Ok(Check {
         scope: scope.clone(),
         events: stats.events,
+        previous_events: before.map(|before| before.events),
         verdicts,
     })
 }
@@ -187,9 +198,9 @@ impl Check {
             .iter()
             .map(|verdict| {
                 let metric = verdict.condition.metric;
-                vec![
-                    Cell::Text(verdict.condition.to_string()),
-                    metric.cell(verdict.measured),
+                let mut row = vec![Cell::Text(verdict.condition.to_string())];
+                row.extend(compared_cells(metric, verdict.measured, verdict.previous));
+                row.extend([
                     Cell::Text(metric.unit().into()),
                     Cell::Text(
                         match (verdict.breached, verdict.measured) {
@@ -199,16 +210,22 @@ impl Check {
                         }
                         .into(),
                     ),
-                ]
+                ]);
+                row
             })
             .collect();
         let verdict = if self.breached() { "breached" } else { "ok" };
+        let mut what = format!("Check: {verdict}, {} requests", self.events);
+        if let Some(before) = self.previous_events {
+            what.push_str(&format!(" ({before} before)"));
+        }
+        let mut columns = column_names(&["condition"]);
+        columns.extend(compared_columns("measured", self.previous_events.is_some()));
+        columns.extend(column_names(&["unit", "verdict"]));
         vec![Table {
             name: "check",
-            title: self
-                .scope
-                .heading(&format!("Check: {verdict}, {} requests", self.events)),
-            columns: vec!["condition", "measured", "unit", "verdict"],
+            title: self.scope.heading(&what),
+            columns,
             rows,
         }]
     }

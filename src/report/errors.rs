@@ -1,9 +1,9 @@
 //! The errors report: the error lines of a window (a server error, or logged at error
 //! level or above, as the rollups count errors) grouped by their message's signature
 //! (`analytics::signature`), each with its count, first and last time, services and a
-//! request id to follow with `logctl trace`; against a previous period, whether it is
-//! new. Error lines are few, so they are read from the raw rows, with the BRIN index
-//! narrowing the window.
+//! request id to follow with `logctl trace`; against a previous period, its count there,
+//! the change and whether it is new. Error lines are few, so they are read from the raw
+//! rows, with the BRIN index narrowing the window.
 
 use std::sync::LazyLock;
 
@@ -15,8 +15,8 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::filter::{RawFilter, with_filter};
-use super::scope::Scope;
-use super::{Cell, Table};
+use super::scope::{Metric, Scope, compared_cells, compared_columns};
+use super::{Cell, Table, column_names};
 use crate::analytics::signature::signature;
 
 static ERRORS_SQL: LazyLock<String> =
@@ -223,16 +223,16 @@ impl ErrorsReport {
         } else {
             self.signatures.len().to_string()
         };
-        let mut columns = vec![
-            "signature",
-            "count",
+        let mut columns = column_names(&["signature"]);
+        columns.extend(compared_columns("count", compared));
+        columns.extend(column_names(&[
             "first_seen",
             "last_seen",
             "services",
             "request_id",
-        ];
+        ]));
         if compared {
-            columns.extend(["previous", "new"]);
+            columns.extend(column_names(&["new"]));
         }
         Table {
             name: "errors",
@@ -246,17 +246,19 @@ impl ErrorsReport {
                 .signatures
                 .iter()
                 .map(|found| {
-                    let mut row = vec![
-                        Cell::Text(found.signature.clone()),
-                        Cell::Int(found.count as i64),
+                    let mut row = vec![Cell::Text(found.signature.clone())];
+                    row.extend(compared_cells(
+                        Metric::Count,
+                        Some(found.count as f64),
+                        found.previous_count.map(|count| Some(count as f64)),
+                    ));
+                    row.extend([
                         Cell::Time(found.first_seen),
                         Cell::Time(found.last_seen),
                         Cell::Text(found.services.join(", ")),
                         found.sample_request_id.clone().map_or(Cell::Null, Cell::Id),
-                    ];
-                    if let (Some(previous), Some(new)) = (found.previous_count, found.new) {
-                        row.extend([Cell::Int(previous as i64), Cell::Bool(new)]);
-                    }
+                    ]);
+                    row.extend(found.new.map(Cell::Bool));
                     row
                 })
                 .collect(),

@@ -1,14 +1,15 @@
 //! `latency`: the latency distribution of the events in scope: p50, p90, p95, p99,
-//! p99.9 and max (compared when asked), and a histogram over log-scale bins (1, 2, 5,
-//! 10, 20, 50 ms ...), drawn with bars in the terminal.
+//! p99.9 and max, and a histogram over log-scale bins (1, 2, 5, 10, 20, 50 ms ...),
+//! drawn with bars in the terminal; when compared, each figure and each bin beside its
+//! value in the window compared with.
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::analytics::read::{Stats, read};
 use crate::report::chart;
-use crate::report::scope::{Metric, Scope, compared_cells};
-use crate::report::{Cell, Table};
+use crate::report::scope::{Metric, Scope, compared_cells, compared_cells_with, compared_columns};
+use crate::report::{Cell, Table, column_names};
 use crate::terminal::Display;
 
 /// The figures of the distribution, in order.
@@ -28,6 +29,8 @@ pub struct Bin {
     pub above_ms: Option<i32>,
     pub at_most_ms: i32,
     pub count: u64,
+    /// The bin's count in the window compared with, when compared.
+    pub previous_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,24 +59,29 @@ fn edges(max: i32) -> Vec<i32> {
     edges
 }
 
-fn histogram(stats: &Stats) -> Vec<Bin> {
-    let Some(max) = stats.latency.max() else {
+/// The histogram of `stats`, and of `previous` over the same bins when compared: the
+/// bins reach the larger maximum of the two.
+fn histogram(stats: &Stats, previous: Option<&Stats>) -> Vec<Bin> {
+    let Some(max) = stats
+        .latency
+        .max()
+        .max(previous.and_then(|before| before.latency.max()))
+    else {
         return Vec::new();
     };
     let edges = edges(max);
-    let mut below = 0;
-    edges
-        .iter()
-        .enumerate()
-        .map(|(index, &edge)| {
-            let at_most = stats.count_at_most(edge);
-            let bin = Bin {
-                above_ms: index.checked_sub(1).map(|i| edges[i]),
-                at_most_ms: edge,
-                count: at_most - below,
-            };
-            below = at_most;
-            bin
+    let count_in = |stats: &Stats, index: usize| {
+        let below = index
+            .checked_sub(1)
+            .map_or(0, |i| stats.count_at_most(edges[i]));
+        stats.count_at_most(edges[index]) - below
+    };
+    (0..edges.len())
+        .map(|index| Bin {
+            above_ms: index.checked_sub(1).map(|i| edges[i]),
+            at_most_ms: edges[index],
+            count: count_in(stats, index),
+            previous_count: previous.map(|before| count_in(before, index)),
         })
         .collect()
 }
@@ -81,18 +89,17 @@ fn histogram(stats: &Stats) -> Vec<Bin> {
 pub async fn latency(client: &Client, scope: &Scope) -> crate::Result<Latency> {
     let query = scope.query();
     let stats = read(client, &query).await?.total();
-    let previous = match scope.previous_query(&query) {
-        Some(previous) => {
-            let before = read(client, &previous).await?.total();
-            Some(METRICS.iter().map(|m| m.of(&before)).collect())
-        }
+    let before = match scope.previous_query(&query) {
+        Some(previous) => Some(read(client, &previous).await?.total()),
         None => None,
     };
     Ok(Latency {
         scope: scope.clone(),
         figures: METRICS.iter().map(|m| m.of(&stats)).collect(),
-        previous,
-        bins: histogram(&stats),
+        previous: before
+            .as_ref()
+            .map(|before| METRICS.iter().map(|m| m.of(before)).collect()),
+        bins: histogram(&stats, before.as_ref()),
     })
 }
 
@@ -100,9 +107,10 @@ impl Latency {
     /// The figures (one row per metric), and the histogram, with a bar column when
     /// drawn for a display.
     pub fn tables(&self, display: Option<&Display>) -> Vec<Table> {
-        let mut columns = vec!["measure", "value"];
-        if self.previous.is_some() {
-            columns.extend(["before", "change"]);
+        let compared = self.previous.is_some();
+        let mut columns = column_names(&["measure", "value"]);
+        if compared {
+            columns.extend(column_names(&["before", "change"]));
         }
         let figures = METRICS
             .iter()
@@ -119,10 +127,14 @@ impl Latency {
             })
             .collect();
         let total: u64 = self.bins.iter().map(|b| b.count).sum();
+        let total_before: u64 = self.bins.iter().filter_map(|b| b.previous_count).sum();
         let top = self.bins.iter().map(|b| b.count).max().unwrap_or(0) as f64;
-        let mut bin_columns = vec!["above_ms", "at_most_ms", "count", "share_pct"];
+        let share = |count: u64, of: u64| 100.0 * count as f64 / of.max(1) as f64;
+        let mut bin_columns = column_names(&["above_ms", "at_most_ms"]);
+        bin_columns.extend(compared_columns("count", compared));
+        bin_columns.extend(compared_columns("share_pct", compared));
         if display.is_some() {
-            bin_columns.push("");
+            bin_columns.extend(column_names(&[""]));
         }
         let bins = self
             .bins
@@ -131,9 +143,18 @@ impl Latency {
                 let mut row = vec![
                     bin.above_ms.map_or(Cell::Null, |ms| Cell::Int(ms.into())),
                     Cell::Int(bin.at_most_ms.into()),
-                    Cell::Int(bin.count as i64),
-                    Cell::decimal(100.0 * bin.count as f64 / total.max(1) as f64, 1),
                 ];
+                let before = bin.previous_count;
+                row.extend(compared_cells(
+                    Metric::Count,
+                    Some(bin.count as f64),
+                    before.map(|count| Some(count as f64)),
+                ));
+                row.extend(compared_cells_with(
+                    |value| value.map_or(Cell::Null, |share| Cell::decimal(share, 1)),
+                    Some(share(bin.count, total)),
+                    before.map(|count| Some(share(count, total_before))),
+                ));
                 if let Some(display) = display {
                     let width = display.width.unwrap_or(80).saturating_sub(40).clamp(10, 50);
                     row.push(Cell::Text(chart::bar(
@@ -182,7 +203,7 @@ mod tests {
             measures.latency.add(ms);
         }
         stats.add(&measures);
-        let bins = histogram(&stats);
+        let bins = histogram(&stats, None);
         assert_eq!(bins.iter().map(|b| b.count).sum::<u64>(), 6);
         assert_eq!(bins[0].count, 1, "0 ms");
         assert_eq!(bins[3].count, 2, "(2, 5] ms");

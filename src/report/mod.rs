@@ -17,4 +17,4 @@ pub mod timeline;
 pub mod top;
 pub mod trace;
 
-pub use render::{Cell, Format, Report, Table};
+pub use render::{Cell, Column, Format, Report, Table, column_names};

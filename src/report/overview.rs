@@ -18,7 +18,7 @@ use super::scope::{Metric, Scope};
 use super::slow::{self, SlowQuery, SlowReport};
 use super::summary::{self, Summary};
 use super::timeline::{self, Timeline, auto_bucket};
-use super::{Cell, Table};
+use super::{Cell, Column, Table};
 
 /// The report's data: everything its renderings show.
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +177,7 @@ impl ReportData {
             ),
             columns: std::iter::once("bucket_start")
                 .chain(series.iter().map(|t| t.metric.column()))
+                .map(Column::Borrowed)
                 .collect(),
             rows: self
                 .requests
@@ -210,6 +211,7 @@ mod tests {
             above_ms,
             at_most_ms,
             count,
+            previous_count: None,
         };
         let latency = Latency {
             scope: Scope {

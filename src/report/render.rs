@@ -3,6 +3,7 @@
 //! `report`'s HTML page (`html`). All are renderings of the same cells, so the numbers
 //! agree everywhere; data goes to stdout.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
@@ -102,6 +103,15 @@ pub fn round(value: f64, decimals: u8) -> f64 {
     if rounded.is_finite() { rounded } else { value }
 }
 
+/// A column's name: most are written in the code, a compared figure's are made from its
+/// own (`p99_ms_before`).
+pub type Column = Cow<'static, str>;
+
+/// Column names as a table holds them.
+pub fn column_names(names: &[&'static str]) -> Vec<Column> {
+    names.iter().map(|&name| Column::Borrowed(name)).collect()
+}
+
 /// A titled result with named columns.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -109,7 +119,7 @@ pub struct Table {
     pub name: &'static str,
     /// Its heading in text output.
     pub title: String,
-    pub columns: Vec<&'static str>,
+    pub columns: Vec<Column>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -179,7 +189,7 @@ pub fn write(
                     writeln!(out)?;
                 }
                 let mut writer = csv::Writer::from_writer(&mut *out);
-                writer.write_record(&table.columns)?;
+                writer.write_record(table.columns.iter().map(|column| column.as_bytes()))?;
                 for row in &table.rows {
                     writer.write_record(row.iter().map(Cell::csv))?;
                 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::analytics::read::{Filter, Query, Stats, StatusFilter};
-use crate::report::{Cell, Format, Report, Table, render};
+use crate::report::{Cell, Column, Format, Report, Table, render};
 use crate::terminal;
 
 /// A stretch of time, `until` excluded.
@@ -380,14 +380,35 @@ pub fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
     }
 }
 
-/// The cells of a figure with its previous value and the change, when compared.
-pub fn compared_cells(metric: Metric, now: Option<f64>, before: Option<Option<f64>>) -> Vec<Cell> {
-    let mut cells = vec![metric.cell(now)];
+/// A figure's cells: its value, and when compared its value before (None inside: none
+/// there) and the change, each value shown by `cell`.
+pub fn compared_cells_with(
+    cell: impl Fn(Option<f64>) -> Cell,
+    now: Option<f64>,
+    before: Option<Option<f64>>,
+) -> Vec<Cell> {
+    let mut cells = vec![cell(now)];
     if let Some(before) = before {
-        cells.push(metric.cell(before));
+        cells.push(cell(before));
         cells.push(change(now, before).map_or(Cell::Null, Cell::change));
     }
     cells
+}
+
+/// `compared_cells_with` for a metric, shown as the metric shows its values.
+pub fn compared_cells(metric: Metric, now: Option<f64>, before: Option<Option<f64>>) -> Vec<Cell> {
+    compared_cells_with(|value| metric.cell(value), now, before)
+}
+
+/// A figure's columns: its own, and when compared `{column}_before` and
+/// `{column}_change` beside it (the order of their cells).
+pub fn compared_columns(column: &'static str, is_compared: bool) -> Vec<Column> {
+    let mut columns = vec![Column::Borrowed(column)];
+    if is_compared {
+        columns.push(format!("{column}_before").into());
+        columns.push(format!("{column}_change").into());
+    }
+    columns
 }
 
 /// The headline figures of a set of events, as every report shows them.
@@ -435,11 +456,27 @@ impl Figures {
         }
     }
 
-    /// The figures as cells, in `METRICS` order.
-    pub fn cells(&self) -> Vec<Cell> {
+    /// The columns of `cells`: each metric's, with its value before and the change when
+    /// compared.
+    pub fn columns(is_compared: bool) -> Vec<Column> {
         Figures::METRICS
             .iter()
-            .map(|&metric| metric.cell(self.get(metric)))
+            .flat_map(|metric| compared_columns(metric.column(), is_compared))
+            .collect()
+    }
+
+    /// The figures as cells in `METRICS` order, each followed by its value in `before`
+    /// and the change when compared.
+    pub fn cells(&self, before: Option<&Figures>) -> Vec<Cell> {
+        Figures::METRICS
+            .iter()
+            .flat_map(|&metric| {
+                compared_cells(
+                    metric,
+                    self.get(metric),
+                    before.map(|before| before.get(metric)),
+                )
+            })
             .collect()
     }
 }

@@ -2,7 +2,8 @@
 //! how many requests were that slow and the latency percentiles among them, beside the
 //! service's own figures over all its requests (their number, the share that was slow,
 //! and their percentiles, from the rollups through the read API, or exact from the raw
-//! rows), so that nobody takes the percentiles of slow requests for the service's.
+//! rows), so that nobody takes the percentiles of slow requests for the service's; when
+//! compared, each of those figures beside the same in the window compared with.
 
 use std::sync::LazyLock;
 
@@ -13,8 +14,8 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::filter::{RawFilter, with_filter};
-use super::scope::Scope;
-use super::{Cell, Table};
+use super::scope::{Scope, compared_cells_with, compared_columns};
+use super::{Cell, Column, Table, column_names};
 use crate::analytics::read::{self, Dimension, Filter, Query};
 
 static REQUESTS_SQL: LazyLock<String> =
@@ -59,10 +60,21 @@ pub struct SlowRequest {
     pub status: Option<i16>,
 }
 
-/// One service: all its requests in the window, and those above the threshold.
+/// One service with requests above the threshold: its figures in the window, and when
+/// compared in the window compared with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceSlowness {
     pub service: String,
+    #[serde(flatten)]
+    pub figures: Slowness,
+    /// Its figures in the window compared with, when compared (no requests where it had
+    /// none there).
+    pub previous: Option<Slowness>,
+}
+
+/// A service's requests in a window, and those above the threshold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Slowness {
     /// Its requests (events with a latency).
     pub requests: u64,
     /// Latency percentiles over all its requests.
@@ -74,11 +86,44 @@ pub struct ServiceSlowness {
     /// The share of its requests above the threshold, in percent to two decimals; None
     /// when the rollups know none of its requests (they were never built).
     pub slow_percent: Option<f64>,
-    /// Latency percentiles and maximum among the requests above the threshold only.
-    pub slow_p50_ms: f64,
-    pub slow_p95_ms: f64,
-    pub slow_p99_ms: f64,
-    pub slow_max_ms: i32,
+    /// Latency percentiles and maximum among the requests above the threshold only;
+    /// None without any.
+    pub slow_p50_ms: Option<f64>,
+    pub slow_p95_ms: Option<f64>,
+    pub slow_p99_ms: Option<f64>,
+    pub slow_max_ms: Option<i32>,
+}
+
+impl Slowness {
+    /// The figures' columns, and the decimals each is shown with (0: a whole number).
+    const COLUMNS: [(&'static str, u8); 10] = [
+        ("requests", 0),
+        ("all_p50_ms", 1),
+        ("all_p95_ms", 1),
+        ("all_p99_ms", 1),
+        ("slow_requests", 0),
+        ("slow_percent", 2),
+        ("slow_p50_ms", 1),
+        ("slow_p95_ms", 1),
+        ("slow_p99_ms", 1),
+        ("slow_max_ms", 0),
+    ];
+
+    /// The figures in `COLUMNS` order.
+    fn values(&self) -> [Option<f64>; 10] {
+        [
+            Some(self.requests as f64),
+            self.all_p50_ms,
+            self.all_p95_ms,
+            self.all_p99_ms,
+            Some(self.slow_requests as f64),
+            self.slow_percent,
+            self.slow_p50_ms,
+            self.slow_p95_ms,
+            self.slow_p99_ms,
+            self.slow_max_ms.map(f64::from),
+        ]
+    }
 }
 
 /// A service's requests and latency percentiles.
@@ -116,15 +161,18 @@ async fn summary(
         .collect())
 }
 
-/// Per service, all its requests and their percentiles, from the rollups (within 1%).
+/// Per service, all its requests in [from, until) and their percentiles, from the
+/// rollups (within 1%).
 async fn rollup_summary(
     client: &Client,
-    query: &SlowQuery,
+    filter: &Filter,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
 ) -> crate::Result<FxHashMap<String, Latencies>> {
     let asked = Query {
-        filter: query.filter.clone(),
+        filter: filter.clone(),
         by: vec![Dimension::Service],
-        ..Query::new(query.scope.from, query.scope.until)
+        ..Query::new(from, until)
     };
     let answer = read::read(client, &asked).await?;
     Ok(answer
@@ -145,7 +193,57 @@ async fn rollup_summary(
         .collect())
 }
 
-/// The slowest requests and the per-service summary.
+/// Per service, its slowness in [from, until): first the services with requests above
+/// the threshold, the most first, then those without any.
+async fn slowness(
+    client: &Client,
+    query: &SlowQuery,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<Vec<(String, Slowness)>> {
+    let raw = query.raw.over(from, until);
+    let slow = summary(client, &raw, query.threshold_ms).await?;
+    let mut all: FxHashMap<String, Latencies> = if query.scope.is_exact() {
+        summary(client, &raw, -1).await?.into_iter().collect()
+    } else {
+        rollup_summary(client, &query.filter, from, until).await?
+    };
+    let mut services: Vec<(String, Slowness)> = slow
+        .into_iter()
+        .map(|(service, slow)| {
+            let own = all.remove(&service);
+            let requests = own.as_ref().map_or(0, |own| own.requests);
+            let figures = Slowness {
+                requests,
+                all_p50_ms: own.as_ref().and_then(|own| own.p50).map(tenth),
+                all_p95_ms: own.as_ref().and_then(|own| own.p95).map(tenth),
+                all_p99_ms: own.as_ref().and_then(|own| own.p99).map(tenth),
+                slow_requests: slow.requests,
+                slow_percent: (requests > 0)
+                    .then(|| (slow.requests as f64 * 10_000.0 / requests as f64).round() / 100.0),
+                slow_p50_ms: slow.p50.map(tenth),
+                slow_p95_ms: slow.p95.map(tenth),
+                slow_p99_ms: slow.p99.map(tenth),
+                slow_max_ms: slow.max,
+            };
+            (service, figures)
+        })
+        .collect();
+    services.extend(all.into_iter().map(|(service, own)| {
+        let figures = Slowness {
+            requests: own.requests,
+            all_p50_ms: own.p50.map(tenth),
+            all_p95_ms: own.p95.map(tenth),
+            all_p99_ms: own.p99.map(tenth),
+            slow_percent: (own.requests > 0).then_some(0.0),
+            ..Slowness::default()
+        };
+        (service, figures)
+    }));
+    Ok(services)
+}
+
+/// The slowest requests and the per-service summary, compared when the scope says so.
 pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<SlowReport> {
     let mut parameters: Vec<&(dyn ToSql + Sync)> = query.raw.parameters();
     parameters.push(&query.threshold_ms);
@@ -163,31 +261,26 @@ pub async fn report(client: &Client, query: &SlowQuery) -> crate::Result<SlowRep
             status: row.get(5),
         })
         .collect();
-    let slow = summary(client, &query.raw, query.threshold_ms).await?;
-    let all: FxHashMap<String, Latencies> = if query.scope.is_exact() {
-        summary(client, &query.raw, -1).await?.into_iter().collect()
-    } else {
-        rollup_summary(client, query).await?
+    let scope = &query.scope;
+    let previous: Option<FxHashMap<String, Slowness>> = match scope.previous {
+        Some((from, until)) => Some(
+            slowness(client, query, from, until)
+                .await?
+                .into_iter()
+                .collect(),
+        ),
+        None => None,
     };
-    let services = slow
+    let services = slowness(client, query, scope.from, scope.until)
+        .await?
         .into_iter()
-        .map(|(service, slow)| {
-            let own = all.get(&service);
-            let requests = own.map_or(0, |own| own.requests);
-            ServiceSlowness {
-                requests,
-                all_p50_ms: own.and_then(|own| own.p50).map(tenth),
-                all_p95_ms: own.and_then(|own| own.p95).map(tenth),
-                all_p99_ms: own.and_then(|own| own.p99).map(tenth),
-                slow_requests: slow.requests,
-                slow_percent: (requests > 0)
-                    .then(|| (slow.requests as f64 * 10_000.0 / requests as f64).round() / 100.0),
-                slow_p50_ms: slow.p50.map_or(0.0, tenth),
-                slow_p95_ms: slow.p95.map_or(0.0, tenth),
-                slow_p99_ms: slow.p99.map_or(0.0, tenth),
-                slow_max_ms: slow.max.unwrap_or(0),
-                service,
-            }
+        .filter(|(_, figures)| figures.slow_requests > 0)
+        .map(|(service, figures)| ServiceSlowness {
+            previous: previous
+                .as_ref()
+                .map(|before| before.get(&service).cloned().unwrap_or_default()),
+            service,
+            figures,
         })
         .collect();
     Ok(SlowReport {
@@ -206,8 +299,7 @@ fn tenth(ms: f64) -> f64 {
 impl SlowReport {
     pub fn tables(&self) -> Vec<Table> {
         let text = |value: &Option<String>| value.clone().map_or(Cell::Null, Cell::Text);
-        let float =
-            |value: Option<f64>, decimals| value.map_or(Cell::Null, |v| Cell::decimal(v, decimals));
+        let compared = self.scope.previous.is_some();
         let own = if self.scope.is_exact() {
             "exact"
         } else {
@@ -221,14 +313,14 @@ impl SlowReport {
                     self.threshold_ms,
                     self.requests.len()
                 )),
-                columns: vec![
+                columns: column_names(&[
                     "service",
                     "time",
                     "latency_ms",
                     "endpoint",
                     "method",
                     "status",
-                ],
+                ]),
                 rows: self
                     .requests
                     .iter()
@@ -253,36 +345,37 @@ impl SlowReport {
                      exact)",
                     self.threshold_ms
                 ),
-                columns: vec![
-                    "service",
-                    "requests",
-                    "all_p50_ms",
-                    "all_p95_ms",
-                    "all_p99_ms",
-                    "slow_requests",
-                    "slow_percent",
-                    "slow_p50_ms",
-                    "slow_p95_ms",
-                    "slow_p99_ms",
-                    "slow_max_ms",
-                ],
+                columns: std::iter::once(Column::Borrowed("service"))
+                    .chain(
+                        Slowness::COLUMNS
+                            .iter()
+                            .flat_map(|&(column, _)| compared_columns(column, compared)),
+                    )
+                    .collect(),
                 rows: self
                     .services
                     .iter()
                     .map(|service| {
-                        vec![
-                            Cell::Text(service.service.clone()),
-                            Cell::Int(service.requests as i64),
-                            float(service.all_p50_ms, 1),
-                            float(service.all_p95_ms, 1),
-                            float(service.all_p99_ms, 1),
-                            Cell::Int(service.slow_requests as i64),
-                            float(service.slow_percent, 2),
-                            Cell::decimal(service.slow_p50_ms, 1),
-                            Cell::decimal(service.slow_p95_ms, 1),
-                            Cell::decimal(service.slow_p99_ms, 1),
-                            Cell::Int(service.slow_max_ms.into()),
-                        ]
+                        let before = service.previous.as_ref().map(Slowness::values);
+                        let mut row = vec![Cell::Text(service.service.clone())];
+                        for (index, (value, (_, decimals))) in service
+                            .figures
+                            .values()
+                            .into_iter()
+                            .zip(Slowness::COLUMNS)
+                            .enumerate()
+                        {
+                            row.extend(compared_cells_with(
+                                |value| match (value, decimals) {
+                                    (None, _) => Cell::Null,
+                                    (Some(value), 0) => Cell::Int(value as i64),
+                                    (Some(value), decimals) => Cell::decimal(value, decimals),
+                                },
+                                value,
+                                before.map(|before| before[index]),
+                            ));
+                        }
+                        row
                     })
                     .collect(),
             },

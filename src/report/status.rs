@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use super::{Cell, Table};
+use super::{Cell, Table, column_names};
 
 const STATUS_SQL: &str = include_str!("../../sql/ledger_status.sql");
 
@@ -11,7 +11,7 @@ pub async fn report(client: &Client) -> crate::Result<Table> {
     Ok(Table {
         name: "sources",
         title: format!("Loaded sources ({})", rows.len()),
-        columns: vec![
+        columns: column_names(&[
             "source",
             "lines",
             "bytes",
@@ -19,7 +19,7 @@ pub async fn report(client: &Client) -> crate::Result<Table> {
             "rejected",
             "complete",
             "last_loaded_at",
-        ],
+        ]),
         rows: rows
             .iter()
             .map(|row| {

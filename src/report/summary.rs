@@ -1,16 +1,17 @@
 //! `summary`, the front page: requests, errors, error rate and p50/p95/p99 overall and
-//! per service (with the window before, when compared), the routes with the highest p99
-//! and the most errors, and a small timeline of requests. The overall figures, the
-//! services and the timeline come from one read; the two rankings from one more.
+//! per service, the routes with the highest p99 and the most errors, and a small
+//! timeline of requests, each figure beside its value in the window compared with, when
+//! compared. The overall figures, the services and the timeline come from one read (and
+//! one of the window compared with); the two rankings from one more (and one).
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::analytics::read::{Dimension, read};
+use crate::analytics::read::{Answer, Dimension, read};
 use crate::report::scope::{Figures, Metric, Scope, compared_cells};
 use crate::report::timeline::{Series, Timeline, auto_bucket};
 use crate::report::top::{Subject, Top, rankings};
-use crate::report::{Cell, Table};
+use crate::report::{Cell, Table, column_names};
 
 /// How many routes each ranking of `logctl summary` shows, and how many requests a route
 /// needs to be ranked by its p99 (a route with three requests has a p99 of its slowest
@@ -76,11 +77,15 @@ pub async fn summary(client: &Client, scope: &Scope, routes: usize) -> crate::Re
     if let Some(failing) = &mut failing_routes {
         failing.rows.retain(|row| row.figures.errors > 0);
     }
+    let requests_per_bucket = |answer: &Answer| {
+        answer
+            .by_bucket()
+            .iter()
+            .map(|stats| Metric::Count.of(stats))
+            .collect()
+    };
     let timeline = Timeline {
-        scope: Scope {
-            previous: None,
-            ..scope.clone()
-        },
+        scope: scope.clone(),
         metric: Metric::Count,
         split: None,
         bucket_seconds: bucket,
@@ -88,12 +93,8 @@ pub async fn summary(client: &Client, scope: &Scope, routes: usize) -> crate::Re
         events: answer.total().events,
         series: vec![Series {
             label: String::new(),
-            values: answer
-                .by_bucket()
-                .iter()
-                .map(|stats| Metric::Count.of(stats))
-                .collect(),
-            previous: None,
+            values: requests_per_bucket(&answer),
+            previous: previous.as_ref().map(requests_per_bucket),
         }],
     };
     Ok(Summary {
@@ -112,9 +113,9 @@ impl Summary {
     /// `self.timeline`'s to show.
     pub fn tables(&self) -> Vec<Table> {
         let compared = self.previous.is_some();
-        let mut columns = vec!["measure", "value"];
+        let mut columns = column_names(&["measure", "value"]);
         if compared {
-            columns.extend(["before", "change"]);
+            columns.extend(column_names(&["before", "change"]));
         }
         let overall = Figures::METRICS
             .iter()
@@ -132,35 +133,14 @@ impl Summary {
                 row
             })
             .collect();
-        let mut service_columns = vec!["service"];
-        service_columns.extend(Figures::METRICS.iter().map(|m| m.column()));
-        if compared {
-            service_columns.extend([
-                "requests_before",
-                "requests_change",
-                "p99_before",
-                "p99_change",
-            ]);
-        }
+        let mut service_columns = column_names(&["service"]);
+        service_columns.extend(Figures::columns(compared));
         let services = self
             .services
             .iter()
             .map(|service| {
                 let mut row = vec![Cell::Text(service.service.clone())];
-                row.extend(service.figures.cells());
-                if let Some(before) = service.previous {
-                    for metric in [Metric::Count, Metric::P99] {
-                        row.extend(
-                            compared_cells(
-                                metric,
-                                service.figures.get(metric),
-                                Some(before.get(metric)),
-                            )
-                            .into_iter()
-                            .skip(1),
-                        );
-                    }
-                }
+                row.extend(service.figures.cells(service.previous.as_ref()));
                 row
             })
             .collect();

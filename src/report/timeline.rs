@@ -1,7 +1,7 @@
 //! `timeline`: one metric per time bucket, every bucket present (an empty bucket counts
-//! 0, and has no quantile), optionally one series per service, status class or level,
-//! with the window compared with bucket by bucket. Tables carry the numbers; the
-//! terminal also gets sparklines with their scale.
+//! 0, and has no quantile), optionally one series per service, status code, status
+//! class or level, with the window compared with bucket by bucket. Tables carry the
+//! numbers; the terminal also gets sparklines with their scale.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -9,17 +9,19 @@ use tokio_postgres::Client;
 
 use crate::analytics::read::{Answer, Dimension, read};
 use crate::report::chart;
-use crate::report::scope::{Metric, Scope, change};
-use crate::report::{Cell, Table};
+use crate::report::scope::{Metric, Scope, compared_cells, compared_columns};
+use crate::report::{Cell, Table, column_names};
 use crate::terminal::Display;
 
 /// What a timeline's series are split by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Split {
     Service,
-    /// The status class (2xx, 4xx, 5xx), which the minute cells keep.
+    /// The status code (200, 404, 503).
     Status,
+    /// The status class (2xx, 4xx, 5xx).
+    StatusClass,
     Level,
 }
 
@@ -27,15 +29,18 @@ impl Split {
     fn dimension(self) -> Dimension {
         match self {
             Split::Service => Dimension::Service,
-            Split::Status => Dimension::StatusClass,
+            Split::Status => Dimension::Status,
+            Split::StatusClass => Dimension::StatusClass,
             Split::Level => Dimension::Level,
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The column naming each series.
+    fn column(self) -> &'static str {
         match self {
             Split::Service => "service",
             Split::Status => "status",
+            Split::StatusClass => "status_class",
             Split::Level => "level",
         }
     }
@@ -187,6 +192,36 @@ pub async fn timelines(
     Ok(metrics.iter().map(|&metric| timeline(metric)).collect())
 }
 
+/// A series' lowest and highest bucket (its index and value), and the total of a count.
+struct Extremes {
+    lowest: Option<f64>,
+    highest: Option<(usize, f64)>,
+    total: Option<f64>,
+}
+
+impl Extremes {
+    fn of(values: &[Option<f64>], metric: Metric) -> Extremes {
+        let known = || values.iter().flatten().copied();
+        let highest = values
+            .iter()
+            .enumerate()
+            .filter_map(|(index, value)| value.map(|v| (index, v)))
+            .fold(
+                None,
+                |best: Option<(usize, f64)>, (index, value)| match best {
+                    Some((_, top)) if top >= value => best,
+                    _ => Some((index, value)),
+                },
+            );
+        let additive = matches!(metric, Metric::Count | Metric::Errors);
+        Extremes {
+            lowest: known().reduce(f64::min),
+            highest,
+            total: additive.then(|| known().sum()),
+        }
+    }
+}
+
 /// `5m`, `1h`, `1d`: a bucket width as people write it.
 pub fn width_name(seconds: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(seconds as u64)).to_string()
@@ -196,14 +231,14 @@ impl Timeline {
     /// One row per bucket (and series): its start, the value, and when compared the
     /// value of the same bucket before and the change.
     pub fn tables(&self) -> Vec<Table> {
-        let mut columns = vec!["bucket_start"];
+        let mut columns = column_names(&["bucket_start"]);
         if let Some(split) = self.split {
-            columns.push(split.name());
+            columns.extend(column_names(&[split.column()]));
         }
-        columns.push(self.metric.column());
-        if self.scope.previous.is_some() {
-            columns.extend(["before", "change"]);
-        }
+        columns.extend(compared_columns(
+            self.metric.column(),
+            self.scope.previous.is_some(),
+        ));
         let mut rows = Vec::new();
         for (bucket, &start) in self.starts.iter().enumerate() {
             for series in &self.series {
@@ -211,13 +246,11 @@ impl Timeline {
                 if self.split.is_some() {
                     row.push(Cell::Text(series.label.clone()));
                 }
-                let value = series.values[bucket];
-                row.push(self.metric.cell(value));
-                if let Some(previous) = &series.previous {
-                    let before = previous.get(bucket).copied().flatten();
-                    row.push(self.metric.cell(before));
-                    row.push(change(value, before).map_or(Cell::Null, Cell::change));
-                }
+                let before = series
+                    .previous
+                    .as_ref()
+                    .map(|previous| previous.get(bucket).copied().flatten());
+                row.extend(compared_cells(self.metric, series.values[bucket], before));
                 rows.push(row);
             }
         }
@@ -234,42 +267,41 @@ impl Timeline {
     }
 
     /// Per series, for the terminal beside the chart: its lowest and highest bucket,
-    /// when the highest began, and the total of a count.
+    /// when the highest began, and the total of a count; when compared, each figure
+    /// beside the same in the window compared with and the change.
     pub fn overview(&self) -> Table {
-        let additive = matches!(self.metric, Metric::Count | Metric::Errors);
+        let compared = self.scope.previous.is_some();
         let rows = self
             .series
             .iter()
             .map(|series| {
-                let known = || series.values.iter().flatten().copied();
-                let peak = series
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(index, value)| value.map(|v| (index, v)))
-                    .fold(
-                        None,
-                        |best: Option<(usize, f64)>, (index, value)| match best {
-                            Some((_, top)) if top >= value => best,
-                            _ => Some((index, value)),
-                        },
-                    );
-                vec![
-                    Cell::Text(match series.label.as_str() {
-                        "" => "all".into(),
-                        label => label.into(),
-                    }),
-                    self.metric.cell(known().reduce(f64::min)),
-                    self.metric.cell(peak.map(|(_, value)| value)),
-                    peak.map_or(Cell::Null, |(index, _)| Cell::Time(self.starts[index])),
-                    if additive {
-                        self.metric.cell(Some(known().sum()))
-                    } else {
-                        Cell::Null
-                    },
-                ]
+                let now = Extremes::of(&series.values, self.metric);
+                let before = series
+                    .previous
+                    .as_ref()
+                    .map(|values| Extremes::of(values, self.metric));
+                let figure = |value: fn(&Extremes) -> Option<f64>| {
+                    compared_cells(self.metric, value(&now), before.as_ref().map(value))
+                };
+                let mut row = vec![Cell::Text(match series.label.as_str() {
+                    "" => "all".into(),
+                    label => label.into(),
+                })];
+                row.extend(figure(|e| e.lowest));
+                row.extend(figure(|e| e.highest.map(|(_, value)| value)));
+                row.push(
+                    now.highest
+                        .map_or(Cell::Null, |(index, _)| Cell::Time(self.starts[index])),
+                );
+                row.extend(figure(|e| e.total));
+                row
             })
             .collect();
+        let mut columns = column_names(&["series"]);
+        columns.extend(compared_columns("lowest", compared));
+        columns.extend(compared_columns("highest", compared));
+        columns.extend(column_names(&["highest_at"]));
+        columns.extend(compared_columns("total", compared));
         Table {
             name: "timeline",
             title: self.scope.heading(&format!(
@@ -277,7 +309,7 @@ impl Timeline {
                 self.metric.name(),
                 width_name(self.bucket_seconds)
             )),
-            columns: vec!["series", "lowest", "highest", "highest_at", "total"],
+            columns,
             rows,
         }
     }

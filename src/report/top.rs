@@ -1,5 +1,5 @@
 //! `top`: routes, services, statuses or methods ranked by a metric, each with its
-//! headline figures and, when compared, the metric's value in the window before. The
+//! headline figures and, when compared, each figure's value in the window before. The
 //! ranking prunes with the cells' stored quantiles (`analytics::top`).
 
 use std::collections::BTreeSet;
@@ -9,8 +9,8 @@ use tokio_postgres::Client;
 
 use crate::analytics::read::{Dimension, read};
 use crate::analytics::top::{Rank, top as ranked};
-use crate::report::scope::{Figures, Metric, Scope, compared_cells};
-use crate::report::{Cell, Table};
+use crate::report::scope::{Figures, Metric, Scope, compared_cells, compared_columns};
+use crate::report::{Cell, Table, column_names};
 
 /// What is ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,8 +70,10 @@ pub struct Row {
     pub figures: Figures,
     /// The value ranked by.
     pub value: Option<f64>,
-    /// Its value in the window compared with, when compared.
-    pub previous: Option<Option<f64>>,
+    /// The figures and the value ranked by in the window compared with, when compared
+    /// (no requests and no value where the group had no events).
+    pub previous_figures: Option<Figures>,
+    pub previous_value: Option<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,13 +127,17 @@ pub async fn rankings(
             min_count,
             rows: groups
                 .into_iter()
-                .map(|group| Row {
-                    value: metric.of(&group.stats),
-                    previous: previous
+                .map(|group| {
+                    let before = previous
                         .as_ref()
-                        .map(|before| before.get(&group.key).and_then(|s| metric.of(s))),
-                    figures: Figures::of(&group.stats),
-                    key: group.key,
+                        .map(|before| before.get(&group.key).cloned().unwrap_or_default());
+                    Row {
+                        value: metric.of(&group.stats),
+                        previous_value: before.as_ref().map(|stats| metric.of(stats)),
+                        previous_figures: before.as_ref().map(Figures::of),
+                        figures: Figures::of(&group.stats),
+                        key: group.key,
+                    }
                 })
                 .collect(),
         })
@@ -153,18 +159,16 @@ pub async fn top(
 
 impl Top {
     /// The ranking as a table named `name`: rank, the subject's columns, the headline
-    /// figures, then the metric ranked by when it is not among them, then its previous
-    /// value and change when compared.
+    /// figures, then the metric ranked by when it is not among them; when compared, each
+    /// figure followed by its value before and the change.
     pub fn table(&self, name: &'static str) -> Table {
-        let mut columns = vec!["rank"];
-        columns.extend(self.subject.columns());
-        columns.extend(Figures::METRICS.iter().map(|m| m.column()));
+        let compared = self.scope.previous.is_some();
+        let mut columns = column_names(&["rank"]);
+        columns.extend(column_names(&self.subject.columns()));
+        columns.extend(Figures::columns(compared));
         let extra = !Figures::METRICS.contains(&self.by);
         if extra {
-            columns.push(self.by.column());
-        }
-        if self.scope.previous.is_some() {
-            columns.extend(["before", "change"]);
+            columns.extend(compared_columns(self.by.column(), compared));
         }
         let rows = self
             .rows
@@ -176,13 +180,10 @@ impl Top {
                     "" => Cell::Text("(none)".into()),
                     _ => Cell::Text(label.clone()),
                 }));
-                cells.extend(row.figures.cells());
-                let compared = compared_cells(self.by, row.value, row.previous);
-                cells.extend(if extra {
-                    compared
-                } else {
-                    compared[1..].to_vec()
-                });
+                cells.extend(row.figures.cells(row.previous_figures.as_ref()));
+                if extra {
+                    cells.extend(compared_cells(self.by, row.value, row.previous_value));
+                }
                 cells
             })
             .collect();

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::scope::{Period, moment};
-use super::{Cell, Table};
+use super::{Cell, Table, column_names};
 
 const TRACE_SQL: &str = include_str!("../../sql/trace.sql");
 
@@ -205,7 +205,7 @@ impl TraceReport {
                 self.request_id,
                 self.searched()
             ),
-            columns: vec![
+            columns: column_names(&[
                 "time",
                 "gap_ms",
                 "service",
@@ -215,7 +215,7 @@ impl TraceReport {
                 "method",
                 "endpoint",
                 "message",
-            ],
+            ]),
             rows: self
                 .lines
                 .iter()

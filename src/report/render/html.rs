@@ -378,7 +378,7 @@ fn table_html(page: &mut String, table: &Table, tall: bool) {
     }
     // A row whose `new` column is yes (an error signature the period before had none
     // of) is marked, so that it stands out without reading that column.
-    let new = table.columns.iter().position(|&name| name == "new");
+    let new = table.columns.iter().position(|name| name == "new");
     for row in &table.rows {
         let is_new = new.is_some_and(|column| row.get(column) == Some(&Cell::Bool(true)));
         page.push_str(if is_new { "<tr class=\"new\">" } else { "<tr>" });

@@ -109,7 +109,7 @@ fn fit(table: &Table, width: Option<usize>, frame: &Frame) -> Option<Vec<usize>>
                 .rows
                 .iter()
                 .map(|row| width_of(&row[column].display()))
-                .chain([width_of(table.columns[column])])
+                .chain([width_of(&table.columns[column])])
                 .max()
                 .unwrap_or(0)
         })
@@ -126,7 +126,7 @@ fn fit(table: &Table, width: Option<usize>, frame: &Frame) -> Option<Vec<usize>>
                 cell.is_name() || *cell == Cell::Null
             });
             if names_only {
-                natural.min(NAME_FLOOR.max(width_of(table.columns[column])))
+                natural.min(NAME_FLOOR.max(width_of(&table.columns[column])))
             } else {
                 natural
             }
@@ -265,12 +265,13 @@ fn write_records(out: &mut impl Write, table: &Table, display: &Display) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::column_names;
 
     fn table() -> Table {
         Table {
             name: "requests",
             title: "Slowest requests above 2000 ms".into(),
-            columns: vec!["service", "time", "latency_ms", "endpoint"],
+            columns: column_names(&["service", "time", "latency_ms", "endpoint"]),
             rows: vec![vec![
                 Cell::Text("checkout-service".into()),
                 Cell::Time("2026-11-24T10:00:00Z".parse().unwrap()),
