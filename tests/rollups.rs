@@ -316,7 +316,7 @@ fn route_rules_apply_first_and_the_cap_sends_the_rest_to_other() {
 }
 
 #[test]
-fn rollups_outlive_the_raw_rows_each_grain_for_its_own_period() {
+fn rollups_outlive_the_raw_rows_each_width_for_its_own_period() {
     let db = TestDb::with_schema("rollup_retention");
     let dir = scratch_dir("rollup_retention");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 6);
@@ -345,11 +345,26 @@ fn rollups_outlive_the_raw_rows_each_grain_for_its_own_period() {
         .collect();
     assert_eq!(grains[1..], [("hour", 0), ("day", 0)]);
     assert!(grains[0].1 > 0, "minute cells removed: {grains:?}");
-    assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_minute"), 0);
-    assert_eq!(
-        db.count("SELECT sum(events)::bigint FROM logctl_rollup_hour"),
-        events
-    );
+    // Every grain of the width goes, and only those.
+    for table in ["logctl_rollup_minute", "logctl_rollup_total_minute"] {
+        assert_eq!(
+            db.count(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    for table in [
+        "logctl_rollup_hour",
+        "logctl_rollup_service_hour",
+        "logctl_rollup_route_hour",
+        "logctl_rollup_total_hour",
+    ] {
+        assert_eq!(
+            db.count(&format!("SELECT sum(events)::bigint FROM {table}")),
+            events,
+            "{table}"
+        );
+    }
     // Checking or rebuilding from raw rows leaves the pruned days alone.
     assert_success(&verify(&db));
     assert_success(
