@@ -28,6 +28,7 @@ fn generated_lines() -> Vec<u8> {
         seed: 42,
         services: 20,
         start_unix_micros: 1_795_478_400_000_000,
+        lines_per_second: 50,
     };
     write(&options, &mut out).expect("generate");
     out

@@ -2,6 +2,7 @@
 # The analytics reports' whole-process times on an existing database: the median of
 # RUNS runs (default 11) of each report, after one warm-up, on the URL given.
 # Usage: benches/reports-analytics.sh URL [SINCE UNTIL]   (a release build: cargo build --release)
+# SINCE `default` runs each report with its default window (the last 24 hours of data).
 set -eu
 url=$1
 since=${2:-2026-11-26T12:00:00Z}
@@ -9,6 +10,7 @@ until=${3:-2026-11-27T12:00:00Z}
 runs=${RUNS:-11}
 logctl=${LOGCTL:-target/release/logctl}
 window="--since $since --until $until"
+[ "$since" = default ] && window=""
 time_of() {
     "$@" >/dev/null 2>&1 || true
     for _ in $(seq "$runs"); do

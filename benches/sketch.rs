@@ -22,6 +22,7 @@ fn generated_requests() -> Vec<(String, String, i32)> {
         seed: 42,
         services: 20,
         start_unix_micros: 1_795_478_400_000_000,
+        lines_per_second: 50,
     };
     write(&options, &mut logs).expect("generate");
     logs.split(|&byte| byte == b'\n')

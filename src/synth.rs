@@ -15,6 +15,8 @@ pub struct GenOptions {
     pub services: usize,
     /// Unix microseconds of the first line.
     pub start_unix_micros: i64,
+    /// The average number of lines per second of log time.
+    pub lines_per_second: u32,
 }
 
 const SERVICE_NAMES: [&str; 20] = [
@@ -88,8 +90,10 @@ pub fn write(options: &GenOptions, out: &mut impl Write) -> io::Result<()> {
         .collect();
     let mut time = options.start_unix_micros;
     let mut line = String::with_capacity(1024);
+    // Gaps drawn evenly below twice the mean gap.
+    let widest_gap = (2_000_000 / i64::from(options.lines_per_second.max(1))).max(1);
     for _ in 0..options.lines {
-        time += rng.random_range(0..40_000);
+        time += rng.random_range(0..widest_gap);
         line.clear();
         let service = &services[rng.random_range(0..services.len())];
         write_line(&mut line, &mut rng, service, time);
@@ -207,7 +211,7 @@ fn latency_ms(rng: &mut ChaCha8Rng) -> u32 {
 mod tests {
     use super::*;
 
-    fn generate(seed: u64, lines: u64) -> Vec<u8> {
+    fn generate_at(seed: u64, lines: u64, lines_per_second: u32) -> Vec<u8> {
         let mut out = Vec::new();
         write(
             &GenOptions {
@@ -215,11 +219,48 @@ mod tests {
                 seed,
                 services: 20,
                 start_unix_micros: 1_795_478_400_000_000,
+                lines_per_second,
             },
             &mut out,
         )
         .unwrap();
         out
+    }
+
+    fn generate(seed: u64, lines: u64) -> Vec<u8> {
+        generate_at(seed, lines, 50)
+    }
+
+    /// Seconds from the first line to the last.
+    fn span_seconds(out: &[u8]) -> f64 {
+        let times: Vec<chrono::DateTime<chrono::Utc>> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+                let ts = value.get("ts").or_else(|| value.get("timestamp"));
+                ts.and_then(serde_json::Value::as_str)
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        (times[times.len() - 1] - times[0]).as_seconds_f64()
+    }
+
+    #[test]
+    fn lines_follow_at_the_rate_asked() {
+        let (at_50, at_5) = (generate_at(3, 5000, 50), generate_at(3, 5000, 5));
+        assert!(
+            (90.0..110.0).contains(&span_seconds(&at_50)),
+            "{}",
+            span_seconds(&at_50)
+        );
+        assert!(
+            (900.0..1100.0).contains(&span_seconds(&at_5)),
+            "{}",
+            span_seconds(&at_5)
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn generated_latencies(lines: u64) -> Vec<i32> {
         seed: 7,
         services: 20,
         start_unix_micros: 1_795_478_400_000_000,
+        lines_per_second: 50,
     };
     write(&options, &mut logs).unwrap();
     let key = "\"latency_ms\":";

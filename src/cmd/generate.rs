@@ -27,9 +27,15 @@ pub struct Args {
     #[arg(long, default_value_t = 20)]
     pub services: usize,
 
-    /// Time of the first line (RFC 3339); lines follow at about 50 per second
+    /// Time of the first line (RFC 3339); lines follow at about --rate per second
     #[arg(long, value_name = "TIME", default_value = "2026-11-24T00:00:00Z")]
     pub start: String,
+
+    /// Lines per second of log time, on average: the same number of lines at a tenth
+    /// of the rate covers ten times the time
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
 
     /// Write here instead of stdout (a .gz or .zst name compresses)
     #[arg(long, short, value_name = "PATH")]
@@ -44,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         seed: args.seed,
         services: args.services,
         start_unix_micros: timestamp::to_datetime(start).timestamp_micros(),
+        lines_per_second: args.rate,
     };
     let Some(path) = &args.output else {
         let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());

@@ -240,6 +240,7 @@ fn encode_rows(rows: u64) -> crate::Result<(Bytes, Bytes)> {
         seed: 7,
         services: 20,
         start_unix_micros: 1_795_478_400_000_000,
+        lines_per_second: 50,
     };
     synth::write(&options, &mut lines)
         .map_err(|e| crate::Error::io("cannot generate the rows", e))?;
