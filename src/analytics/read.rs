@@ -559,8 +559,6 @@ pub(super) struct Reading<'q> {
     /// The key of the group being added to, kept between cells so that finding an
     /// existing group allocates nothing.
     key: Vec<String>,
-    /// The measures of the cell being added, decoded into the same memory each time.
-    cell: Measures,
 }
 
 impl<'q> Reading<'q> {
@@ -608,7 +606,6 @@ impl<'q> Reading<'q> {
             raw_rows_read: false,
             rollups_read: false,
             key: Vec::new(),
-            cell: Measures::default(),
         })
     }
 
@@ -712,22 +709,21 @@ impl<'q> Reading<'q> {
             .is_none_or(|only| only.contains(key))
     }
 
-    fn add(&mut self, bucket: usize, facts: &Facts<'_>, measures: &Measures, latency: Option<i32>) {
-        let mut key = std::mem::take(&mut self.key);
-        if self.group_of(facts, &mut key) {
-            self.add_to_group(&key, bucket, measures, latency);
-        }
-        self.key = key;
-    }
-
-    fn add_to_group(
+    /// The measures, in `bucket`, of the group a cell or row belongs to (with its
+    /// latency kept, in an exact answer); None when the filters or `only` leave it out.
+    fn group_cell(
         &mut self,
-        key: &Vec<String>,
         bucket: usize,
-        measures: &Measures,
+        facts: &Facts<'_>,
         latency: Option<i32>,
-    ) {
-        let buckets = self.plan.starts.len();
+    ) -> Option<&mut Measures> {
+        let mut key = std::mem::take(&mut self.key);
+        let kept = self.group_of(facts, &mut key);
+        self.key = key;
+        if !kept {
+            return None;
+        }
+        let (key, buckets) = (&self.key, self.plan.starts.len());
         if let Some(latencies) = &mut self.latencies {
             if !latencies.contains_key(key) {
                 latencies.insert(key.clone(), vec![Vec::new(); buckets]);
@@ -738,14 +734,39 @@ impl<'q> Reading<'q> {
             self.series
                 .insert(key.clone(), vec![Measures::default(); buckets]);
         }
-        let cell = &mut self.series.get_mut(key).expect("inserted above")[bucket];
-        if self.query.latency {
-            cell.merge(measures);
-        } else {
-            // The same answer whichever source a part came from.
-            cell.events += measures.events;
-            cell.errors += measures.errors;
+        Some(&mut self.series.get_mut(key).expect("inserted above")[bucket])
+    }
+
+    fn add(&mut self, bucket: usize, facts: &Facts<'_>, measures: &Measures, latency: Option<i32>) {
+        let with_latency = self.query.latency;
+        if let Some(cell) = self.group_cell(bucket, facts, latency) {
+            if with_latency {
+                cell.merge(measures);
+            } else {
+                // The same answer whichever source a part came from.
+                cell.events += measures.events;
+                cell.errors += measures.errors;
+            }
         }
+    }
+
+    /// Adds a stored cell whose measures are in the row's columns from `at`: events,
+    /// errors, and the encoded sketch (NULL when the question needs no latencies).
+    fn add_stored(
+        &mut self,
+        bucket: usize,
+        facts: &Facts<'_>,
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> crate::Result<()> {
+        if let Some(cell) = self.group_cell(bucket, facts, None) {
+            cell.events += row.get::<_, i64>(at) as u64;
+            cell.errors += row.get::<_, i64>(at + 1) as u64;
+            if let Some(sketch) = row.get::<_, Option<&[u8]>>(at + 2) {
+                cell.latency.merge_encoded(sketch)?;
+            }
+        }
+        Ok(())
     }
 
     /// The windows of these tiles as arrays for `unnest`: starts, ends and indexes.
@@ -810,14 +831,11 @@ impl<'q> Reading<'q> {
                         &format!("c.events, c.errors, {latency}"),
                     )
                     .await?;
-                let mut cell = std::mem::take(&mut self.cell);
                 for row in &rows {
                     let tile = tiles[row.get::<_, i32>(0) as usize];
                     let (facts, at) = Facts::of_row(grain, row, 1);
-                    read_measures(row, at, &mut cell)?;
-                    self.add(tile.bucket, &facts, &cell, None);
+                    self.add_stored(tile.bucket, &facts, row, at)?;
                 }
-                self.cell = cell;
                 Ok(())
             }
         }
@@ -842,7 +860,6 @@ impl<'q> Reading<'q> {
                 &[&starts, &ends, &indexes, &self.services],
             )
             .await?;
-        let mut cell = std::mem::take(&mut self.cell);
         for row in &rows {
             let tile = tiles[row.get::<_, i32>(0) as usize];
             let level: &str = row.get(3);
@@ -854,10 +871,8 @@ impl<'q> Reading<'q> {
                 class: row.get(2),
                 level: Some(level).filter(|l| !l.is_empty()),
             };
-            read_measures(row, 4, &mut cell)?;
-            self.add(tile.bucket, &facts, &cell, None);
+            self.add_stored(tile.bucket, &facts, row, 4)?;
         }
-        self.cell = cell;
         Ok(())
     }
 
@@ -993,20 +1008,6 @@ impl<'q> Reading<'q> {
             first = last + 1;
         }
         Ok(())
-    }
-}
-
-/// Reads the measures in a row's columns from `at` (events, errors, and the sketch or
-/// NULL) into `cell`, reusing its memory.
-fn read_measures(row: &tokio_postgres::Row, at: usize, cell: &mut Measures) -> crate::Result<()> {
-    cell.events = row.get::<_, i64>(at) as u64;
-    cell.errors = row.get::<_, i64>(at + 1) as u64;
-    match row.get::<_, Option<&[u8]>>(at + 2) {
-        Some(bytes) => cell.latency.decode_into(bytes),
-        None => {
-            cell.latency = Sketch::new();
-            Ok(())
-        }
     }
 }
 

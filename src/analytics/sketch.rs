@@ -294,19 +294,21 @@ impl Sketch {
         Ok(Sketch::decode_checked(bytes)?)
     }
 
-    /// Reads what [`Sketch::encode`] wrote into this sketch, replacing what it held but
-    /// keeping its memory: a reader that decodes many cells in turn allocates once.
-    pub fn decode_into(&mut self, bytes: &[u8]) -> crate::Result<()> {
-        Ok(self.read_encoding(bytes)?)
+    /// Adds the sketch that `bytes` encode, as [`Sketch::merge`] would add it once
+    /// decoded, without building it: a reader that merges many cells does no more than
+    /// read their bytes. On an error this sketch is left partly merged, and must not be
+    /// used.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> crate::Result<()> {
+        Ok(self.merge_encoding(bytes)?)
     }
 
     fn decode_checked(bytes: &[u8]) -> Result<Sketch, DecodeProblem> {
         let mut sketch = Sketch::default();
-        sketch.read_encoding(bytes)?;
+        sketch.merge_encoding(bytes)?;
         Ok(sketch)
     }
 
-    fn read_encoding(&mut self, bytes: &[u8]) -> Result<(), DecodeProblem> {
+    fn merge_encoding(&mut self, bytes: &[u8]) -> Result<(), DecodeProblem> {
         use DecodeProblem::Corrupt;
         let mut reader = Reader { bytes };
         let version = reader.byte()?;
@@ -318,28 +320,19 @@ impl Sketch {
         if buckets > (MAX_INDEX + 1) as u64 {
             return Err(Corrupt("more buckets than there are"));
         }
-        let mut counts = std::mem::take(&mut self.counts);
-        counts.clear();
-        *self = Sketch {
-            zeros,
-            count: zeros,
-            counts,
-            ..Sketch::default()
-        };
-        let sketch = self;
         if zeros == 0 && buckets == 0 {
             return reader.finish();
         }
         let within_i32 = |value: u64| value <= i32::MAX as u64;
         let min = reader.varint()?;
         let spread = reader.varint()?;
-        sketch.sum = reader.varint()?;
+        let sum = reader.varint()?;
         if !within_i32(min) || !within_i32(spread) || !within_i32(min + spread) {
             return Err(Corrupt("min or max beyond the range of latency_ms"));
         }
-        sketch.min = min as u32;
-        sketch.max = (min + spread) as u32;
-        sketch.counts.reserve(buckets as usize);
+        let (min, max) = (min as u32, (min + spread) as u32);
+        let mut count = zeros;
+        let (mut lowest, mut highest) = (None, None);
         let mut index = 0u64;
         for bucket in 0..buckets {
             let step = reader.varint()?;
@@ -350,41 +343,43 @@ impl Sketch {
             if index > MAX_INDEX as u64 {
                 return Err(Corrupt("a bucket index beyond the last bucket"));
             }
-            let count = reader.varint()?;
-            if count == 0 {
+            let count_here = reader.varint()?;
+            if count_here == 0 {
                 return Err(Corrupt("an empty bucket"));
             }
-            if bucket == 0 {
-                sketch.offset = index as usize;
+            let index = index as usize;
+            if lowest.is_none() {
+                lowest = Some(index);
+                // The window this sketch spans, widened once rather than bucket by
+                // bucket: its highest bucket is the one of max, unless corrupt.
+                let top = if max > 0 { bucket_of(max) } else { 0 };
+                self.cover(index, top.max(index));
             }
-            let slot = index as usize - sketch.offset;
-            if slot > sketch.counts.len() {
-                sketch.counts.resize(slot, 0);
-            }
-            sketch.counts.push(count);
-            sketch.count = sketch.count.saturating_add(count);
+            highest = Some(index);
+            self.add_to_bucket(index, count_here);
+            count = count.saturating_add(count_here);
         }
         reader.finish()?;
-        sketch.check_consistency()
-    }
-
-    /// Whether min, max and sum agree with the counts, as they do in every sketch that
-    /// `add` and `merge` build.
-    fn check_consistency(&self) -> Result<(), DecodeProblem> {
-        use DecodeProblem::Corrupt;
-        let lowest_bucket = (!self.counts.is_empty()).then_some(self.offset);
-        let highest_bucket = (!self.counts.is_empty()).then(|| self.offset + self.counts.len() - 1);
         let bucket_of_value = |value: u32| (value > 0).then(|| bucket_of(value));
-        let min_bucket = if self.zeros > 0 { None } else { lowest_bucket };
-        if bucket_of_value(self.min) != min_bucket {
+        if bucket_of_value(min) != if zeros > 0 { None } else { lowest } {
             return Err(Corrupt("min is not in the lowest bucket"));
         }
-        if bucket_of_value(self.max) != highest_bucket {
+        if bucket_of_value(max) != highest {
             return Err(Corrupt("max is not in the highest bucket"));
         }
-        if u128::from(self.sum) > u128::from(self.max) * u128::from(self.count) {
+        if u128::from(sum) > u128::from(max) * u128::from(count) {
             return Err(Corrupt("sum larger than count times max"));
         }
+        if self.count == 0 {
+            self.min = min;
+            self.max = max;
+        } else {
+            self.min = self.min.min(min);
+            self.max = self.max.max(max);
+        }
+        self.count = self.count.saturating_add(count);
+        self.sum = self.sum.saturating_add(sum);
+        self.zeros = self.zeros.saturating_add(zeros);
         Ok(())
     }
 
@@ -835,6 +830,11 @@ mod tests {
             prop_assert_eq!(&merged([&sb, &sc, &sa]), &at_once);
             prop_assert_eq!(&grouped_right, &at_once);
             prop_assert_eq!(encoded(&merged([&sc, &sb, &sa])), encoded(&at_once));
+            let mut from_bytes = Sketch::new();
+            for part in [&sb, &sa, &sc] {
+                from_bytes.merge_encoded(&encoded(part)).unwrap();
+            }
+            prop_assert_eq!(&from_bytes, &at_once);
         }
 
         #[test]
