@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::rollup::{
-    Cells, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width, decode_delta,
+    Cells, Delta, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width, decode_delta,
 };
 use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
@@ -28,6 +28,30 @@ pub enum Wait {
     /// The end of a load: leave the deltas to the one that runs (readers merge pending
     /// deltas, so no answer depends on it).
     No,
+}
+
+/// Appends deltas to `logctl_rollup_deltas` in the caller's transaction: a batch's, in
+/// the transaction of its rows (on Citus with their spread key, which puts them on the
+/// rows' shard), or cells a benchmark builds directly.
+pub async fn append_deltas(client: &Client, deltas: &[Delta], spread: i32) -> crate::Result<()> {
+    let services: Vec<i32> = deltas.iter().map(|delta| delta.service_id).collect();
+    let first: Vec<_> = deltas
+        .iter()
+        .map(|delta| to_datetime(delta.first_minute))
+        .collect();
+    let last: Vec<_> = deltas
+        .iter()
+        .map(|delta| to_datetime(delta.last_minute))
+        .collect();
+    let cells: Vec<&[u8]> = deltas.iter().map(|delta| delta.cells.as_slice()).collect();
+    client
+        .execute(
+            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
+             SELECT *, $5 FROM unnest($1::integer[], $2::timestamptz[], $3::timestamptz[], $4::bytea[])",
+            &[&services, &first, &last, &cells, &spread],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Folds every delta committed so far into the grains; returns how many it folded, or

@@ -7,8 +7,9 @@ use futures_util::SinkExt;
 use tokio_postgres::Client;
 
 use super::rejects::RejectSink;
+use crate::analytics::compact;
 use crate::ingest::batch::Batch;
-use crate::ingest::encode::{timestamp, tuple};
+use crate::ingest::encode::tuple;
 use crate::ingest::ledger::Range;
 use crate::{Error, Invalid};
 
@@ -104,25 +105,7 @@ impl Target<'_> {
 /// transaction (or savepoint) of those rows: they commit or roll back together. On
 /// Citus they carry the rows' spread key, which puts them on the rows' shard.
 async fn append_rollup_deltas(client: &Client, batch: &Batch, spread: i32) -> crate::Result<()> {
-    let deltas = batch.rollup_cells().deltas();
-    let services: Vec<i32> = deltas.iter().map(|delta| delta.service_id).collect();
-    let first: Vec<_> = deltas
-        .iter()
-        .map(|delta| timestamp::to_datetime(delta.first_minute))
-        .collect();
-    let last: Vec<_> = deltas
-        .iter()
-        .map(|delta| timestamp::to_datetime(delta.last_minute))
-        .collect();
-    let cells: Vec<&[u8]> = deltas.iter().map(|delta| delta.cells.as_slice()).collect();
-    client
-        .execute(
-            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
-             SELECT *, $5 FROM unnest($1::integer[], $2::timestamptz[], $3::timestamptz[], $4::bytea[])",
-            &[&services, &first, &last, &cells, &spread],
-        )
-        .await?;
-    Ok(())
+    compact::append_deltas(client, &batch.rollup_cells().deltas(), spread).await
 }
 
 /// What became of an attempt that did not fail.
