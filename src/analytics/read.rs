@@ -455,6 +455,32 @@ async fn service_names(client: &Client) -> crate::Result<FxHashMap<i32, String>>
         .collect())
 }
 
+/// The routes `only` leaves, with their services' ids when it names services too (0
+/// where a service is unknown, which no cell has); None when `only` names no routes.
+fn only_routes(query: &Query, names: &FxHashMap<i32, String>) -> Option<(Vec<i32>, Vec<String>)> {
+    let route = query.by.iter().position(|&by| by == Dimension::Route)?;
+    let service = query.by.iter().position(|&by| by == Dimension::Service);
+    let ids: FxHashMap<&str, i32> = names
+        .iter()
+        .map(|(&id, name)| (name.as_str(), id))
+        .collect();
+    let pairs: BTreeSet<(i32, &String)> = query
+        .only
+        .as_ref()?
+        .iter()
+        .map(|key| {
+            let id = service.map_or(0, |at| ids.get(key[at].as_str()).copied().unwrap_or(0));
+            (id, &key[route])
+        })
+        .collect();
+    Some(
+        pairs
+            .into_iter()
+            .map(|(id, route)| (id, route.clone()))
+            .unzip(),
+    )
+}
+
 /// Whether a route matches a shell-style pattern.
 fn glob_matches(glob: &str, text: &str) -> bool {
     let (glob, text): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
@@ -547,8 +573,9 @@ pub(super) struct Reading<'q> {
     pub(super) query: &'q Query,
     /// The services the filter and `only` leave; None for all.
     services: Option<Vec<i32>>,
-    /// The routes `only` leaves; None for all.
-    routes: Option<Vec<String>>,
+    /// The routes `only` leaves, each with its service's id when `only` names services
+    /// too (else 0); None for all.
+    routes: Option<(Vec<i32>, Vec<String>)>,
     names: FxHashMap<i32, String>,
     family: Family,
     plan: Plan,
@@ -597,7 +624,7 @@ impl<'q> Reading<'q> {
         Ok(Reading {
             query,
             services,
-            routes: only_labels(Dimension::Route),
+            routes: only_routes(query, &names),
             names,
             family: query.family(),
             plan: Plan { starts, tiles },
@@ -799,9 +826,24 @@ impl<'q> Reading<'q> {
         );
         let mut parameters: Vec<&(dyn ToSql + Sync)> =
             vec![&starts, &ends, &indexes, &self.services];
-        if grain.family.keeps(Kept::Route) {
-            sql.push_str(" AND ($5::text[] IS NULL OR c.route = ANY($5))");
-            parameters.push(&self.routes);
+        if let Some((services, routes)) = self
+            .routes
+            .as_ref()
+            .filter(|_| grain.family.keeps(Kept::Route))
+        {
+            // As (service, route) pairs: a route name recurs across services, and every
+            // service × route combination of two lists would read most series, in a plan
+            // the planner cannot estimate.
+            if self.query.by.contains(&Dimension::Service) {
+                sql.push_str(
+                    " AND (c.service_id, c.route) IN \
+                     (SELECT * FROM unnest($5::integer[], $6::text[]))",
+                );
+                parameters.extend([services as &(dyn ToSql + Sync), routes]);
+            } else {
+                sql.push_str(" AND c.route = ANY($5)");
+                parameters.push(routes);
+            }
         }
         Ok(client.query(&sql, &parameters).await?)
     }
