@@ -796,36 +796,32 @@ impl<'q> Reading<'q> {
         Ok(())
     }
 
-    /// The windows of these tiles as arrays for `unnest`: starts, ends and indexes.
-    fn windows(tiles: &[Tile]) -> (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>, Vec<i32>) {
-        (
-            tiles.iter().map(|t| to_datetime(t.start)).collect(),
-            tiles.iter().map(|t| to_datetime(t.end)).collect(),
-            (0..tiles.len() as i32).collect(),
-        )
-    }
-
     /// The rows of a grain's cells in the tiles' windows, with the services and routes
-    /// the reading keeps: `w.i` (the tile), the key columns, then `measures`.
+    /// the reading keeps, each with its tile: the key columns, then `measures`. With
+    /// `over_time`, `measures` are aggregates, and each stretch of tiles gives one row
+    /// per key (its time column the stretch's first cell's): the server adds up what
+    /// the client would, and sends a row per series instead of one per cell.
     pub(super) async fn cell_rows(
         &self,
         client: &Client,
         grain: Grain,
         tiles: &[Tile],
         measures: &str,
-    ) -> crate::Result<Vec<tokio_postgres::Row>> {
+        over_time: bool,
+    ) -> crate::Result<Vec<(Tile, tokio_postgres::Row)>> {
         let (table, time, columns) = (grain.table(), grain.time_column(), key_columns(grain));
-        let (starts, ends, indexes) = Reading::windows(tiles);
-        let columns: Vec<String> = columns.split(", ").map(|c| format!("c.{c}")).collect();
+        let mut columns: Vec<String> = columns.split(", ").map(|c| format!("c.{c}")).collect();
+        if over_time {
+            columns[0] = format!("min({})", columns[0]);
+        }
         let mut sql = format!(
-            "SELECT w.i, {}, {measures} \
-             FROM unnest($1::timestamptz[], $2::timestamptz[], $3::integer[]) AS w(s, e, i) \
-             JOIN {table} c ON c.{time} >= w.s AND c.{time} < w.e \
-             WHERE ($4::integer[] IS NULL OR c.service_id = ANY($4))",
+            "SELECT {}, {measures} FROM {table} c \
+             WHERE c.{time} >= $1 AND c.{time} < $2 \
+               AND ($3::integer[] IS NULL OR c.service_id = ANY($3))",
             columns.join(", ")
         );
-        let mut parameters: Vec<&(dyn ToSql + Sync)> =
-            vec![&starts, &ends, &indexes, &self.services];
+        let grouping = over_time.then(|| format!(" GROUP BY {}", columns[1..].join(", ")));
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&self.services];
         if let Some((services, routes)) = self
             .routes
             .as_ref()
@@ -837,15 +833,16 @@ impl<'q> Reading<'q> {
             if self.query.by.contains(&Dimension::Service) {
                 sql.push_str(
                     " AND (c.service_id, c.route) IN \
-                     (SELECT * FROM unnest($5::integer[], $6::text[]))",
+                     (SELECT * FROM unnest($4::integer[], $5::text[]))",
                 );
                 parameters.extend([services as &(dyn ToSql + Sync), routes]);
             } else {
-                sql.push_str(" AND c.route = ANY($5)");
+                sql.push_str(" AND c.route = ANY($4)");
                 parameters.push(routes);
             }
         }
-        Ok(client.query(&sql, &parameters).await?)
+        sql.push_str(grouping.as_deref().unwrap_or(""));
+        rows_of_tiles(client, &sql, &parameters, tiles).await
     }
 
     /// Adds the cells (or rows) of these tiles, all of one source.
@@ -871,11 +868,11 @@ impl<'q> Reading<'q> {
                         grain,
                         tiles,
                         &format!("c.events, c.errors, {latency}"),
+                        false,
                     )
                     .await?;
-                for row in &rows {
-                    let tile = tiles[row.get::<_, i32>(0) as usize];
-                    let (facts, at) = Facts::of_row(grain, row, 1);
+                for (tile, row) in &rows {
+                    let (facts, at) = Facts::of_row(grain, row, 0);
                     self.add_stored(tile.bucket, &facts, row, at)?;
                 }
                 Ok(())
@@ -885,25 +882,19 @@ impl<'q> Reading<'q> {
 
     async fn read_minutes(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
         self.rollups_read = true;
-        let (starts, ends, indexes) = Reading::windows(tiles);
         let latency = if self.query.latency {
             "c.latency"
         } else {
             "NULL::bytea"
         };
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT w.i, c.service_id, c.status_class, c.level, c.events, c.errors, {latency} \
-                     FROM unnest($1::timestamptz[], $2::timestamptz[], $3::integer[]) AS w(s, e, i) \
-                     JOIN logctl_rollup_minute c ON c.minute >= w.s AND c.minute < w.e \
-                     WHERE $4::integer[] IS NULL OR c.service_id = ANY($4)"
-                ),
-                &[&starts, &ends, &indexes, &self.services],
-            )
-            .await?;
-        for row in &rows {
-            let tile = tiles[row.get::<_, i32>(0) as usize];
+        let sql = format!(
+            "SELECT c.minute, c.service_id, c.status_class, c.level, c.events, c.errors, \
+                    {latency} \
+             FROM logctl_rollup_minute c WHERE c.minute >= $1 AND c.minute < $2 \
+               AND ($3::integer[] IS NULL OR c.service_id = ANY($3))"
+        );
+        let rows = rows_of_tiles(client, &sql, &[&self.services], tiles).await?;
+        for (tile, row) in &rows {
             let level: &str = row.get(3);
             let facts = Facts {
                 service_id: row.get(1),
@@ -981,11 +972,10 @@ impl<'q> Reading<'q> {
             .iter()
             .map(|(path, value)| (format!("{{{}}}", path.join(",")), value.clone()))
             .unzip();
-        // One plain range per query, and only the clauses a question needs: the planner
-        // estimates a range of constants well and reads it through the BRIN index, while
-        // a join to a list of windows, a route list or the metadata anti-join it cannot
-        // estimate tips it into scanning the whole table. `only`'s routes are left to
-        // `group_of`.
+        // One plain range per stretch (see `stretches`), and only the clauses a question
+        // needs: a route list or the metadata anti-join, which the planner cannot
+        // estimate either, would tip it into scanning the whole table. `only`'s routes
+        // are left to `group_of`.
         let mut sql = String::from(
             "SELECT l.created_at, l.service_id, l.route, l.method, l.status, l.level, \
                     l.latency_ms \
@@ -1006,26 +996,14 @@ impl<'q> Reading<'q> {
             ));
         }
         let statement = client.prepare(&sql).await?;
-        let mut first = 0;
-        while first < tiles.len() {
-            let mut last = first;
-            while last + 1 < tiles.len() && tiles[last + 1].start == tiles[last].end {
-                last += 1;
-            }
-            let stretch = &tiles[first..=last];
-            let (from, until) = (
-                to_datetime(stretch[0].start),
-                to_datetime(stretch[last - first].end),
-            );
+        for stretch in stretches(tiles) {
+            let (from, until) = bounds(stretch);
             let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&from, &until];
             parameters.extend(tail.iter().copied());
             let rows = client.query_raw(&statement, parameters).await?;
             futures_util::pin_mut!(rows);
             while let Some(row) = rows.try_next().await? {
-                let at = from_datetime(row.get(0));
-                let tile = stretch[stretch
-                    .partition_point(|tile| tile.end <= at)
-                    .min(stretch.len() - 1)];
+                let tile = tile_at(stretch, row.get(0));
                 let status: Option<i16> = row.get(4);
                 let level: Option<&str> = row.get(5);
                 let facts = Facts {
@@ -1047,10 +1025,55 @@ impl<'q> Reading<'q> {
                 }
                 self.add(tile.bucket, &facts, &measures, latency);
             }
-            first = last + 1;
         }
         Ok(())
     }
+}
+
+/// The runs of adjacent tiles, each read with one plain time range: the planner
+/// estimates a range of constants well and reads it through the time index, where a
+/// join to a list of windows, which it cannot estimate, tips it into scanning the whole
+/// table.
+fn stretches(tiles: &[Tile]) -> impl Iterator<Item = &[Tile]> {
+    tiles.chunk_by(|a, b| b.start == a.end)
+}
+
+/// The time range of a stretch.
+fn bounds(stretch: &[Tile]) -> (DateTime<Utc>, DateTime<Utc>) {
+    let last = stretch.len() - 1;
+    (
+        to_datetime(stretch[0].start),
+        to_datetime(stretch[last].end),
+    )
+}
+
+/// The tile of a stretch that holds a time.
+fn tile_at(stretch: &[Tile], at: DateTime<Utc>) -> Tile {
+    let at = from_datetime(at);
+    stretch[stretch
+        .partition_point(|tile| tile.end <= at)
+        .min(stretch.len() - 1)]
+}
+
+/// The rows of `sql` (whose first column is a time and whose $1 and $2 are a range of
+/// times, followed by `tail`) over each stretch of the tiles, each with its tile.
+async fn rows_of_tiles(
+    client: &Client,
+    sql: &str,
+    tail: &[&(dyn ToSql + Sync)],
+    tiles: &[Tile],
+) -> crate::Result<Vec<(Tile, tokio_postgres::Row)>> {
+    let statement = client.prepare(sql).await?;
+    let mut rows = Vec::new();
+    for stretch in stretches(tiles) {
+        let (from, until) = bounds(stretch);
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&from, &until];
+        parameters.extend(tail.iter().copied());
+        for row in client.query(&statement, &parameters).await? {
+            rows.push((tile_at(stretch, row.get(0)), row));
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -203,6 +203,20 @@ fn ranked(groups: &[(Vec<String>, Stats)], rank: Rank, limit: Option<usize>) -> 
         .collect()
 }
 
+/// What the first pass reads of a series' cells, added up by the server: events,
+/// errors, the latencies' count and sum, min and max, and for each stored quantile
+/// (p50, p95, p99) its lowest and highest estimate and whether some cell with latencies
+/// stores none.
+const FIRST_PASS_MEASURES: &str = "sum(c.events)::bigint, sum(c.errors)::bigint, \
+    sum(c.latency_count)::bigint, sum(c.latency_sum)::bigint, \
+    min(c.latency_min), max(c.latency_max), \
+    min(c.latency_p50), max(c.latency_p50), \
+    bool_or(c.latency_p50 IS NULL AND c.latency_count > 0), \
+    min(c.latency_p95), max(c.latency_p95), \
+    bool_or(c.latency_p95 IS NULL AND c.latency_count > 0), \
+    min(c.latency_p99), max(c.latency_p99), \
+    bool_or(c.latency_p99 IS NULL AND c.latency_count > 0)";
+
 /// Reads the cells without their sketches, and the minute cells, raw rows and pending
 /// deltas (which store no quantile) with theirs, into each group's bounds.
 async fn first_pass(
@@ -219,17 +233,11 @@ async fn first_pass(
             continue;
         };
         let rows = reading
-            .cell_rows(
-                client,
-                grain,
-                &tiles,
-                "c.events, c.errors, c.latency_count, c.latency_sum, c.latency_min, \
-                 c.latency_max, c.latency_p50, c.latency_p95, c.latency_p99",
-            )
+            .cell_rows(client, grain, &tiles, FIRST_PASS_MEASURES, true)
             .await?;
         let mut key = Vec::new();
-        for row in &rows {
-            let (facts, at) = Facts::of_row(grain, row, 1);
+        for (_, row) in &rows {
+            let (facts, at) = Facts::of_row(grain, row, 0);
             if !reading.group_of(&facts, &mut key) {
                 continue;
             }
@@ -248,15 +256,20 @@ async fn first_pass(
             let min = f64::from(row.get::<_, Option<i32>>(at + 4).unwrap_or(0));
             let max = f64::from(row.get::<_, Option<i32>>(at + 5).unwrap_or(i32::MAX));
             for (index, rank) in ranks.iter().enumerate() {
-                let stored = rank
-                    .stored_column()
-                    .and_then(|column| row.get::<_, Option<f32>>(at + 6 + column));
-                match stored {
-                    Some(estimate) => {
-                        let estimate = f64::from(estimate);
-                        group.widen(index, estimate * LOW, estimate * HIGH);
+                // A quantile no cell stores, or a cell that stores none of it (compacted
+                // before it was stored): it lies between the cells' min and max.
+                let mut unstored = true;
+                if let Some(column) = rank.stored_column() {
+                    let first = at + 6 + 3 * column;
+                    let lowest = row.get::<_, Option<f32>>(first);
+                    let highest = row.get::<_, Option<f32>>(first + 1);
+                    if let (Some(lowest), Some(highest)) = (lowest, highest) {
+                        group.widen(index, f64::from(lowest) * LOW, f64::from(highest) * HIGH);
                     }
-                    None => group.widen(index, min * (1.0 - ALPHA), max * (1.0 + ALPHA)),
+                    unstored = row.get::<_, Option<bool>>(first + 2).unwrap_or(true);
+                }
+                if unstored {
+                    group.widen(index, min * (1.0 - ALPHA), max * (1.0 + ALPHA));
                 }
             }
         }
