@@ -66,25 +66,30 @@ pub struct Period {
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-/// A window's instants: the window's flags (`--since` alone ends now), else the 24 hours
-/// up to the end of the hour of the newest event loaded (read from the rollups' newest
-/// minute, which an index finds at once).
+/// A window's instants: the window's flags (`--since` alone ends now; a duration ago
+/// ends at the end of the current hour when it is whole hours, else of the current
+/// minute), else the 24 hours up to the end of the hour of the newest event loaded (read
+/// from the rollups' newest minute, which an index finds at once).
 pub async fn instants(
     client: &Client,
     window: &Window,
 ) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
     let span = window.resolve()?;
-    // Windows nobody wrote an instant for are cut at whole minutes (a duration ago, to
-    // now) or whole hours (the default), so that the rollups answer them alone and the
-    // raw rows are left unread; the heading shows the window used.
+    // Windows nobody wrote an instant for are cut at whole hours (the default, and a
+    // duration of whole hours ago) or whole minutes (another duration ago), so that the
+    // rollups answer them alone and the raw rows are left unread: no grain below the
+    // hour keeps routes, methods or exact statuses. The heading shows the window used.
     let ago = window
         .since
         .as_deref()
-        .is_some_and(|since| humantime::parse_duration(since).is_ok());
+        .and_then(|since| humantime::parse_duration(since).ok())
+        .and_then(|duration| TimeDelta::from_std(duration).ok());
     let (from, until) = match (span.since, span.until) {
         (Some(since), Some(until)) => (since, until),
-        (Some(since), None) if ago => (floor(since, 60), ceil(Utc::now(), 60)),
-        (Some(since), None) => (since, Utc::now()),
+        (Some(since), None) => match ago {
+            Some(ago) => window_ago(ago, Utc::now()),
+            None => (since, Utc::now()),
+        },
         (None, Some(until)) => (until - TimeDelta::hours(24), until),
         (None, None) => {
             let newest = newest_minute(client).await?.unwrap_or_else(Utc::now);
@@ -165,6 +170,19 @@ impl ReportArgs {
 /// The instant at or before `time` that is a whole number of `seconds` since the epoch.
 fn floor(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(time.timestamp().div_euclid(seconds) * seconds, 0).unwrap_or(time)
+}
+
+/// The window of a duration `ago` at `now`: whole hours up to the end of the current
+/// hour when the duration is whole hours, else whole minutes up to the end of the
+/// current minute.
+fn window_ago(ago: TimeDelta, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let unit = if ago.num_seconds() % 3600 == 0 {
+        3600
+    } else {
+        60
+    };
+    let until = ceil(now, unit);
+    (floor(until - ago, 60), until)
 }
 
 /// The first instant at or after `time` that is a whole number of `seconds`.
@@ -292,6 +310,26 @@ fn parse_where(text: &str) -> crate::Result<(Vec<String>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_ago_end_at_the_end_of_the_hour_or_minute() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let now = at("2026-11-27T15:47:12Z");
+        assert_eq!(
+            window_ago(TimeDelta::hours(24), now),
+            (at("2026-11-26T16:00:00Z"), at("2026-11-27T16:00:00Z")),
+            "whole hours: the rollups answer a route's question alone"
+        );
+        assert_eq!(
+            window_ago(TimeDelta::minutes(15), now),
+            (at("2026-11-27T15:33:00Z"), at("2026-11-27T15:48:00Z"))
+        );
+        assert_eq!(
+            window_ago(TimeDelta::seconds(90), now),
+            (at("2026-11-27T15:46:00Z"), at("2026-11-27T15:48:00Z")),
+            "widened to whole minutes"
+        );
+    }
 
     #[test]
     fn statuses_are_codes_or_classes() {
