@@ -52,13 +52,22 @@ impl Cell {
         Cell::Change(round(fraction, CHANGE_DECIMALS))
     }
 
+    /// A change as a whole percentage with its sign (`+5%`, `-3%`), and `0%` for one
+    /// too small to show, which a sign would make look like a rise or a fall.
+    pub fn percent_text(fraction: f64) -> String {
+        match (fraction * 100.0).round() {
+            percent if percent == 0.0 => "0%".to_string(),
+            percent => format!("{percent:+.0}%"),
+        }
+    }
+
     /// How the cell reads in a text table, in CSV and on a page.
     pub fn display(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Id(text) => text.clone(),
             Cell::Int(value) => value.to_string(),
             Cell::Decimal(value, decimals) => format!("{value:.*}", usize::from(*decimals)),
-            Cell::Change(fraction) => format!("{:+.0}%", fraction * 100.0),
+            Cell::Change(fraction) => Cell::percent_text(*fraction),
             Cell::Time(time) => time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
             Cell::Bool(value) => if *value { "yes" } else { "no" }.to_string(),
             Cell::Null => String::new(),
@@ -213,5 +222,12 @@ mod tests {
         let change = Cell::change(-0.10987654);
         assert_eq!(change.display(), "-11%");
         assert_eq!(change.json(), serde_json::json!(-0.11));
+        assert_eq!(
+            Cell::change(-0.004).display(),
+            "0%",
+            "no sign on what rounds to 0"
+        );
+        assert_eq!(Cell::change(0.004).display(), "0%");
+        assert_eq!(Cell::change(0.005).display(), "+1%");
     }
 }

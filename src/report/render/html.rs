@@ -159,24 +159,25 @@ fn headline(page: &mut String, data: &ReportData) {
                 let before = previous.get(metric);
                 let change = change(value, before);
                 let before_text = before.map_or("none".to_string(), |v| unit.format(v));
-                let (class, text) = match change {
-                    Some(change) if change > 0.0 => (
+                // Arrows only for a change that shows as a whole percent.
+                let (class, text) = match change.map(|change| (change * 100.0).round()) {
+                    Some(percent) if percent > 0.0 => (
                         if rise_is_worse { " worse" } else { "" },
                         format!(
-                            "▲ +{:.0}%{}",
-                            change * 100.0,
+                            "▲ +{percent:.0}%{}",
                             if rise_is_worse { ", worse" } else { "" }
                         ),
                     ),
-                    Some(change) if change < 0.0 => (
+                    Some(percent) if percent < 0.0 => (
                         if rise_is_worse { " better" } else { "" },
                         format!(
                             "▼ −{:.0}%{}",
-                            -change * 100.0,
+                            -percent,
                             if rise_is_worse { ", better" } else { "" }
                         ),
                     ),
-                    Some(_) => ("", "= unchanged".to_string()),
+                    Some(_) if change == Some(0.0) => ("", "= unchanged".to_string()),
+                    Some(_) => ("", "= 0%".to_string()),
                     None => ("", "no change to compare".to_string()),
                 };
                 let _ = write!(
