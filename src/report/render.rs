@@ -55,9 +55,11 @@ impl Cell {
     /// A change as a whole percentage with its sign (`+5%`, `-3%`), and `0%` for one
     /// too small to show, which a sign would make look like a rise or a fall.
     pub fn percent_text(fraction: f64) -> String {
-        match (fraction * 100.0).round() {
-            percent if percent == 0.0 => "0%".to_string(),
-            percent => format!("{percent:+.0}%"),
+        let percent = (fraction * 100.0).round();
+        if percent == 0.0 {
+            "0%".to_string()
+        } else {
+            format!("{percent:+.0}%")
         }
     }
 
