@@ -73,6 +73,7 @@ fn a_load_into_an_empty_table_names_its_index_build_while_it_runs_and_after() {
         .unwrap_or_else(|| panic!("no summary in {shown}"));
     assert!(summary.contains("of which building indexes"), "{summary}");
     assert!(summary.contains("compacting the ledger"), "{summary}");
+    assert!(summary.contains("compacting the rollups"), "{summary}");
     assert_eq!(db.count("SELECT count(*) FROM log_events"), 100_000);
 }
 

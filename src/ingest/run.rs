@@ -18,7 +18,7 @@ use super::plan::{IndexStrategy, LoadPlan};
 use super::progress::{Phases, Progress};
 use super::read::{Chunk, Note, ReadLimits, Reader};
 use super::rebuild::{Rebuild, SessionSlot};
-use super::report::{LoadReport, Stop, Update, tally};
+use super::report::{LoadReport, PhaseTime, Stop, Update, tally};
 use super::write::{RejectSink, ServiceRegistry, Spread, Writers};
 use crate::analytics::compact::{self, Wait};
 use crate::db::migrate::Variant;
@@ -83,7 +83,12 @@ async fn compact_rollups(database: &Database, report: &mut LoadReport) {
              them, and `logctl rollup compact` folds them"
         )),
     }
-    report.seconds += started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
+    report.phases.push(PhaseTime {
+        name: "compacting the rollups",
+        seconds,
+    });
+    report.seconds += seconds;
 }
 
 async fn run_once(
