@@ -64,9 +64,13 @@ DELETE FROM logctl_settings WHERE key IN (
 -- Cells compacted before this migration are not in the totals yet: `logctl schema`
 -- derives them (in Rust, which merges sketches) from the minute and service grains
 -- while this row says it has yet to.
+-- The service grain may itself be pending (007 in the same upgrade): its fine hour and
+-- day cells count too, since 007's derivation runs first.
 INSERT INTO logctl_settings (key, value)
 SELECT 'derive_rollup_totals', 'pending'
 WHERE EXISTS (SELECT 1 FROM logctl_rollup_minute)
+   OR EXISTS (SELECT 1 FROM logctl_rollup_hour)
+   OR EXISTS (SELECT 1 FROM logctl_rollup_day)
    OR EXISTS (SELECT 1 FROM logctl_rollup_service_hour)
    OR EXISTS (SELECT 1 FROM logctl_rollup_service_day);
 

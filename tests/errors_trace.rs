@@ -426,7 +426,12 @@ fn trace_follows_one_request_across_three_services() {
     // An unknown id: a message that says where it looked and what there is, exit 8.
     let unknown = trace(db, &["0b7e0a52-1111-4222-8333-444455556666"]);
     assert_exit(&unknown, 8);
-    let text = stdout(&unknown);
+    assert_eq!(
+        stdout(&unknown),
+        "",
+        "the reason is a diagnostic, on stderr"
+    );
+    let text = stderr(&unknown);
     assert!(text.contains("No line has this request id"), "{text}");
     assert!(
         text.contains("The newest event is from 2026-11-24 11:59:59"),

@@ -157,6 +157,30 @@ fn check_every_question(db: &TestDb) {
         .map(|m| (m.events as i64, m.errors as i64))
         .collect();
     assert_eq!(total, expected, "timeline");
+    // Buckets of 90 minutes over two days: hour and minute tiles alternate, in more
+    // stretches than are read one query each, so the cells between them must be left
+    // out.
+    let (from, until) = ("2026-11-23T00:00:00Z", "2026-11-25T00:00:00Z");
+    let mut odd = query(from, until);
+    odd.bucket = Some(90 * 60_000_000);
+    let answer = ask(db, &odd);
+    assert_eq!(answer.buckets.len(), 32);
+    let expected: Vec<(i64, i64)> = db
+        .query(&format!(
+            "SELECT count(l.*), count(l.*) FILTER (WHERE {ERROR}) \
+             FROM generate_series('{from}'::timestamptz, '2026-11-24T22:30:00Z', '90 minutes') b \
+             LEFT JOIN log_events l ON date_bin('90 minutes', l.created_at, '2000-01-01Z') = b \
+             GROUP BY b ORDER BY b"
+        ))
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let total: Vec<(i64, i64)> = answer
+        .by_bucket()
+        .iter()
+        .map(|m| (m.events as i64, m.errors as i64))
+        .collect();
+    assert_eq!(total, expected, "90-minute timeline");
     // A route pattern by status, over hours that start and end inside an hour.
     let (from, until) = ("2026-11-24T01:20:00Z", "2026-11-24T04:50:30Z");
     let mut routes = query(from, until);

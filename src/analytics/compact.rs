@@ -183,10 +183,17 @@ async fn derive_marked(
         if pending == 0 {
             return Ok(None);
         }
-        let mut union = vec![
-            "SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') FROM logctl_rollup_minute"
-                .to_string(),
-        ];
+        let totals = sources
+            .iter()
+            .any(|&(_, _, targets)| targets.contains(&Family::Total));
+        let mut union = Vec::new();
+        if totals {
+            union.push(
+                "SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_minute"
+                    .to_string(),
+            );
+        }
         for &(family, width, _) in sources {
             let grain = Grain::new(family, width);
             union.push(format!(
@@ -213,10 +220,7 @@ async fn derive_marked(
                     derived.push((Grain::new(target, width), cells.clone()));
                 }
             }
-            if sources
-                .iter()
-                .any(|&(_, _, targets)| targets.contains(&Family::Total))
-            {
+            if totals {
                 let cells = Cells {
                     minutes: stored_minutes(client, day, until).await?,
                     hours: FxHashMap::default(),

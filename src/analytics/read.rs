@@ -2,8 +2,9 @@
 //! the events, errors and merged latency sketch of each bucket of each group. The range
 //! is tiled with the coarsest rollup grain that fits (whole days, then whole hours, then
 //! minutes), and of each width the smallest family of cells that keeps what the
-//! question needs: the service cells (method, status, level) unless it is about routes,
-//! the route cells when it is about routes alone, else the fine cells. What no grain can
+//! question needs: each service's totals when it names no route, method, status or
+//! level; the service cells (method, status, level) unless it is about routes; the route
+//! cells when it is about routes alone; else the fine cells. What no grain can
 //! answer (a part of a minute; a part of an hour when the question needs routes,
 //! methods or exact statuses, which minute cells do not keep; or everything, with
 //! `exact` or a metadata filter) is read from the raw rows. Pending deltas are counted
@@ -842,7 +843,7 @@ impl<'q> Reading<'q> {
             }
         }
         sql.push_str(grouping.as_deref().unwrap_or(""));
-        rows_of_tiles(client, &sql, &parameters, tiles).await
+        rows_of_tiles(client, &sql, &parameters, tiles, over_time).await
     }
 
     /// Adds the cells (or rows) of these tiles, all of one source.
@@ -893,7 +894,7 @@ impl<'q> Reading<'q> {
              FROM logctl_rollup_minute c WHERE c.minute >= $1 AND c.minute < $2 \
                AND ($3::integer[] IS NULL OR c.service_id = ANY($3))"
         );
-        let rows = rows_of_tiles(client, &sql, &[&self.services], tiles).await?;
+        let rows = rows_of_tiles(client, &sql, &[&self.services], tiles, false).await?;
         for (tile, row) in &rows {
             let level: &str = row.get(3);
             let facts = Facts {
@@ -1003,7 +1004,9 @@ impl<'q> Reading<'q> {
             let rows = client.query_raw(&statement, parameters).await?;
             futures_util::pin_mut!(rows);
             while let Some(row) = rows.try_next().await? {
-                let tile = tile_at(stretch, row.get(0));
+                let Some(tile) = tile_at(stretch, row.get(0)) else {
+                    continue;
+                };
                 let status: Option<i16> = row.get(4);
                 let level: Option<&str> = row.get(5);
                 let facts = Facts {
@@ -1038,7 +1041,7 @@ fn stretches(tiles: &[Tile]) -> impl Iterator<Item = &[Tile]> {
     tiles.chunk_by(|a, b| b.start == a.end)
 }
 
-/// The time range of a stretch.
+/// The time range from the first tile's start to the last one's end.
 fn bounds(stretch: &[Tile]) -> (DateTime<Utc>, DateTime<Utc>) {
     let last = stretch.len() - 1;
     (
@@ -1047,30 +1050,43 @@ fn bounds(stretch: &[Tile]) -> (DateTime<Utc>, DateTime<Utc>) {
     )
 }
 
-/// The tile of a stretch that holds a time.
-fn tile_at(stretch: &[Tile], at: DateTime<Utc>) -> Tile {
+/// The tile (of tiles in time order) that holds a time, if one does.
+fn tile_at(tiles: &[Tile], at: DateTime<Utc>) -> Option<Tile> {
     let at = from_datetime(at);
-    stretch[stretch
-        .partition_point(|tile| tile.end <= at)
-        .min(stretch.len() - 1)]
+    let index = tiles.partition_point(|tile| tile.end <= at);
+    tiles.get(index).copied().filter(|tile| tile.start <= at)
 }
 
+/// Stretches of cells read one query each, beyond which the cells are read in one
+/// query over all of them, the ones between the tiles left out: a bucket width that
+/// does not divide an hour alternates hour and minute tiles, a stretch each.
+const MOST_STRETCHES: usize = 16;
+
 /// The rows of `sql` (whose first column is a time and whose $1 and $2 are a range of
-/// times, followed by `tail`) over each stretch of the tiles, each with its tile.
+/// times, followed by `tail`) in the tiles, each with its tile. Rows that add up cells
+/// (`summed`) cannot be told apart by time, so their stretches are always read apart.
 async fn rows_of_tiles(
     client: &Client,
     sql: &str,
     tail: &[&(dyn ToSql + Sync)],
     tiles: &[Tile],
+    summed: bool,
 ) -> crate::Result<Vec<(Tile, tokio_postgres::Row)>> {
     let statement = client.prepare(sql).await?;
+    let ranges: Vec<&[Tile]> = if !summed && stretches(tiles).count() > MOST_STRETCHES {
+        vec![tiles]
+    } else {
+        stretches(tiles).collect()
+    };
     let mut rows = Vec::new();
-    for stretch in stretches(tiles) {
-        let (from, until) = bounds(stretch);
+    for range in ranges {
+        let (from, until) = bounds(range);
         let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&from, &until];
         parameters.extend(tail.iter().copied());
         for row in client.query(&statement, &parameters).await? {
-            rows.push((tile_at(stretch, row.get(0)), row));
+            if let Some(tile) = tile_at(range, row.get(0)) {
+                rows.push((tile, row));
+            }
         }
     }
     Ok(rows)

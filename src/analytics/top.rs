@@ -217,8 +217,9 @@ const FIRST_PASS_MEASURES: &str = "sum(c.events)::bigint, sum(c.errors)::bigint,
     min(c.latency_p99), max(c.latency_p99), \
     bool_or(c.latency_p99 IS NULL AND c.latency_count > 0)";
 
-/// Reads the cells without their sketches, and the minute cells, raw rows and pending
-/// deltas (which store no quantile) with theirs, into each group's bounds.
+/// Reads the hour-like cells without their sketches (their stored quantiles bound the
+/// group's), and the minute cells, raw rows and pending deltas with theirs (no quantile
+/// is stored for them all), into each group's bounds.
 async fn first_pass(
     client: &Client,
     query: &Query,

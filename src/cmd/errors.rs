@@ -76,8 +76,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     scope::print(
         database.target.describe(),
         vec![report.table()],
+        &[],
         empty_because.as_deref(),
         args.report.format,
+        false,
     )?;
     Ok(Outcome::Success)
 }

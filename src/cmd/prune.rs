@@ -182,7 +182,7 @@ fn rollups_table(kept: &[RollupKeep], dry_run: bool) -> Table {
     let verb = if dry_run { "would remove" } else { "removed" };
     Table {
         name: "rollups",
-        title: format!("Rollup cells older than each grain's period: {verb}"),
+        title: format!("Rollup cells older than their width's period: {verb}"),
         columns: column_names(&["grain", "kept_for", "cutoff", "cells"]),
         rows: kept
             .iter()

@@ -8,17 +8,17 @@ use tokio_postgres::Client;
 use crate::Error;
 use crate::analytics::read::{Filter, StatusFilter};
 use crate::cmd::args::Window;
-use std::io::Write;
 
 use crate::db::{Database, Isolation, transaction};
-use crate::report::scope::{Scope, newest_minute, why_empty};
-use crate::report::{Format, Report, Table, render};
+use crate::report::scope::{self, Scope, newest_minute, why_empty};
+use crate::report::{Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// --since [default: 24 hours before --until], --until [default: now after a
     /// --since, else the end of the hour of the newest event loaded], and the zone of
-    /// the dates in them; a duration ago (15m, 24h) is widened to whole minutes
+    /// the dates in them; a duration ago is widened to whole hours from a day up (24h,
+    /// 7d), else to whole minutes (15m)
     #[command(flatten)]
     pub window: Window,
 
@@ -66,17 +66,17 @@ pub struct Period {
     pub previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-/// A window's instants: the window's flags (`--since` alone ends now; a duration ago
-/// ends at the end of the current hour when it is whole hours, else of the current
-/// minute), else the 24 hours up to the end of the hour of the newest event loaded (read
-/// from the rollups' newest minute, which an index finds at once).
+/// A window's instants: the window's flags (`--since` alone ends now; a duration ago is
+/// widened to whole hours or minutes, see `window_ago`), else the 24 hours up to the end
+/// of the hour of the newest event loaded (read from the rollups' newest minute, which
+/// an index finds at once).
 pub async fn instants(
     client: &Client,
     window: &Window,
 ) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
     let span = window.resolve()?;
     // Windows nobody wrote an instant for are cut at whole hours (the default, and a
-    // duration of whole hours ago) or whole minutes (another duration ago), so that the
+    // duration of a day or more ago) or whole minutes (a shorter one), so that the
     // rollups answer them alone and the raw rows are left unread: no grain below the
     // hour keeps routes, methods or exact statuses. The heading shows the window used.
     let ago = window
@@ -172,17 +172,12 @@ fn floor(time: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(time.timestamp().div_euclid(seconds) * seconds, 0).unwrap_or(time)
 }
 
-/// The window of a duration `ago` at `now`: whole hours up to the end of the current
-/// hour when the duration is whole hours, else whole minutes up to the end of the
-/// current minute.
+/// The window of a duration `ago` at `now`, widened (never narrowed) to whole hours
+/// for a day or more, where an hour more is little and the routes' hour cells then
+/// answer alone, else to whole minutes, where `check --since 15m` wants its minutes.
 fn window_ago(ago: TimeDelta, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let unit = if ago.num_seconds() % 3600 == 0 {
-        3600
-    } else {
-        60
-    };
-    let until = ceil(now, unit);
-    (floor(until - ago, 60), until)
+    let unit = if ago >= TimeDelta::days(1) { 3600 } else { 60 };
+    (floor(now - ago, unit), ceil(now, unit))
 }
 
 /// The first instant at or after `time` that is a whole number of `seconds`.
@@ -231,9 +226,7 @@ impl ReportArgs {
         })
     }
 
-    /// Prints a report's tables in the format asked for, and for a terminal table the
-    /// `pictures` after them. An empty answer says why on stderr; unless `always`, its
-    /// table is not printed.
+    /// Prints a report's tables in the format asked for (see `scope::print`).
     pub fn print<T>(
         &self,
         gathered: &Gathered<T>,
@@ -241,28 +234,14 @@ impl ReportArgs {
         pictures: &[String],
         always: bool,
     ) -> anyhow::Result<()> {
-        if let Some(why) = &gathered.empty {
-            eprintln!("logctl: {why}");
-            if !always && self.format == Format::Table {
-                return Ok(());
-            }
-        }
-        let report = Report {
-            database: gathered.database.clone(),
+        scope::print(
+            gathered.database.clone(),
             tables,
-        };
-        render::print(&report, self.format)?;
-        if self.format == Format::Table && !pictures.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let written = writeln!(out)
-                .and_then(|()| pictures.iter().try_for_each(|line| writeln!(out, "{line}")));
-            match written {
-                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(error.into());
-                }
-                _ => {}
-            }
-        }
+            pictures,
+            gathered.empty.as_deref(),
+            self.format,
+            always,
+        )?;
         Ok(())
     }
 }
@@ -317,17 +296,22 @@ mod tests {
         let now = at("2026-11-27T15:47:12Z");
         assert_eq!(
             window_ago(TimeDelta::hours(24), now),
-            (at("2026-11-26T16:00:00Z"), at("2026-11-27T16:00:00Z")),
+            (at("2026-11-26T15:00:00Z"), at("2026-11-27T16:00:00Z")),
             "whole hours: the rollups answer a route's question alone"
         );
         assert_eq!(
-            window_ago(TimeDelta::minutes(15), now),
-            (at("2026-11-27T15:33:00Z"), at("2026-11-27T15:48:00Z"))
+            window_ago(TimeDelta::hours(1), now),
+            (at("2026-11-27T14:47:00Z"), at("2026-11-27T15:48:00Z")),
+            "under a day, whole minutes: a check's last hour stays an hour"
         );
         assert_eq!(
             window_ago(TimeDelta::seconds(90), now),
-            (at("2026-11-27T15:46:00Z"), at("2026-11-27T15:48:00Z")),
-            "widened to whole minutes"
+            (at("2026-11-27T15:45:00Z"), at("2026-11-27T15:48:00Z")),
+            "never less than asked"
+        );
+        assert_eq!(
+            window_ago(TimeDelta::milliseconds(500), now),
+            (at("2026-11-27T15:47:00Z"), at("2026-11-27T15:48:00Z"))
         );
     }
 

@@ -79,8 +79,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     scope::print(
         database,
         report.tables(),
+        &[],
         empty_because.as_deref(),
         args.report.format,
+        false,
     )?;
     Ok(Outcome::Success)
 }

@@ -87,8 +87,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     scope::print(
         database.target.describe(),
         vec![report.table()],
+        &[],
         empty_because.as_deref(),
         args.format,
+        false,
     )?;
     Ok(if found {
         Outcome::Success

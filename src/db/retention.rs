@@ -1,11 +1,10 @@
 //! Retention: removing events older than a cutoff. A partitioned table loses whole
 //! partitions (detached without blocking loads into the others, then dropped); a plain
 //! table is deleted from in small batches, so no transaction grows huge and loads go on.
-//! The rollups outlive the rows they count: the grains of each width are kept for its
-//! own period (`keep_rollup_minute|hour|day` in logctl_settings, or `--keep-rollups`),
-//! and the
-//! cutoff of the raw rows is recorded, so that rebuilding or checking rollups from raw
-//! rows never reaches days whose rows were pruned.
+//! The rollups outlive the rows they count: the grains of each width (minute, hour, day)
+//! are kept for its own period (`keep_rollup_minute|hour|day` in logctl_settings, or
+//! `--keep-rollups`), and the cutoff of the raw rows is recorded, so that rebuilding or
+//! checking rollups from raw rows never reaches days whose rows were pruned.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
@@ -35,7 +34,8 @@ pub struct PartitionDropped {
     pub rows: i64,
 }
 
-/// A rollup grain and how long its cells are kept.
+/// A width of rollup grains (`grain`: minute, hour or day) and how long their cells are
+/// kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupKeep {
     pub grain: &'static str,

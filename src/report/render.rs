@@ -38,6 +38,11 @@ pub enum Cell {
     Null,
 }
 
+/// A change as the whole percentage every format shows.
+pub fn whole_percent(fraction: f64) -> f64 {
+    (fraction * 100.0).round()
+}
+
 /// Decimals of a fraction in JSON and CSV: a tenth of a percent.
 const CHANGE_DECIMALS: u8 = 3;
 
@@ -54,8 +59,8 @@ impl Cell {
 
     /// A change as a whole percentage with its sign (`+5%`, `-3%`), and `0%` for one
     /// too small to show, which a sign would make look like a rise or a fall.
-    pub fn percent_text(fraction: f64) -> String {
-        let percent = (fraction * 100.0).round();
+    fn percent_text(fraction: f64) -> String {
+        let percent = whole_percent(fraction);
         if percent == 0.0 {
             "0%".to_string()
         } else {

@@ -12,7 +12,6 @@ use tokio_postgres::Client;
 
 use crate::analytics::read::{Filter, Query, Stats, StatusFilter};
 use crate::report::{Cell, Column, Format, Report, Table, render};
-use crate::terminal;
 
 /// A stretch of time, `until` excluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -196,46 +195,32 @@ async fn newest_event(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
     Ok(row.get(0))
 }
 
-/// Prints a report's tables read from `database`, or, when it found nothing, says why:
-/// instead of the tables on a text display, and on stderr beside the empty JSON or CSV a
-/// script reads.
+/// Prints a report's tables read from `database` in `format`, and on a text display the
+/// `pictures` after them. An answer that found nothing says why on stderr, a diagnostic
+/// like any other; its tables are printed only when `always` (a check's measured
+/// values), or when a script reads JSON or CSV, which then gets its empty data.
 pub fn print(
     database: String,
     tables: Vec<Table>,
+    pictures: &[String],
     empty_because: Option<&str>,
     format: Format,
+    always: bool,
 ) -> io::Result<()> {
-    match (empty_because, format) {
-        (Some(reason), Format::Table) => {
-            // The heading still says what was asked; the reason takes the table's place.
-            let title = tables.first().map_or("", |table| table.title.as_str());
-            match write_reason(&database, title, reason) {
-                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                other => other,
-            }
+    if let Some(reason) = empty_because {
+        eprintln!("logctl: {reason}");
+        if !always && format == Format::Table {
+            return Ok(());
         }
-        (Some(reason), _) => {
-            eprintln!("logctl: {reason}");
-            render::print(&Report { database, tables }, format)
-        }
-        (None, _) => render::print(&Report { database, tables }, format),
     }
-}
-
-/// The heading of an empty report and why it is empty, broken only at spaces to fit.
-fn write_reason(database: &str, title: &str, reason: &str) -> io::Result<()> {
-    let width = terminal::stdout().width;
-    let mut out = io::stdout().lock();
-    writeln!(out, "database: {database}\n")?;
-    for paragraph in [title, reason] {
-        match width {
-            Some(width) => {
-                let options = textwrap::Options::new(width).break_words(false);
-                for line in textwrap::wrap(paragraph, options) {
-                    writeln!(out, "{line}")?;
-                }
-            }
-            None => writeln!(out, "{paragraph}")?,
+    render::print(&Report { database, tables }, format)?;
+    if format == Format::Table && !pictures.is_empty() {
+        let mut out = io::stdout().lock();
+        let written = writeln!(out)
+            .and_then(|()| pictures.iter().try_for_each(|line| writeln!(out, "{line}")));
+        match written {
+            Err(error) if error.kind() != io::ErrorKind::BrokenPipe => return Err(error),
+            _ => {}
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cell, Table};
+use super::{Cell, Table, whole_percent};
 use crate::report::overview::ReportData;
 use crate::report::scope::{Figures, change};
 
@@ -160,7 +160,7 @@ fn headline(page: &mut String, data: &ReportData) {
                 let change = change(value, before);
                 let before_text = before.map_or("none".to_string(), |v| unit.format(v));
                 // Arrows only for a change that shows as a whole percent.
-                let (class, text) = match change.map(|change| (change * 100.0).round()) {
+                let (class, text) = match change.map(whole_percent) {
                     Some(percent) if percent > 0.0 => (
                         if rise_is_worse { " worse" } else { "" },
                         format!(
