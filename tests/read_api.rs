@@ -107,6 +107,39 @@ fn loaded_db(tag: &str) -> TestDb {
     db
 }
 
+/// The read API's timeline of `window` in buckets of `minutes`, bucket by bucket, equals
+/// plain SQL over the raw rows: `first` is the first bucket's start and how many there
+/// are, every one of them, empty or not.
+fn timeline_equals_sql(db: &TestDb, window: (&str, &str), minutes: i64, first: (&str, usize)) {
+    let (from, until) = window;
+    let mut timeline = query(from, until);
+    timeline.bucket = Some(minutes * 60_000_000);
+    let answer = ask(db, &timeline);
+    assert_eq!(answer.buckets.len(), first.1, "{minutes}-minute buckets");
+    let expected: Vec<(i64, i64)> = db
+        .query(&format!(
+            "SELECT count(l.*), count(l.*) FILTER (WHERE {ERROR}) \
+             FROM generate_series('{start}'::timestamptz, \
+                  '{start}'::timestamptz + interval '{minutes} minutes' * {last}, \
+                  interval '{minutes} minutes') b \
+             LEFT JOIN log_events l \
+                 ON date_bin(interval '{minutes} minutes', l.created_at, '2000-01-01Z') = b \
+                 AND l.created_at >= '{from}' AND l.created_at < '{until}' \
+             GROUP BY b ORDER BY b",
+            start = first.0,
+            last = first.1 - 1,
+        ))
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let total: Vec<(i64, i64)> = answer
+        .by_bucket()
+        .iter()
+        .map(|m| (m.events as i64, m.errors as i64))
+        .collect();
+    assert_eq!(total, expected, "{minutes}-minute timeline");
+}
+
 fn check_every_question(db: &TestDb) {
     // Per service over a range that starts and ends inside a minute.
     let (from, until) = ("2026-11-24T00:07:13.5Z", "2026-11-24T03:41:09Z");
@@ -136,51 +169,12 @@ fn check_every_question(db: &TestDb) {
         }
     }
     // A timeline in 5-minute buckets: every bucket there, each count exact.
-    let mut timeline = query(from, until);
-    timeline.bucket = Some(5 * 60_000_000);
-    let answer = ask(db, &timeline);
-    assert_eq!(answer.buckets.len(), 44, "00:05 to 03:40, every 5 minutes");
-    let expected: Vec<(i64, i64)> = db
-        .query(&format!(
-            "SELECT count(l.*), count(l.*) FILTER (WHERE {ERROR}) \
-             FROM generate_series('2026-11-24T00:05:00Z'::timestamptz, '2026-11-24T03:40:00Z', '5 minutes') b \
-             LEFT JOIN log_events l ON date_bin('5 minutes', l.created_at, '2000-01-01Z') = b \
-                 AND l.created_at >= '{from}' AND l.created_at < '{until}' \
-             GROUP BY b ORDER BY b"
-        ))
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let total: Vec<(i64, i64)> = answer
-        .by_bucket()
-        .iter()
-        .map(|m| (m.events as i64, m.errors as i64))
-        .collect();
-    assert_eq!(total, expected, "timeline");
+    timeline_equals_sql(db, (from, until), 5, ("2026-11-24T00:05:00Z", 44));
     // Buckets of 90 minutes over two days: hour and minute tiles alternate, in more
     // stretches than are read one query each, so the cells between them must be left
     // out.
-    let (from, until) = ("2026-11-23T00:00:00Z", "2026-11-25T00:00:00Z");
-    let mut odd = query(from, until);
-    odd.bucket = Some(90 * 60_000_000);
-    let answer = ask(db, &odd);
-    assert_eq!(answer.buckets.len(), 32);
-    let expected: Vec<(i64, i64)> = db
-        .query(&format!(
-            "SELECT count(l.*), count(l.*) FILTER (WHERE {ERROR}) \
-             FROM generate_series('{from}'::timestamptz, '2026-11-24T22:30:00Z', '90 minutes') b \
-             LEFT JOIN log_events l ON date_bin('90 minutes', l.created_at, '2000-01-01Z') = b \
-             GROUP BY b ORDER BY b"
-        ))
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let total: Vec<(i64, i64)> = answer
-        .by_bucket()
-        .iter()
-        .map(|m| (m.events as i64, m.errors as i64))
-        .collect();
-    assert_eq!(total, expected, "90-minute timeline");
+    let two_days = ("2026-11-23T00:00:00Z", "2026-11-25T00:00:00Z");
+    timeline_equals_sql(db, two_days, 90, ("2026-11-23T00:00:00Z", 32));
     // A route pattern by status, over hours that start and end inside an hour.
     let (from, until) = ("2026-11-24T01:20:00Z", "2026-11-24T04:50:30Z");
     let mut routes = query(from, until);

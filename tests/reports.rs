@@ -614,8 +614,8 @@ fn a_metadata_filter_reads_raw_rows_exactly() {
 /// the search route is slow and checkout fails only in the first.
 const LATER: &str = "2026-11-20T03:00:00Z";
 
-/// Runs a report over [LATER, UNTIL) compared with [FROM, LATER), as JSON.
-fn compared_json(args: &[&str]) -> Value {
+/// A report's arguments over [LATER, UNTIL) compared with [FROM, LATER), as JSON.
+fn compared_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut all = args.to_vec();
     all.extend([
         "--since",
@@ -627,7 +627,12 @@ fn compared_json(args: &[&str]) -> Value {
         "--format",
         "json",
     ]);
-    db().logctl_json(&all)
+    all
+}
+
+/// Runs a report over [LATER, UNTIL) compared with [FROM, LATER), as JSON.
+fn compared_json(args: &[&str]) -> Value {
+    db().logctl_json(&compared_args(args))
 }
 
 /// Checks a row's `{column}_before` against `expected` (exactly for a count, within 1%
@@ -801,7 +806,7 @@ fn top_timeline_latency_and_check_compare_every_figure() {
     }
     // Check: each measured value beside the one before, which breaches nothing.
     let output = db()
-        .logctl(&[
+        .logctl(&compared_args(&[
             "check",
             "--service",
             "checkout",
@@ -809,15 +814,7 @@ fn top_timeline_latency_and_check_compare_every_figure() {
             "error-rate > 2%",
             "--fail-if",
             "p99 > 100000",
-            "--since",
-            LATER,
-            "--until",
-            UNTIL,
-            "--compare",
-            "prev",
-            "--format",
-            "json",
-        ])
+        ]))
         .output()
         .unwrap();
     assert_exit(&output, 7);
