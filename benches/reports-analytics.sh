@@ -3,25 +3,49 @@
 # RUNS runs (default 11) of each report, after one warm-up, on the URL given.
 # Usage: benches/reports-analytics.sh URL [SINCE UNTIL]   (a release build: cargo build --release)
 # SINCE `default` runs each report with its default window (the last 24 hours of data).
+# With VS=URL2, each run on URL is followed by the same run on URL2 (alternating, so
+# that both see the same machine), and each report's line adds URL2's median and the
+# ratio URL / URL2: the issue's "at most 1.5 times its 1M-row time" is this ratio.
 set -eu
 url=$1
 since=${2:-2026-11-26T12:00:00Z}
 until=${3:-2026-11-27T12:00:00Z}
 runs=${RUNS:-11}
+vs=${VS:-}
 logctl=${LOGCTL:-target/release/logctl}
 window="--since $since --until $until"
 [ "$since" = default ] && window=""
-time_of() {
-    "$@" >/dev/null 2>&1 || true
-    for _ in $(seq "$runs"); do
-        start=$(date +%s%N)
-        "$@" >/dev/null 2>&1 || true
-        echo $(( ($(date +%s%N) - start) / 1000000 ))
-    done | sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'
+# Milliseconds of one run of logctl on database $1 with the arguments after it.
+once() {
+    on=$1
+    shift
+    start=$(date +%s%N)
+    "$logctl" --database-url "$on" "$@" >/dev/null 2>&1 || true
+    echo $(( ($(date +%s%N) - start) / 1000000 ))
+}
+median() {
+    sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'
 }
 while IFS='|' read -r name args; do
+    times=$(mktemp)
     # shellcheck disable=SC2086
-    printf '%-34s %6s ms\n' "$name" "$(time_of "$logctl" --database-url "$url" $args $window)"
+    {
+        once "$url" $args $window >/dev/null
+        if [ -n "$vs" ]; then once "$vs" $args $window >/dev/null; fi
+        for _ in $(seq "$runs"); do
+            echo "a $(once "$url" $args $window)"
+            if [ -n "$vs" ]; then echo "b $(once "$vs" $args $window)"; fi
+        done
+    } >"$times"
+    a=$(awk '$1 == "a" { print $2 }' "$times" | median)
+    if [ -n "$vs" ]; then
+        b=$(awk '$1 == "b" { print $2 }' "$times" | median)
+        printf '%-34s %6s ms %6s ms  ratio %s\n' "$name" "$a" "$b" \
+            "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
+    else
+        printf '%-34s %6s ms\n' "$name" "$a"
+    fi
+    rm -f "$times"
 done <<LIST
 summary|summary
 timeline (auto, by service)|timeline --by service

@@ -160,6 +160,26 @@ fn sketch_benches(c: &mut Criterion<ThreadCpuTime>, latencies: &[i32]) {
             BatchSize::SmallInput,
         )
     });
+    // A timeline bucket: 100 minute cells of 150 requests each, merged from their bytes
+    // as the read API receives them.
+    let minute_cells: Vec<Vec<u8>> = latencies
+        .chunks(150)
+        .take(100)
+        .map(|chunk| {
+            let mut bytes = Vec::new();
+            chunk.iter().copied().collect::<Sketch>().encode(&mut bytes);
+            bytes
+        })
+        .collect();
+    group.bench_function("merge_100_encoded_minute_cells", |b| {
+        b.iter(|| {
+            let mut sketch = Sketch::new();
+            for bytes in &minute_cells {
+                sketch.merge_encoded(black_box(bytes)).expect("valid");
+            }
+            sketch
+        })
+    });
     group.bench_function("encode_cell", |b| {
         let mut out = Vec::with_capacity(bytes.len());
         b.iter(|| {

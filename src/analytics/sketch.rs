@@ -333,31 +333,37 @@ impl Sketch {
         let (min, max) = (min as u32, (min + spread) as u32);
         let mut count = zeros;
         let (mut lowest, mut highest) = (None, None);
-        let mut index = 0u64;
-        for bucket in 0..buckets {
-            let step = reader.varint()?;
-            if bucket > 0 && step == 0 {
-                return Err(Corrupt("bucket indexes out of order"));
-            }
-            index = index.saturating_add(step);
-            if index > MAX_INDEX as u64 {
+        if buckets > 0 {
+            let first = reader.varint()?;
+            if first > MAX_INDEX as u64 {
                 return Err(Corrupt("a bucket index beyond the last bucket"));
             }
-            let count_here = reader.varint()?;
-            if count_here == 0 {
-                return Err(Corrupt("an empty bucket"));
+            let first = first as usize;
+            // The window this sketch spans, widened once rather than bucket by bucket:
+            // its highest bucket is the one of max, so a bucket beyond it is corrupt.
+            let top = if max > 0 { bucket_of(max) } else { 0 }.max(first);
+            self.cover(first, top);
+            let window = &mut self.counts[first - self.offset..=top - self.offset];
+            let mut at = 0;
+            for bucket in 0..buckets {
+                if bucket > 0 {
+                    let step = reader.varint()?;
+                    if step == 0 {
+                        return Err(Corrupt("bucket indexes out of order"));
+                    }
+                    at = usize::try_from(step).map_or(usize::MAX, |step| at.saturating_add(step));
+                }
+                let count_here = reader.varint()?;
+                if count_here == 0 {
+                    return Err(Corrupt("an empty bucket"));
+                }
+                let slot = window
+                    .get_mut(at)
+                    .ok_or(Corrupt("max is not in the highest bucket"))?;
+                *slot = slot.saturating_add(count_here);
+                count = count.saturating_add(count_here);
             }
-            let index = index as usize;
-            if lowest.is_none() {
-                lowest = Some(index);
-                // The window this sketch spans, widened once rather than bucket by
-                // bucket: its highest bucket is the one of max, unless corrupt.
-                let top = if max > 0 { bucket_of(max) } else { 0 };
-                self.cover(index, top.max(index));
-            }
-            highest = Some(index);
-            self.add_to_bucket(index, count_here);
-            count = count.saturating_add(count_here);
+            (lowest, highest) = (Some(first), Some(first + at));
         }
         reader.finish()?;
         let bucket_of_value = |value: u32| (value > 0).then(|| bucket_of(value));
