@@ -10,9 +10,7 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::rollup::{
-    Cells, Delta, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width, decode_delta,
-};
+use super::rollup::{Cells, Delta, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width};
 use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
@@ -98,7 +96,7 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
             let mut consumed = Vec::with_capacity(rows.len());
             for row in &rows {
                 let service_id: i32 = row.get(0);
-                cells.merge(&decode_delta(service_id, row.get(2))?);
+                cells.merge_delta(service_id, row.get(2))?;
                 consumed.push((service_id, row.get::<_, i64>(1)));
             }
             fold(client, &cells).await?;
@@ -314,10 +312,8 @@ async fn fold_minutes(
             &[&minutes, &services, &classes, &levels],
         )
         .await?;
-    let mut merged: rustc_hash::FxHashMap<MinuteKey, Measures> = cells
-        .iter()
-        .map(|(key, measures)| ((*key).clone(), (*measures).clone()))
-        .collect();
+    let new: FxHashMap<&MinuteKey, &Measures> = cells.iter().copied().collect();
+    let mut merged: FxHashMap<MinuteKey, Measures> = FxHashMap::default();
     for row in &existing {
         let key = MinuteKey {
             minute: from_datetime(row.get(0)),
@@ -325,11 +321,16 @@ async fn fold_minutes(
             status_class: row.get(2),
             level: row.get::<_, &str>(3).into(),
         };
-        if let Some(measures) = merged.get_mut(&key) {
-            measures.merge(&stored(row.get(4), row.get(5), row.get(6))?);
+        if let Some(&added) = new.get(&key) {
+            let mut measures = stored(row.get(4), row.get(5), row.get(6))?;
+            measures.merge(added);
+            merged.insert(key, measures);
         }
     }
-    let measures: Vec<&Measures> = cells.iter().map(|(key, _)| &merged[*key]).collect();
+    let measures: Vec<&Measures> = cells
+        .iter()
+        .map(|&(key, added)| merged.get(key).unwrap_or(added))
+        .collect();
     let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
     let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
     let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();
@@ -472,17 +473,20 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
             &key_parameters,
         )
         .await?;
-    let mut merged: HourCells = keys
-        .iter()
-        .map(|&key| (key.clone(), cells[key].clone()))
-        .collect();
+    // Only the cells already stored are added up anew; the others are written as they are.
+    let mut merged: HourCells = FxHashMap::default();
     for row in &existing {
         let (key, at) = key_of_row(grain, row, 0);
-        if let Some(measures) = merged.get_mut(&key) {
-            measures.merge(&stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
+        if let Some(new) = cells.get(&key) {
+            let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
+            measures.merge(new);
+            merged.insert(key, measures);
         }
     }
-    let measures: Vec<&Measures> = keys.iter().map(|key| &merged[*key]).collect();
+    let measures: Vec<&Measures> = keys
+        .iter()
+        .map(|&key| merged.get(key).unwrap_or(&cells[key]))
+        .collect();
     let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
     let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
     let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();

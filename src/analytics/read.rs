@@ -23,8 +23,8 @@ use tokio_postgres::types::ToSql;
 
 use super::compact::key_columns;
 use super::rollup::{
-    Cells, DAY, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of,
-    decode_delta, is_error, status_class,
+    Cells, DAY, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of, is_error,
+    status_class,
 };
 use super::sketch::Sketch;
 use crate::pgtime::{from_datetime, to_datetime};
@@ -931,7 +931,7 @@ impl<'q> Reading<'q> {
             .await?;
         let mut pending = Cells::default();
         for row in &rows {
-            pending.merge(&decode_delta(row.get(0), row.get(1))?);
+            pending.merge_delta(row.get(0), row.get(1))?;
         }
         for tile in tiles {
             match tile.source {

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use super::compact::{HourCells, fold, stored_cells, stored_minutes};
 use super::rollup::{
-    Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of, decode_delta,
+    Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of,
 };
 use super::routes::RouteTemplater;
 use crate::db::{locks, retention};
@@ -120,7 +120,7 @@ async fn fold_every_delta(client: &Client) -> crate::Result<()> {
         .await?;
     let mut cells = Cells::default();
     for row in &rows {
-        cells.merge(&decode_delta(row.get(0), row.get(1))?);
+        cells.merge_delta(row.get(0), row.get(1))?;
     }
     fold(client, &cells).await
 }
@@ -221,7 +221,7 @@ async fn stored_cells_of_day(client: &Client, day: i64) -> crate::Result<StoredD
         )
         .await?
     {
-        pending.merge(&decode_delta(row.get(0), row.get(1))?);
+        pending.merge_delta(row.get(0), row.get(1))?;
     }
     pending
         .minutes
@@ -236,8 +236,8 @@ async fn stored_cells_of_day(client: &Client, day: i64) -> crate::Result<StoredD
     let mut grains = Vec::with_capacity(Grain::ALL.len());
     for grain in Grain::ALL {
         let mut cells = stored_cells(client, grain, from, until).await?;
-        for (key, measures) in grain.cells_of(&pending) {
-            cells.entry(key).or_default().merge(&measures);
+        for (key, measures) in grain.cells_of(&pending).iter() {
+            cells.entry(key.clone()).or_default().merge(measures);
         }
         grains.push(cells);
     }

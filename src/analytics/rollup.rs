@@ -11,7 +11,9 @@
 //!   and level: percentiles per route, top-N, errors over longer windows.
 //!
 //! A batch's cells are written as one *delta* per service, in the batch's own
-//! transaction: `encode_delta` and `decode_delta` give their compact binary form.
+//! transaction: `Cells::deltas` encodes them compactly and `Cells::merge_delta` adds them.
+
+use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
 
@@ -225,8 +227,11 @@ impl Grain {
     }
 
     /// Cells summed into this grain's cells: the minute cells for a minute width, else
-    /// the hour cells.
-    pub fn cells_of(self, cells: &Cells) -> FxHashMap<HourKey, Measures> {
+    /// the hour cells, which are the fine hour grain's own cells as they are.
+    pub fn cells_of(self, cells: &Cells) -> Cow<'_, FxHashMap<HourKey, Measures>> {
+        if self == Grain::new(Family::Fine, Width::Hour) {
+            return Cow::Borrowed(&cells.hours);
+        }
         let mut grain: FxHashMap<HourKey, Measures> = FxHashMap::default();
         if self.width == Width::Minute {
             for (key, measures) in &cells.minutes {
@@ -245,7 +250,7 @@ impl Grain {
                 grain.entry(self.cell_of(key)).or_default().merge(measures);
             }
         }
-        grain
+        Cow::Owned(grain)
     }
 }
 
@@ -396,66 +401,70 @@ fn encode_delta(
     out
 }
 
-/// The cells of one delta of `service_id`.
-pub fn decode_delta(service_id: i32, bytes: &[u8]) -> crate::Result<Cells> {
-    let corrupt = |what: &str| {
-        crate::Error::Failed(format!(
-            "a rollup delta is corrupt ({what}); recompute the rollups of its time range from \
-             the raw rows with `logctl rollup rebuild`"
-        ))
-    };
-    let mut reader = Reader { bytes, at: 0 };
-    if reader.byte().ok_or_else(|| corrupt("empty"))? != DELTA_VERSION {
-        return Err(corrupt("unknown version"));
+impl Cells {
+    /// Adds the cells of one delta of `service_id` (as [`Cells::deltas`] encoded them):
+    /// each is merged into this set's cell of its key as it is read, sketch bytes
+    /// included, so that a compaction or a reader of many deltas builds no cell twice. A
+    /// corrupt delta is an error and leaves these cells partly merged.
+    pub fn merge_delta(&mut self, service_id: i32, bytes: &[u8]) -> crate::Result<()> {
+        let corrupt = |what: &str| {
+            crate::Error::Failed(format!(
+                "a rollup delta is corrupt ({what}); recompute the rollups of its time range \
+                 from the raw rows with `logctl rollup rebuild`"
+            ))
+        };
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.byte().ok_or_else(|| corrupt("empty"))? != DELTA_VERSION {
+            return Err(corrupt("unknown version"));
+        }
+        let truncated = || corrupt("cut short");
+        let first_minute = reader.signed().ok_or_else(truncated)?;
+        for _ in 0..reader.number().ok_or_else(truncated)? {
+            let minute = reader
+                .bucket_after(first_minute, MINUTE)
+                .ok_or_else(|| corrupt("a minute out of range"))?;
+            let status_class = reader.number().ok_or_else(truncated)? as i16;
+            let level = reader.text().ok_or_else(truncated)?;
+            let cell = self
+                .minutes
+                .entry(MinuteKey {
+                    minute,
+                    service_id,
+                    status_class,
+                    level,
+                })
+                .or_default();
+            reader.merge_measures(cell)?.ok_or_else(truncated)?;
+        }
+        let first_hour = first_minute
+            .checked_sub(first_minute.rem_euclid(HOUR))
+            .ok_or_else(|| corrupt("a first minute out of range"))?;
+        for _ in 0..reader.number().ok_or_else(truncated)? {
+            let start = reader
+                .bucket_after(first_hour, HOUR)
+                .ok_or_else(|| corrupt("an hour out of range"))?;
+            let route = reader.text().ok_or_else(truncated)?;
+            let method = reader.text().ok_or_else(truncated)?;
+            let status = reader.number().ok_or_else(truncated)? as u16 as i16;
+            let level = reader.text().ok_or_else(truncated)?;
+            let cell = self
+                .hours
+                .entry(HourKey {
+                    start,
+                    service_id,
+                    route,
+                    method,
+                    status,
+                    level,
+                })
+                .or_default();
+            reader.merge_measures(cell)?.ok_or_else(truncated)?;
+        }
+        if reader.at != bytes.len() {
+            return Err(corrupt("bytes after the last cell"));
+        }
+        Ok(())
     }
-    let truncated = || corrupt("cut short");
-    let first_minute = reader.signed().ok_or_else(truncated)?;
-    let mut cells = Cells::default();
-    for _ in 0..reader.number().ok_or_else(truncated)? {
-        let minute = reader
-            .bucket_after(first_minute, MINUTE)
-            .ok_or_else(|| corrupt("a minute out of range"))?;
-        let status_class = reader.number().ok_or_else(truncated)? as i16;
-        let level = reader.text().ok_or_else(truncated)?;
-        let measures = reader.measures()?.ok_or_else(truncated)?;
-        cells.minutes.insert(
-            MinuteKey {
-                minute,
-                service_id,
-                status_class,
-                level,
-            },
-            measures,
-        );
-    }
-    let first_hour = first_minute
-        .checked_sub(first_minute.rem_euclid(HOUR))
-        .ok_or_else(|| corrupt("a first minute out of range"))?;
-    for _ in 0..reader.number().ok_or_else(truncated)? {
-        let start = reader
-            .bucket_after(first_hour, HOUR)
-            .ok_or_else(|| corrupt("an hour out of range"))?;
-        let route = reader.text().ok_or_else(truncated)?;
-        let method = reader.text().ok_or_else(truncated)?;
-        let status = reader.number().ok_or_else(truncated)? as u16 as i16;
-        let level = reader.text().ok_or_else(truncated)?;
-        let measures = reader.measures()?.ok_or_else(truncated)?;
-        cells.hours.insert(
-            HourKey {
-                start,
-                service_id,
-                route,
-                method,
-                status,
-                level,
-            },
-            measures,
-        );
-    }
-    if reader.at != bytes.len() {
-        return Err(corrupt("bytes after the last cell"));
-    }
-    Ok(cells)
 }
 
 fn put(out: &mut Vec<u8>, mut value: u64) {
@@ -534,18 +543,18 @@ impl Reader<'_> {
         std::str::from_utf8(self.slice()?).ok().map(Box::from)
     }
 
-    fn measures(&mut self) -> crate::Result<Option<Measures>> {
+    /// Adds the next measures to `cell`; None when cut short.
+    fn merge_measures(&mut self, cell: &mut Measures) -> crate::Result<Option<()>> {
         let (Some(events), Some(errors)) = (self.number(), self.number()) else {
             return Ok(None);
         };
         let Some(sketch) = self.slice() else {
             return Ok(None);
         };
-        Ok(Some(Measures {
-            events,
-            errors,
-            latency: Sketch::decode(sketch)?,
-        }))
+        cell.events = cell.events.saturating_add(events);
+        cell.errors = cell.errors.saturating_add(errors);
+        cell.latency.merge_encoded(sketch)?;
+        Ok(Some(()))
     }
 }
 
@@ -643,14 +652,14 @@ mod tests {
             }
             let mut merged = Cells::default();
             for delta in &deltas {
-                merged.merge(&decode_delta(delta.service_id, &delta.cells).unwrap());
+                merged.merge_delta(delta.service_id, &delta.cells).unwrap();
             }
             prop_assert_eq!(merged, cells_of(&events));
         }
 
         #[test]
         fn any_bytes_decode_to_cells_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_delta(1, &bytes);
+            let _ = Cells::default().merge_delta(1, &bytes);
         }
     }
 
@@ -661,7 +670,10 @@ mod tests {
             put_signed(&mut bytes, first_minute);
             put(&mut bytes, 1);
             put(&mut bytes, offset);
-            let error = decode_delta(1, &bytes).unwrap_err().to_string();
+            let error = Cells::default()
+                .merge_delta(1, &bytes)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("corrupt"), "{error}");
         }
     }
@@ -705,7 +717,8 @@ mod tests {
             ),
             (1, 2 * MINUTE, 5 * MINUTE)
         );
-        let first = decode_delta(1, &deltas[0].cells).unwrap();
+        let mut first = Cells::default();
+        first.merge_delta(1, &deltas[0].cells).unwrap();
         assert_eq!(first.minutes.len(), 2);
         assert_eq!(first.hours.len(), 2, "two statuses in one hour");
         let errors: u64 = first.hours.values().map(|m| m.errors).sum();
