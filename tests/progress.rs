@@ -61,11 +61,12 @@ fn from_stdin_the_bar_shows_bytes_and_rate_without_a_total() {
 }
 
 #[test]
-fn a_load_into_an_empty_table_names_its_index_build_while_it_runs_and_after() {
+fn a_load_into_an_empty_table_names_its_index_build_and_compaction_while_they_run_and_after() {
     let db = TestDb::with_schema("progress_rebuild");
     let file = generated("progress_rebuild", 100_000);
     let shown = on_terminal(&db, &format!("\"$LOGCTL\" load {}", quoted(&file)), 120);
     assert!(shown.contains("building indexes…"), "{shown}");
+    assert!(shown.contains("compacting the rollups…"), "{shown}");
     assert!(shown.contains("ETA"), "a file's size is known: {shown}");
     let summary = shown
         .lines()
