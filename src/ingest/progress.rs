@@ -2,8 +2,8 @@
 //! While reading, the bar shows bytes, their rate and lines, with a bar and an ETA only
 //! when the total is known (not for stdin, a pipe, or a file that grew past the size it
 //! had); fitted to the terminal's width. After the copy it names the phase the load is in
-//! (building indexes, attaching partitions, compacting the ledger and the rollups), which is timed
-//! for the summary.
+//! (building indexes, attaching partitions, compacting the ledger and the rollups), which
+//! is timed for the summary.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
