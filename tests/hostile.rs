@@ -1231,6 +1231,18 @@ fn a_duplicate_for_a_unique_index_of_the_users_rejects_only_its_line() {
         assert_exit(&loaded.output, 4);
         assert_eq!(messages_without_seed(&db), goods(1..=3), "{variant}");
         assert_rejects(&loaded, &corpus, &[(3, &["duplicate key"])]);
+        // The load that ran again, keeping the indexes, compacted the rollups of its
+        // three lines.
+        assert_eq!(
+            db.count("SELECT count(*) FROM logctl_rollup_deltas"),
+            0,
+            "{variant}"
+        );
+        assert_eq!(
+            db.count("SELECT coalesce(sum(events), 0)::bigint FROM logctl_rollup_total_minute"),
+            3,
+            "{variant}"
+        );
     }
 }
 

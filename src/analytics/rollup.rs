@@ -273,8 +273,8 @@ impl Measures {
     }
 
     pub fn merge(&mut self, other: &Measures) {
-        self.events += other.events;
-        self.errors += other.errors;
+        self.events = self.events.saturating_add(other.events);
+        self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
     }
 }

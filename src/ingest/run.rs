@@ -237,8 +237,11 @@ async fn run_once(
     reader
         .join()
         .map_err(|_| crate::Error::Failed("the reader thread panicked".into()))?;
-    // A phase of its own, which the bar names while it runs.
-    if let Some(database) = compactor.filter(|_| !cfg!(feature = "bench-without-rollups")) {
+    // A phase of its own, which the bar names while it runs. A load whose index build
+    // refused a row kept none of it and runs again, and that run compacts.
+    let compacting =
+        !cfg!(feature = "bench-without-rollups") && report.index_build_refused.is_none();
+    if let Some(database) = compactor.filter(|_| compacting) {
         phases
             .run(
                 "compacting the rollups",
