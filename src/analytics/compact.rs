@@ -57,10 +57,16 @@ pub async fn append_deltas(client: &Client, deltas: &[Delta], spread: i32) -> cr
 pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> {
     // Only the deltas committed by now: loads appending beside a long compaction cannot
     // keep it going, nor keep one service's deltas ahead of the others'.
-    let last: Option<i64> = client
-        .query_one("SELECT max(delta_id) FROM logctl_rollup_deltas", &[])
-        .await?
-        .get(0);
+    // In a transaction, as every statement: behind a transaction-pooling pooler, a
+    // statement prepared outside one can land on another server connection than its
+    // execution, and clash there with another client's of the same name.
+    let last: Option<i64> = transaction(client, Isolation::ReadCommitted, |client| async move {
+        Ok(client
+            .query_one("SELECT max(delta_id) FROM logctl_rollup_deltas", &[])
+            .await?
+            .get(0))
+    })
+    .await?;
     let Some(last) = last else {
         return Ok(Some(0));
     };
