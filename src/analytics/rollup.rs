@@ -312,15 +312,6 @@ impl Cells {
             .add(error, row.latency_ms);
     }
 
-    pub fn merge(&mut self, other: &Cells) {
-        for (key, measures) in &other.minutes {
-            self.minutes.entry(key.clone()).or_default().merge(measures);
-        }
-        for (key, measures) in &other.hours {
-            self.hours.entry(key.clone()).or_default().merge(measures);
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.minutes.is_empty()
     }

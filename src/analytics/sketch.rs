@@ -151,20 +151,8 @@ impl Sketch {
     #[inline]
     pub fn add(&mut self, ms: i32) {
         let value = ms.max(0) as u32;
-        if self.count == 0 {
-            self.min = value;
-            self.max = value;
-        } else {
-            self.min = self.min.min(value);
-            self.max = self.max.max(value);
-        }
-        // Saturating, like every count here: a merged sketch cannot wrap, and saturated
-        // sums of non-negative numbers do not depend on the order of addition.
-        self.count = self.count.saturating_add(1);
-        self.sum = self.sum.saturating_add(u64::from(value));
-        if value == 0 {
-            self.zeros = self.zeros.saturating_add(1);
-        } else {
+        self.add_totals(1, u64::from(value), u64::from(value == 0), value, value);
+        if value > 0 {
             self.add_to_bucket(bucket_of(value), 1);
         }
     }
@@ -174,16 +162,7 @@ impl Sketch {
         if other.count == 0 {
             return;
         }
-        if self.count == 0 {
-            self.min = other.min;
-            self.max = other.max;
-        } else {
-            self.min = self.min.min(other.min);
-            self.max = self.max.max(other.max);
-        }
-        self.count = self.count.saturating_add(other.count);
-        self.sum = self.sum.saturating_add(other.sum);
-        self.zeros = self.zeros.saturating_add(other.zeros);
+        self.add_totals(other.count, other.sum, other.zeros, other.min, other.max);
         if other.counts.is_empty() {
             return;
         }
@@ -376,6 +355,16 @@ impl Sketch {
         if u128::from(sum) > u128::from(max) * u128::from(count) {
             return Err(Corrupt("sum larger than count times max"));
         }
+        self.add_totals(count, sum, zeros, min, max);
+        Ok(())
+    }
+
+    /// Adds `count` values (`zeros` of them 0) summing to `sum`, between `min` and `max`,
+    /// to the totals; the buckets are the caller's. Saturating, like every count here: a
+    /// merged sketch cannot wrap, and saturated sums of non-negative numbers do not
+    /// depend on the order of addition.
+    #[inline]
+    fn add_totals(&mut self, count: u64, sum: u64, zeros: u64, min: u32, max: u32) {
         if self.count == 0 {
             self.min = min;
             self.max = max;
@@ -386,7 +375,6 @@ impl Sketch {
         self.count = self.count.saturating_add(count);
         self.sum = self.sum.saturating_add(sum);
         self.zeros = self.zeros.saturating_add(zeros);
-        Ok(())
     }
 
     /// The non-empty buckets: (index, count) in ascending order of index.
