@@ -10,6 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
+use sha2::Digest;
 
 fn load(db: &TestDb, args: &[&str]) -> std::process::Output {
     let mut all = vec!["load"];
@@ -113,10 +114,10 @@ fn renamed_and_compressed_rotations_are_not_loaded_again_but_a_new_file_is() {
     assert_loaded_exactly(&db, &[&old, &fresh]);
 }
 
-/// Waits until the ledger shows at least `ranges` committed batches (or the child ended).
-fn wait_for_commits(db: &TestDb, child: &mut Child, ranges: i64) {
+/// Waits until the count that `count_sql` reads reaches `at_least` (or the child ended).
+fn wait_until(db: &TestDb, child: &mut Child, count_sql: &str, at_least: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while db.count("SELECT count(*) FROM logctl_ranges") < ranges {
+    while db.count(count_sql) < at_least {
         assert!(Instant::now() < deadline, "no commits within a minute");
         if child.try_wait().unwrap().is_some() {
             return;
@@ -124,6 +125,9 @@ fn wait_for_commits(db: &TestDb, child: &mut Child, ranges: i64) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The batches the ledger shows committed.
+const COMMITTED_BATCHES: &str = "SELECT count(*) FROM logctl_ranges";
 
 #[test]
 fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
@@ -144,12 +148,16 @@ fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
     let mut kills = 0;
     for _ in 0..5 {
         let mut child = spawn_load(&db, &args);
-        let before = db.count("SELECT count(*) FROM logctl_ranges");
-        wait_for_commits(&db, &mut child, before + 1);
+        let before = db.count("SELECT count(*) FROM log_events");
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(seed % 400));
+        // Killed once this run has committed a random number of rows (up to 3,000 of the
+        // 40,000), then a moment more: counted in rows rather than time, so that a fast
+        // build cannot load the whole file before the kills.
+        let rows = before + 1 + (seed % 3_000) as i64;
+        wait_until(&db, &mut child, "SELECT count(*) FROM log_events", rows);
+        std::thread::sleep(Duration::from_millis(seed % 20));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills += 1;
@@ -164,6 +172,80 @@ fn sigkill_at_random_moments_then_re_runs_load_every_line_exactly_once() {
     );
     assert_success(&load(&db, &args));
     assert_loaded_exactly(&db, &[&file]);
+}
+
+/// A killed run's last COMMIT can land after the next run read the ledger (the server
+/// finishes what it received), so a batch of the next run may find part of its range
+/// committed already. Played here by holding the source's commit lock while the load's
+/// batches wait on it, committing lines 3 and 4 "as another loader", and letting go:
+/// every other line is loaded once, and the ledger has no gap left.
+#[test]
+fn the_lines_beside_a_range_another_loader_committed_meanwhile_are_loaded() {
+    let db = TestDb::with_schema("overlap");
+    let dir = scratch_dir("overlap");
+    let file = generated_file(&dir, "a.ndjson", 2000, 8);
+    let content = std::fs::read_to_string(&file).unwrap();
+    let key: [u8; 32] = sha2::Sha256::digest(&content.as_bytes()[..1024]).into();
+    let lock = i32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+    let mut holder = db.client();
+    holder
+        .execute(
+            "SELECT pg_advisory_lock($1, $2)",
+            &[&logctl::db::locks::SOURCE_COMMIT, &lock],
+        )
+        .unwrap();
+    let args = [
+        file.to_str().unwrap(),
+        "--batch-bytes",
+        "32KiB",
+        "--index-strategy",
+        "keep",
+    ];
+    let child = spawn_load(&db, &args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no batch waited on the commit lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let lines: Vec<&str> = content.split_inclusive('\n').collect();
+    let offset_of = |index: usize| lines[..index].iter().map(|l| l.len() as i64).sum::<i64>();
+    holder
+        .execute(
+            "INSERT INTO logctl_ranges (source_key, start_offset, end_offset, start_line, \
+             end_line, loaded_rows, rejected_lines) VALUES ($1, $2, $3, 3, 5, 2, 0)",
+            &[&key.as_slice(), &offset_of(2), &offset_of(4)],
+        )
+        .unwrap();
+    holder
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&logctl::db::locks::SOURCE_COMMIT, &lock],
+        )
+        .unwrap();
+    assert_success(&child.wait_with_output().unwrap());
+    assert_rollups_match(&db);
+    let mut expected: Vec<Event> = lines
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !(2..4).contains(index))
+        .map(|(_, line)| expected_event(line.trim_end()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        db.count("SELECT count(*) FROM log_events"),
+        1998,
+        "row count"
+    );
+    assert_eq!(loaded_events(&db), expected, "every line but 3 and 4, once");
+    assert_eq!(
+        db.count("SELECT count(*) FROM logctl_ranges"),
+        1,
+        "the ledger holds the whole file as one range"
+    );
 }
 
 #[test]
@@ -188,7 +270,7 @@ fn stop_with_signal(signal: i32, tag: &str) {
         "keep",
     ];
     let mut child = spawn_load(&db, &args);
-    wait_for_commits(&db, &mut child, 3);
+    wait_until(&db, &mut child, COMMITTED_BATCHES, 3);
     // SAFETY: sending a signal to our own child process.
     unsafe {
         libc::kill(child.id() as i32, signal);
@@ -224,7 +306,7 @@ fn a_terminated_backend_is_reported_and_a_re_run_completes() {
         "keep",
     ];
     let mut child = spawn_load(&db, &args);
-    wait_for_commits(&db, &mut child, 3);
+    wait_until(&db, &mut child, COMMITTED_BATCHES, 3);
     db.query(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = '{}' AND application_name = 'logctl' AND pid <> pg_backend_pid()",

@@ -56,8 +56,8 @@ pub struct Batch {
     pub copy: Vec<u8>,
     pub rows: Vec<Row>,
     pub rejects: Vec<Reject>,
-    pub blank_lines: u64,
-    /// The chunk's original bytes, to report a line the server refuses.
+    /// The original bytes from `start_offset` to `end_offset` (none for a line the reader
+    /// skipped as oversized), to report a line the server refuses and to split the batch.
     pub raw: Vec<u8>,
     /// The days (since 2000-01-01 UTC) its rows fall in, for a partitioned table.
     pub days: Vec<i64>,
@@ -174,46 +174,109 @@ impl Batch {
         });
     }
 
-    /// Splits off the rows from `index` on into a batch of their own, with the byte and
-    /// line range from that row's line to this batch's end; used to narrow down a row
-    /// the server refuses when it does not say which one.
-    pub fn split_off(&mut self, index: usize) -> Batch {
-        let first = self.rows[index];
+    /// Lines this batch accounts for that are blank: neither loaded nor rejected.
+    pub fn blank_lines(&self) -> u64 {
+        self.line_count()
+            .saturating_sub(self.rows.len() as u64 + self.rejects.len() as u64)
+    }
+
+    /// The number of the line that starts at byte `offset` of the source, if one of this
+    /// batch's lines does (its end counts too).
+    fn line_starting_at(&self, offset: u64) -> Option<u64> {
+        if offset == self.start_offset {
+            return Some(self.start_line);
+        }
+        if offset == self.end_offset {
+            return Some(self.end_line);
+        }
+        let relative = offset.checked_sub(self.start_offset)? as usize;
+        let before = self.raw.get(..relative)?;
+        (before.last() == Some(&b'\n'))
+            .then(|| self.start_line + memchr::memchr_iter(b'\n', before).count() as u64)
+    }
+
+    /// Splits off the lines from byte `offset` of the source on (the start of one of its
+    /// lines, past its first) into a batch of their own, with their rows, rejects and
+    /// bytes.
+    pub fn split_at(&mut self, offset: u64) -> Batch {
+        let line = self
+            .line_starting_at(offset)
+            .filter(|_| offset > self.start_offset && offset < self.end_offset)
+            .expect("a batch is split at the start of one of its lines");
+        let relative = (offset - self.start_offset) as usize;
+        let first_moved = self.rows.partition_point(|row| row.raw_start < relative);
+        let copy_split = self
+            .rows
+            .get(first_moved)
+            .map_or(self.copy.len(), |row| row.copy_start);
         let tail_rows: Vec<Row> = self
             .rows
-            .split_off(index)
+            .split_off(first_moved)
             .into_iter()
             .map(|row| Row {
-                copy_start: row.copy_start - first.copy_start,
-                copy_end: row.copy_end - first.copy_start,
-                raw_start: row.raw_start - first.raw_start,
-                raw_end: row.raw_end - first.raw_start,
+                copy_start: row.copy_start - copy_split,
+                copy_end: row.copy_end - copy_split,
+                raw_start: row.raw_start - relative,
+                raw_end: row.raw_end - relative,
                 line: row.line,
             })
             .collect();
-        let split_offset = self.start_offset + first.raw_start as u64;
         let (kept, moved): (Vec<Reject>, Vec<Reject>) = self
             .rejects
             .drain(..)
-            .partition(|reject| reject.offset < split_offset);
+            .partition(|reject| reject.offset < offset);
         self.rejects = kept;
         let tail = Batch {
             source: self.source.clone(),
-            start_offset: split_offset,
+            start_offset: offset,
             end_offset: self.end_offset,
-            start_line: first.line,
+            start_line: line,
             end_line: self.end_line,
-            copy: self.copy.split_off(first.copy_start),
+            copy: self.copy.split_off(copy_split),
             rows: tail_rows,
             rejects: moved,
-            blank_lines: 0,
-            raw: self.raw.split_off(first.raw_start),
+            raw: self.raw.split_off(relative),
             days: self.days.clone(),
             service_names: self.service_names.clone(),
         };
-        self.end_offset = split_offset;
-        self.end_line = first.line;
+        self.end_offset = offset;
+        self.end_line = line;
         tail
+    }
+
+    /// The parts of this batch outside `committed` (byte ranges of the source that
+    /// another loader committed after this one read the ledger), to be committed on
+    /// their own. Refused when a range does not start or end where one of this batch's
+    /// lines does: then the bytes differ from what the other loader read.
+    pub fn outside(mut self, committed: &[(u64, u64)]) -> Result<Vec<Batch>, Invalid> {
+        let mut cuts: Vec<u64> = committed
+            .iter()
+            .flat_map(|&(start, end)| [start, end])
+            .filter(|&cut| cut > self.start_offset && cut < self.end_offset)
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        if let Some(cut) = cuts
+            .iter()
+            .find(|&&cut| self.line_starting_at(cut).is_none())
+        {
+            return Err(Invalid(format!(
+                "another loader committed a range of it that ends at byte {cut}, inside a \
+                 line of what this load read: its content changed"
+            )));
+        }
+        let mut parts = Vec::with_capacity(cuts.len() + 1);
+        for &cut in cuts.iter().rev() {
+            parts.push(self.split_at(cut));
+        }
+        parts.push(self);
+        parts.retain(|part| {
+            !committed
+                .iter()
+                .any(|&(start, end)| start <= part.start_offset && part.end_offset <= end)
+        });
+        parts.reverse();
+        Ok(parts)
     }
 }
 
@@ -238,7 +301,6 @@ pub(crate) mod tests {
             copy: Vec::new(),
             rows: Vec::new(),
             rejects: Vec::new(),
-            blank_lines: 0,
             raw: text.as_bytes().to_vec(),
             days: Vec::new(),
             service_names: Vec::new(),
@@ -270,7 +332,7 @@ pub(crate) mod tests {
     fn a_split_keeps_lines_offsets_and_tuples_together() {
         let mut head = batch_of("a\nbb\nccc\ndddd\n", 1000, 5);
         head.reject_row(1, "refused".into());
-        let tail = head.split_off(1);
+        let tail = head.split_at(1005);
         assert_eq!((head.start_offset, head.end_offset), (1000, 1005));
         assert_eq!((head.start_line, head.end_line), (5, 7));
         assert_eq!((tail.start_offset, tail.end_offset), (1005, 1014));
@@ -288,6 +350,41 @@ pub(crate) mod tests {
         assert_eq!((head.rejects[0].line, head.rejects[0].offset), (6, 1002));
         assert_eq!(head.rejects[0].text, b"bb");
         assert!(tail.rejects.is_empty());
+    }
+
+    #[test]
+    fn the_parts_outside_ranges_another_loader_committed_are_kept_whole() {
+        // Lines 5 to 9 at bytes 1000, 1002, 1005, 1009 and 1014; the batch ends at 1020.
+        let mut batch = batch_of("a\nbb\nccc\ndddd\neeeee\n", 1000, 5);
+        batch.reject_row(3, "refused".into());
+        let parts = batch.outside(&[(1002, 1009), (1014, 1100)]).unwrap();
+        let ranges: Vec<(u64, u64, u64, u64)> = parts
+            .iter()
+            .map(|part| {
+                (
+                    part.start_offset,
+                    part.end_offset,
+                    part.start_line,
+                    part.end_line,
+                )
+            })
+            .collect();
+        assert_eq!(ranges, [(1000, 1002, 5, 6), (1009, 1014, 8, 9)]);
+        assert_eq!(tuple_text(&parts[0], 0), b"a");
+        assert_eq!(parts[0].rejects.len(), 0);
+        assert!(parts[1].rows.is_empty());
+        assert_eq!(parts[1].rejects[0].text, b"dddd");
+        assert_eq!(parts[1].raw, b"dddd\n");
+        let accounted: u64 = parts.iter().map(Batch::line_count).sum();
+        assert_eq!(accounted, 2);
+    }
+
+    #[test]
+    fn a_committed_range_that_cuts_a_line_is_refused() {
+        let batch = batch_of("a\nbb\nccc\n", 0, 1);
+        assert!(batch.outside(&[(3, 5)]).is_err());
+        let whole = batch_of("a\nbb\n", 0, 1);
+        assert!(whole.outside(&[(0, 5)]).unwrap().is_empty());
     }
 
     #[test]

@@ -323,11 +323,11 @@ impl Range {
         }
     }
 
-    /// Records the range inside the caller's transaction, the one that holds its rows;
-    /// false when some of it was committed by someone else meanwhile, and the
-    /// transaction must be rolled back.
-    pub async fn record(&self, transaction: &impl GenericClient) -> crate::Result<bool> {
-        let row = transaction
+    /// Records the range inside the caller's transaction, the one that holds its rows,
+    /// unless some of it was committed by someone else meanwhile: then the transaction
+    /// must be rolled back, and the answer says which stretches of it were.
+    pub async fn record(&self, transaction: &impl GenericClient) -> crate::Result<Recorded> {
+        let recorded: bool = transaction
             .query_one(
                 "SELECT logctl_commit_range($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
@@ -341,9 +341,34 @@ impl Range {
                     &self.rejects,
                 ],
             )
-            .await?;
-        Ok(row.get(0))
+            .await?
+            .get(0);
+        if recorded {
+            return Ok(Recorded::Committed);
+        }
+        // Still under the source's commit lock that logctl_commit_range took: these are
+        // all the ranges that overlap, until the rollback.
+        let overlapping = transaction
+            .query(
+                "SELECT start_offset, end_offset FROM logctl_ranges \
+                 WHERE source_key = $1 AND start_offset < $3 AND end_offset > $2",
+                &[&self.key.as_slice(), &self.start_offset, &self.end_offset],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+            .collect();
+        Ok(Recorded::Overlaps(overlapping))
     }
+}
+
+/// What became of recording a batch's range.
+#[derive(Debug)]
+pub(crate) enum Recorded {
+    Committed,
+    /// Other loaders committed these byte ranges of the source, which overlap the
+    /// batch's, after this load read the ledger: nothing was recorded.
+    Overlaps(Vec<(u64, u64)>),
 }
 
 /// The stretches not yet committed, in order; the last one runs to the end of the source.

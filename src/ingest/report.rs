@@ -125,7 +125,7 @@ impl BatchStats {
             lines: batches.iter().map(Batch::line_count).sum(),
             loaded: batches.iter().map(|b| b.rows.len() as u64).sum(),
             rejected: batches.iter().map(|b| b.rejects.len() as u64).sum(),
-            blank: batches.iter().map(|b| b.blank_lines).sum(),
+            blank: batches.iter().map(Batch::blank_lines).sum(),
         }
     }
 }

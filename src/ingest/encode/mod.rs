@@ -82,7 +82,6 @@ pub(crate) fn encode_chunk(
         copy: buffers.take(chunk.data.len() + chunk.data.len() / 4),
         rows: Vec::new(),
         rejects: Vec::new(),
-        blank_lines: 0,
         raw: Vec::new(),
         days: Vec::new(),
         service_names: Vec::new(),
@@ -121,7 +120,7 @@ pub(crate) fn encode_chunk(
                     line,
                 });
             }
-            LineOutcome::Blank => batch.blank_lines += 1,
+            LineOutcome::Blank => {}
             LineOutcome::Rejected(reason) => batch.rejects.push(Reject {
                 source: batch.source.name.clone(),
                 line,

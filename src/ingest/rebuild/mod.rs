@@ -17,7 +17,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, mpsc};
 use tokio_postgres::Client;
 
 use super::batch::Batch;
-use super::ledger::Range;
+use super::ledger::{Range, Recorded};
 use super::plan::IndexStrategy;
 use super::progress::Phases;
 use super::report::{BatchStats, Update};
@@ -155,7 +155,7 @@ impl RebuildSession {
     /// Records the ranges, builds what the load deferred and commits everything.
     async fn finish(self, phases: &Phases) -> crate::Result<()> {
         for range in self.ranges.into_inner().expect("not poisoned") {
-            if !range.record(&self.client).await? {
+            if let Recorded::Overlaps(_) = range.record(&self.client).await? {
                 return Err(crate::Error::Failed(
                     "another loader committed some of these lines meanwhile; nothing of this load was kept, run it again".into(),
                 ));

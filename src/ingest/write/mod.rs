@@ -195,15 +195,15 @@ async fn write_batch(
                 committed.push(batch);
                 continue;
             }
-            Ok(not_kept) => {
-                if let Attempted::SourceChanged(reason) = not_kept {
-                    source_changed = Some(reason);
+            Ok(Attempted::TakenByAnother(taken)) => {
+                match batch.outside(&taken) {
+                    Ok(rest) => work.extend(rest),
+                    Err(reason) => source_changed = Some(reason),
                 }
-                batch.rows.clear();
-                batch.rejects.clear();
-                batch.blank_lines = 0;
-                batch.start_line = batch.end_line;
-                committed.push(batch);
+                continue;
+            }
+            Ok(Attempted::SourceChanged(reason)) => {
+                source_changed = Some(reason);
                 continue;
             }
             Err(Failure::Row(error)) if !batch.rows.is_empty() => {

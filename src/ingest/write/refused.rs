@@ -32,7 +32,10 @@ pub(super) fn isolate(batch: &mut Batch, named: Option<usize>, reason: String) -
             batch.reject_row(0, reason);
             None
         }
-        None => Some(batch.split_off(batch.rows.len() / 2)),
+        None => {
+            let middle = batch.rows[batch.rows.len() / 2];
+            Some(batch.split_at(batch.start_offset + middle.raw_start as u64))
+        }
     }
 }
 

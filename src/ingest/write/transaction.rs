@@ -10,7 +10,7 @@ use super::rejects::RejectSink;
 use crate::analytics::compact;
 use crate::ingest::batch::Batch;
 use crate::ingest::encode::tuple;
-use crate::ingest::ledger::Range;
+use crate::ingest::ledger::{Range, Recorded};
 use crate::{Error, Invalid};
 
 /// Where one attempt at a batch goes.
@@ -89,13 +89,13 @@ impl Target<'_> {
     }
 
     /// Records the batch's range now, or for the end of the rebuild transaction.
-    async fn record(&self, client: &Client, batch: &Batch) -> crate::Result<bool> {
+    async fn record(&self, client: &Client, batch: &Batch) -> crate::Result<Recorded> {
         let range = Range::of(batch);
         match self {
             Target::Transaction { .. } => range.record(client).await,
             Target::Savepoint { ranges, .. } => {
                 ranges.lock().expect("not poisoned").push(range);
-                Ok(true)
+                Ok(Recorded::Committed)
             }
         }
     }
@@ -114,8 +114,10 @@ async fn append_rollup_deltas(client: &Client, batch: &Batch, spread: i32) -> cr
 /// What became of an attempt that did not fail.
 pub(super) enum Attempted {
     Committed,
-    /// Some of its range was committed by someone else meanwhile: nothing of it is kept.
-    TakenByAnother,
+    /// Another loader committed these byte ranges, which overlap the batch's, after this
+    /// load read the ledger: nothing of it is kept, and the rest of it is to be tried on
+    /// its own.
+    TakenByAnother(Vec<(u64, u64)>),
     /// Its file changed after its bytes were read: nothing of it is kept.
     SourceChanged(Invalid),
 }
@@ -197,8 +199,8 @@ async fn copy_and_record(
     {
         return Ok(Attempted::SourceChanged(reason));
     }
-    if !target.record(client, batch).await? {
-        return Ok(Attempted::TakenByAnother);
+    if let Recorded::Overlaps(committed) = target.record(client, batch).await? {
+        return Ok(Attempted::TakenByAnother(committed));
     }
     rejects
         .write(&batch.rejects)
