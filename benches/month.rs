@@ -83,14 +83,17 @@ fn main() -> Result<()> {
         let client = connect(&url).await?;
         let schema: bool = client
             .query_one(
-                "SELECT to_regclass('logctl_rollup_minute') IS NOT NULL",
+                "SELECT to_regclass('logctl_rollup_total_minute') IS NOT NULL",
                 &[],
             )
             .await?
             .get(0);
         let filled = schema
             && client
-                .query_one("SELECT EXISTS (SELECT FROM logctl_rollup_minute)", &[])
+                .query_one(
+                    "SELECT EXISTS (SELECT FROM logctl_rollup_total_minute)",
+                    &[],
+                )
                 .await?
                 .get::<_, bool>(0);
         if filled && std::env::var("MONTH_REFILL").as_deref() != Ok("1") {
@@ -152,10 +155,9 @@ async fn connect(url: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// Every table the rollups live in, minutes first.
+/// Every table the rollups live in.
 fn rollup_tables() -> Vec<&'static str> {
-    let mut tables = vec!["logctl_rollup_minute"];
-    tables.extend(Grain::ALL.map(Grain::table));
+    let mut tables = Grain::ALL.map(Grain::table).to_vec();
     tables.push("logctl_rollup_deltas");
     tables
 }
@@ -268,7 +270,7 @@ async fn service_ids(client: &Client, month: &Month) -> Result<Vec<i32>> {
 /// then find the month's newest data, however long the fill or the pause since took.
 async fn top_up(client: &Client, shape: Shape) -> Result<()> {
     let newest: chrono::DateTime<Utc> = client
-        .query_one("SELECT max(minute) FROM logctl_rollup_minute", &[])
+        .query_one("SELECT max(minute) FROM logctl_rollup_total_minute", &[])
         .await?
         .get(0);
     let until = bucket_of(from_datetime(Utc::now()), MINUTE) + MINUTE;
@@ -310,7 +312,7 @@ async fn describe(client: &Client) -> Result<()> {
     let row = client
         .query_one(
             "SELECT (SELECT sum(events)::bigint FROM logctl_rollup_service_day), \
-                    (max(minute) + interval '1 minute')::text, now()::text FROM logctl_rollup_minute",
+                    (max(minute) + interval '1 minute')::text, now()::text FROM logctl_rollup_total_minute",
             &[],
         )
         .await?;

@@ -88,26 +88,18 @@ fn measure(url: &str) {
             .get(0)
     };
     let raw = size("log_events");
-    let rollups: i64 = [
-        "logctl_rollup_minute",
-        "logctl_rollup_hour",
-        "logctl_rollup_day",
-        "logctl_rollup_deltas",
-    ]
-    .iter()
-    .map(|table| size(table))
-    .sum();
-    let cells: i64 = client
-        .query_one(
-            "SELECT (SELECT count(*) FROM logctl_rollup_minute) + \
-                    (SELECT count(*) FROM logctl_rollup_hour) + \
-                    (SELECT count(*) FROM logctl_rollup_day)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let (rollups, rows): (i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT sum(pg_total_relation_size(oid))::bigint, sum(reltuples)::bigint \
+                 FROM pg_class WHERE relkind = 'r' AND relname LIKE 'logctl\\_rollup\\_%'",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
     println!(
-        "{lines} lines: log_events {:.1} MiB with its indexes; rollups {:.2} MiB in {cells} cells, {:.2}% of it",
+        "{lines} lines: log_events {:.1} MiB with its indexes; rollups {:.2} MiB in about {rows} rows, {:.2}% of it",
         raw as f64 / 1048576.0,
         rollups as f64 / 1048576.0,
         100.0 * rollups as f64 / raw as f64
@@ -115,7 +107,7 @@ fn measure(url: &str) {
 
     let (from, until): (DateTime<Utc>, DateTime<Utc>) = client
         .query_one(
-            "SELECT min(minute), max(minute) + interval '1 minute' FROM logctl_rollup_minute",
+            "SELECT min(minute), max(minute) + interval '1 minute' FROM logctl_rollup_total_minute",
             &[],
         )
         .map(|row| (row.get(0), row.get(1)))

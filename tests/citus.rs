@@ -94,10 +94,7 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
         distribution,
         [
             by("log_events", "h", Some("spread")),
-            by("logctl_rollup_day", "h", Some("service_id")),
             by("logctl_rollup_deltas", "h", Some("spread")),
-            by("logctl_rollup_hour", "h", Some("service_id")),
-            by("logctl_rollup_minute", "h", Some("service_id")),
             by("logctl_rollup_route_day", "h", Some("service_id")),
             by("logctl_rollup_route_hour", "h", Some("service_id")),
             by("logctl_rollup_service_day", "h", Some("service_id")),

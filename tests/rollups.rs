@@ -15,9 +15,6 @@ fn assert_sums_match(db: &TestDb) {
     let latencies = db.count("SELECT count(latency_ms) FROM log_events");
     let latency_sum = db.count("SELECT coalesce(sum(latency_ms), 0)::bigint FROM log_events");
     for table in [
-        "logctl_rollup_minute",
-        "logctl_rollup_hour",
-        "logctl_rollup_day",
         "logctl_rollup_service_hour",
         "logctl_rollup_service_day",
         "logctl_rollup_route_hour",
@@ -98,15 +95,15 @@ fn each_loads_rollups_count_exactly_its_rows_on_both_strategies() {
     );
     assert!(db.count("SELECT count(*) FROM log_events WHERE route = '/api/v1/orders/:id'") > 0);
     assert_eq!(
-        db.count("SELECT count(*) FROM logctl_rollup_hour WHERE route ~ '/[0-9]+(/|$)'"),
+        db.count("SELECT count(*) FROM logctl_rollup_route_hour WHERE route ~ '/[0-9]+(/|$)'"),
         0,
         "no id left in a route"
     );
     // Compacting again changes nothing.
-    let before = db.count("SELECT sum(events)::bigint FROM logctl_rollup_hour");
+    let before = db.count("SELECT sum(events)::bigint FROM logctl_rollup_route_hour");
     assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
     assert_eq!(
-        db.count("SELECT sum(events)::bigint FROM logctl_rollup_hour"),
+        db.count("SELECT sum(events)::bigint FROM logctl_rollup_route_hour"),
         before
     );
 }
@@ -136,7 +133,7 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
         stderr(&load)
     );
     assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 0);
-    assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_hour"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_route_hour"), 0);
     assert_success(&verify(&db));
     holding.rollback().unwrap();
     assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
@@ -156,10 +153,14 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
     );
     db.client()
         .batch_execute(
-            "UPDATE logctl_rollup_hour SET events = events + 1 \
-             WHERE (hour, service_id, route, method, status, level) = \
-                   (SELECT hour, service_id, route, method, status, level \
-                    FROM logctl_rollup_hour ORDER BY events DESC LIMIT 1)",
+            "UPDATE logctl_rollup_route_hour SET events = events + 1 \
+             WHERE (hour, service_id, route) = \
+                   (SELECT hour, service_id, route \
+                    FROM logctl_rollup_route_hour ORDER BY events DESC LIMIT 1); \
+             UPDATE logctl_rollup_total_minute SET detail = '\\x01' \
+             WHERE (minute, service_id) = \
+                   (SELECT minute, service_id \
+                    FROM logctl_rollup_total_minute ORDER BY events DESC LIMIT 1)",
         )
         .unwrap();
     let broken = verify(&db);
@@ -169,11 +170,10 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
         "{}",
         stderr(&broken)
     );
-    assert!(
-        stderr(&broken).contains("hour 2026-11-24"),
-        "{}",
-        stderr(&broken)
-    );
+    // The route cell, and the minute cells its minute total's detail lost.
+    for cell in ["route hour 2026-11-24", "logctl: minute 2026-11-24"] {
+        assert!(stderr(&broken).contains(cell), "{}", stderr(&broken));
+    }
     assert_success(
         &db.logctl(&[
             "rollup",
@@ -200,12 +200,15 @@ fn rebuild_computes_rollups_for_rows_loaded_before_they_existed() {
             .output()
             .unwrap(),
     );
-    let routes_before = db.count("SELECT count(DISTINCT route) FROM logctl_rollup_hour");
+    let routes_before = db.count("SELECT count(DISTINCT route) FROM logctl_rollup_route_hour");
     // What an older logctl left: rows without routes, no rollups.
     db.client()
         .batch_execute(
             "UPDATE log_events SET route = NULL; \
-             TRUNCATE logctl_rollup_minute, logctl_rollup_hour, logctl_rollup_day",
+             TRUNCATE logctl_rollup_service_hour, logctl_rollup_service_day, \
+                      logctl_rollup_route_hour, logctl_rollup_route_day, \
+                      logctl_rollup_total_minute, logctl_rollup_total_hour, \
+                      logctl_rollup_total_day",
         )
         .unwrap();
     assert_exit(&verify(&db), 1);
@@ -217,49 +220,176 @@ fn rebuild_computes_rollups_for_rows_loaded_before_they_existed() {
     assert_success(&verify(&db));
     assert_sums_match(&db);
     assert_eq!(
-        db.count("SELECT count(DISTINCT route) FROM logctl_rollup_hour"),
+        db.count("SELECT count(DISTINCT route) FROM logctl_rollup_route_hour"),
         routes_before,
         "the same routes, templated from the endpoints"
     );
 }
 
+/// The tables in which a logctl before migration 011 kept its fine hour and day cells
+/// and its minute cells, one row each (006's and 007's columns).
+const LEGACY_TABLES: &str = "
+    CREATE TABLE logctl_rollup_minute (
+        minute timestamptz NOT NULL, service_id integer NOT NULL, status_class smallint NOT NULL,
+        level text NOT NULL, events bigint NOT NULL, errors bigint NOT NULL,
+        latency_count bigint NOT NULL, latency_sum bigint NOT NULL, latency_min integer,
+        latency_max integer, latency bytea NOT NULL,
+        PRIMARY KEY (minute, service_id, status_class, level));
+    CREATE TABLE logctl_rollup_hour (
+        hour timestamptz NOT NULL, service_id integer NOT NULL, route text NOT NULL,
+        method text NOT NULL, status smallint NOT NULL, level text NOT NULL,
+        events bigint NOT NULL, errors bigint NOT NULL, latency_count bigint NOT NULL,
+        latency_sum bigint NOT NULL, latency_min integer, latency_max integer,
+        latency_p50 real, latency_p95 real, latency_p99 real, latency bytea NOT NULL,
+        PRIMARY KEY (hour, service_id, route, method, status, level));
+    CREATE TABLE logctl_rollup_day (LIKE logctl_rollup_hour);
+    ALTER TABLE logctl_rollup_day RENAME COLUMN hour TO day;";
+
+/// Writes the cells of the raw rows into the legacy tables, as an older logctl's
+/// compaction left them.
+fn write_legacy_cells(db: &TestDb) {
+    use logctl::analytics::rollup::{Cells, DAY, Measures, Row, bucket_of};
+    let mut client = db.client();
+    client.batch_execute(LEGACY_TABLES).unwrap();
+    let mut cells = Cells::default();
+    let rows = client
+        .query(
+            "SELECT ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint, \
+                    service_id, level, method, status, latency_ms, route FROM log_events",
+            &[],
+        )
+        .unwrap();
+    for row in &rows {
+        cells.add(&Row {
+            created_at: row.get(0),
+            service_id: row.get(1),
+            level: row.get(2),
+            method: row.get(3),
+            status: row.get(4),
+            latency_ms: row.get(5),
+            route: row.get(6),
+        });
+    }
+    let sketch = |measures: &Measures| {
+        let mut bytes = Vec::new();
+        measures.latency.encode(&mut bytes);
+        bytes
+    };
+    let at = "TIMESTAMPTZ '2000-01-01Z' + $1::bigint * interval '1 microsecond'";
+    for (key, measures) in &cells.minutes {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO logctl_rollup_minute VALUES ({at}, $2, $3, $4, $5, $6, $7, $8, \
+                     $9, $10, $11)"
+                ),
+                &[
+                    &key.minute,
+                    &key.service_id,
+                    &key.status_class,
+                    &&*key.level,
+                    &(measures.events as i64),
+                    &(measures.errors as i64),
+                    &(measures.latency.count() as i64),
+                    &(measures.latency.sum() as i64),
+                    &measures.latency.min(),
+                    &measures.latency.max(),
+                    &sketch(measures),
+                ],
+            )
+            .unwrap();
+    }
+    let mut days = cells.hours.clone();
+    days.clear();
+    for (key, measures) in &cells.hours {
+        let mut day = key.clone();
+        day.start = bucket_of(key.start, DAY);
+        days.entry(day)
+            .or_insert_with(Measures::default)
+            .merge(measures);
+    }
+    for (table, cells) in [
+        ("logctl_rollup_hour", &cells.hours),
+        ("logctl_rollup_day", &days),
+    ] {
+        for (key, measures) in cells.iter() {
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} VALUES ({at}, $2, $3, $4, $5, $6, $7, $8, $9, \
+                         $10, $11, $12, NULL, NULL, NULL, $13)"
+                    ),
+                    &[
+                        &key.start,
+                        &key.service_id,
+                        &&*key.route,
+                        &&*key.method,
+                        &key.status,
+                        &&*key.level,
+                        &(measures.events as i64),
+                        &(measures.errors as i64),
+                        &(measures.latency.count() as i64),
+                        &(measures.latency.sum() as i64),
+                        &measures.latency.min(),
+                        &measures.latency.max(),
+                        &sketch(measures),
+                    ],
+                )
+                .unwrap();
+        }
+    }
+}
+
+/// A database compacted by a logctl before migration 011: `logctl schema` packs its fine
+/// and minute cells into the route cells and minute totals, derives every other grain
+/// from them (what 007 and 010 derived included), and drops the tables they were rows of.
 #[test]
-fn schema_derives_the_coarser_grains_of_cells_compacted_before_they_existed() {
-    let db = TestDb::with_schema("rollup_derive");
-    let dir = scratch_dir("rollup_derive");
+fn schema_packs_the_cells_an_older_logctl_kept_as_rows_and_derives_every_grain() {
+    let db = TestDb::with_schema("rollup_pack");
+    let dir = scratch_dir("rollup_pack");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 6);
     assert_success(
         &db.logctl(&["load", file.to_str().unwrap()])
             .output()
             .unwrap(),
     );
-    // What migrations 007 and 010 find in a database compacted by an older logctl: hour
-    // and day cells only, and a route cell and a minute total the next compaction
-    // already folded in.
+    write_legacy_cells(&db);
+    // What the older grains held then: some of it (007's and 010's grains were derived
+    // later than the fine cells, a compaction may have folded more in meanwhile), and
+    // no detail.
     db.client()
         .batch_execute(
             "DELETE FROM logctl_rollup_service_hour; DELETE FROM logctl_rollup_service_day; \
              DELETE FROM logctl_rollup_route_hour WHERE events > 10; \
+             UPDATE logctl_rollup_route_hour SET detail = '\\x01'; \
              DELETE FROM logctl_rollup_route_day; \
              DELETE FROM logctl_rollup_total_minute WHERE events > 3; \
+             UPDATE logctl_rollup_total_minute SET detail = '\\x01'; \
              DELETE FROM logctl_rollup_total_hour; DELETE FROM logctl_rollup_total_day; \
-             INSERT INTO logctl_settings (key, value) VALUES \
-                 ('derive_rollup_grains', 'pending'), ('derive_rollup_totals', 'pending')",
+             INSERT INTO logctl_settings (key, value) VALUES ('pack_rollup_details', 'pending')",
         )
         .unwrap();
     assert_exit(&verify(&db), 1);
     let schema = db.logctl(&["schema"]).output().unwrap();
     assert_success(&schema);
-    for derived in [
-        "derived the service and route rollups from the hour and day rollups, for 1 day",
-        "derived the services' totals from the minute and service rollups, for 1 day",
-    ] {
-        assert!(stderr(&schema).contains(derived), "{}", stderr(&schema));
-    }
+    assert!(
+        stderr(&schema).contains("packed the fine and minute rollup cells")
+            && stderr(&schema).contains("for 1 day"),
+        "{}",
+        stderr(&schema)
+    );
     assert_success(&verify(&db));
     assert_sums_match(&db);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM unnest(ARRAY['logctl_rollup_minute', 'logctl_rollup_hour', \
+             'logctl_rollup_day']) AS t WHERE to_regclass(t) IS NOT NULL"
+        ),
+        0,
+        "the tables of the rows are dropped"
+    );
     let again = db.logctl(&["schema"]).output().unwrap();
-    assert!(!stderr(&again).contains("derived"), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("packed"), "{}", stderr(&again));
 }
 
 #[test]
@@ -346,15 +476,11 @@ fn rollups_outlive_the_raw_rows_each_width_for_its_own_period() {
     assert_eq!(grains[1..], [("hour", 0), ("day", 0)]);
     assert!(grains[0].1 > 0, "minute cells removed: {grains:?}");
     // Every grain of the width goes, and only those.
-    for table in ["logctl_rollup_minute", "logctl_rollup_total_minute"] {
-        assert_eq!(
-            db.count(&format!("SELECT count(*) FROM {table}")),
-            0,
-            "{table}"
-        );
-    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM logctl_rollup_total_minute"),
+        0
+    );
     for table in [
-        "logctl_rollup_hour",
         "logctl_rollup_service_hour",
         "logctl_rollup_route_hour",
         "logctl_rollup_total_hour",
@@ -373,7 +499,7 @@ fn rollups_outlive_the_raw_rows_each_width_for_its_own_period() {
             .unwrap(),
     );
     assert_eq!(
-        db.count("SELECT sum(events)::bigint FROM logctl_rollup_day"),
+        db.count("SELECT sum(events)::bigint FROM logctl_rollup_route_day"),
         events
     );
     let bad = db

@@ -39,9 +39,8 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         "logctl_ranges:r",
         "logctl_settings:r",
         "logctl_rollup_deltas:r",
-        "logctl_rollup_minute:r",
-        "logctl_rollup_hour:r",
-        "logctl_rollup_day:r",
+        "logctl_rollup_route_hour:r",
+        "logctl_rollup_total_minute:r",
     ] {
         assert!(
             tables.contains(&expected.to_string()),

@@ -10,7 +10,12 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::rollup::{Cells, Delta, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width};
+use std::borrow::Cow;
+
+use super::rollup::{
+    Cells, Delta, Detail, Detailed, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width,
+    encode_detail, merge_detail,
+};
 use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
@@ -127,111 +132,51 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
     }
 }
 
-/// Derives the grains a migration added from the cells compacted before it, when the
-/// migration left its marker: the service and route grains from the fine hour and day
-/// cells (007), the totals from the minute cells and the service grain (010). Returns
-/// what was derived, from what, and for how many days. Under the rollup
-/// lock, so no compaction runs meanwhile; each day's cells of a new grain are replaced
-/// by what the older grains give (which already count whatever compaction folded since
-/// the migration), and the marker goes in the same transaction, so a failed run is done
-/// again by the next `logctl schema`. 007's grains come first: 010's derive from them.
-pub async fn derive_pending_grains(client: &Client) -> crate::Result<Vec<(&'static str, u64)>> {
-    let mut derived = Vec::new();
-    for (marker, what, sources) in [
-        (
-            "derive_rollup_grains",
-            "the service and route rollups from the hour and day rollups",
-            &[
-                (
-                    Family::Fine,
-                    Width::Hour,
-                    &[Family::Service, Family::Route][..],
-                ),
-                (
-                    Family::Fine,
-                    Width::Day,
-                    &[Family::Service, Family::Route][..],
-                ),
-            ][..],
-        ),
-        (
-            "derive_rollup_totals",
-            "the services' totals from the minute and service rollups",
-            &[
-                (Family::Service, Width::Hour, &[Family::Total][..]),
-                (Family::Service, Width::Day, &[Family::Total][..]),
-            ][..],
-        ),
-    ] {
-        if let Some(days) = derive_marked(client, marker, sources).await? {
-            derived.push((what, days));
-        }
-    }
-    Ok(derived)
-}
-
-/// One migration's derivation: for each source grain, the families derived from it at
-/// its width; the totals' minute cells come from the minute grain.
-async fn derive_marked(
-    client: &Client,
-    marker: &str,
-    sources: &[(Family, Width, &[Family])],
-) -> crate::Result<Option<u64>> {
+/// Derives every grain from the tables that held the fine and minute cells as rows
+/// before migration 011, when it left its marker, then drops those tables: the route
+/// cells with their fine cells as detail, the minute totals with their minute cells, and
+/// the other grains (older migrations' derived grains among them) recomputed from the
+/// same cells. Returns for how many days, when there was something to derive. Under the rollup lock, in
+/// one transaction with the marker, so a failed run is done again by the next `logctl
+/// schema`.
+pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>> {
     transaction(client, Isolation::ReadCommitted, |client| async move {
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;
         let pending = client
-            .execute("DELETE FROM logctl_settings WHERE key = $1", &[&marker])
+            .execute(
+                "DELETE FROM logctl_settings WHERE key = 'pack_rollup_details'",
+                &[],
+            )
             .await?;
         if pending == 0 {
             return Ok(None);
         }
-        let totals = sources
-            .iter()
-            .any(|&(_, _, targets)| targets.contains(&Family::Total));
-        let mut union = Vec::new();
-        if totals {
-            union.push(
-                "SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') \
-                 FROM logctl_rollup_minute"
-                    .to_string(),
-            );
-        }
-        for &(family, width, _) in sources {
-            let grain = Grain::new(family, width);
-            union.push(format!(
-                "SELECT date_bin('1 day', {}, TIMESTAMPTZ '2000-01-01Z') FROM {}",
-                grain.time_column(),
-                grain.table()
-            ));
-        }
         let days: Vec<DateTime<Utc>> = client
-            .query(&format!("{} ORDER BY 1", union.join(" UNION ")), &[])
+            .query(
+                "SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_minute \
+                 UNION SELECT date_bin('1 day', hour, TIMESTAMPTZ '2000-01-01Z') \
+                 FROM logctl_rollup_hour \
+                 UNION SELECT day FROM logctl_rollup_day ORDER BY 1",
+                &[],
+            )
             .await?
             .iter()
             .map(|row| row.get(0))
             .collect();
         for &day in &days {
             let until = day + chrono::TimeDelta::days(1);
-            let mut derived: Vec<(Grain, Cells)> = Vec::new();
-            for &(family, width, targets) in sources {
-                let cells = Cells {
-                    minutes: FxHashMap::default(),
-                    hours: stored_cells(client, Grain::new(family, width), day, until).await?,
-                };
-                for &target in targets {
-                    derived.push((Grain::new(target, width), cells.clone()));
-                }
-            }
-            if totals {
-                let cells = Cells {
-                    minutes: stored_minutes(client, day, until).await?,
-                    hours: FxHashMap::default(),
-                };
-                derived.push((Grain::new(Family::Total, Width::Minute), cells));
-            }
-            for (grain, cells) in derived {
+            let by_hour = Cells {
+                minutes: legacy_minutes(client, day, until).await?,
+                hours: legacy_fine_cells(client, "logctl_rollup_hour", "hour", day, until).await?,
+            };
+            let by_day = Cells {
+                minutes: FxHashMap::default(),
+                hours: legacy_fine_cells(client, "logctl_rollup_day", "day", day, until).await?,
+            };
+            for grain in Grain::ALL {
                 let time = grain.time_column();
                 client
                     .execute(
@@ -242,20 +187,85 @@ async fn derive_marked(
                         &[&day, &until],
                     )
                     .await?;
-                fold_grain(client, grain, &grain.cells_of(&cells)).await?;
+                let cells = if grain.width == Width::Day {
+                    &by_day
+                } else {
+                    &by_hour
+                };
+                fold_grain(client, grain, cells).await?;
             }
         }
+        client
+            .batch_execute("DROP TABLE logctl_rollup_minute, logctl_rollup_hour, logctl_rollup_day")
+            .await?;
         Ok(Some(days.len() as u64))
     })
     .await
 }
 
-/// Adds cells to the grains, in the caller's transaction (which holds the rollup lock):
-/// the minute cells to the minute grains, the hour cells to every hour-like grain.
+/// The cells of a table that held fine cells as rows before migration 011, in
+/// [from, until).
+async fn legacy_fine_cells(
+    client: &Client,
+    table: &str,
+    time: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<HourCells> {
+    let mut cells = HourCells::default();
+    for row in client
+        .query(
+            &format!(
+                "SELECT {time}, service_id, route, method, status, level, events, errors, latency \
+                 FROM {table} WHERE {time} >= $1 AND {time} < $2"
+            ),
+            &[&from, &until],
+        )
+        .await?
+    {
+        let key = HourKey {
+            start: from_datetime(row.get(0)),
+            service_id: row.get(1),
+            route: row.get::<_, &str>(2).into(),
+            method: row.get::<_, &str>(3).into(),
+            status: row.get(4),
+            level: row.get::<_, &str>(5).into(),
+        };
+        cells.insert(key, stored(row.get(6), row.get(7), row.get(8))?);
+    }
+    Ok(cells)
+}
+
+/// The cells of the table that held the minute cells as rows before migration 011.
+async fn legacy_minutes(
+    client: &Client,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<FxHashMap<MinuteKey, Measures>> {
+    let mut minutes = FxHashMap::default();
+    for row in client
+        .query(
+            "SELECT minute, service_id, status_class, level, events, errors, latency \
+             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
+            &[&from, &until],
+        )
+        .await?
+    {
+        let key = MinuteKey {
+            minute: from_datetime(row.get(0)),
+            service_id: row.get(1),
+            status_class: row.get(2),
+            level: row.get::<_, &str>(3).into(),
+        };
+        minutes.insert(key, stored(row.get(4), row.get(5), row.get(6))?);
+    }
+    Ok(minutes)
+}
+
+/// Adds cells to every grain, in the caller's transaction (which holds the rollup lock).
 pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
-    fold_minutes(client, cells.minutes.iter().collect()).await?;
     for grain in Grain::ALL {
-        fold_grain(client, grain, &grain.cells_of(cells)).await?;
+        fold_grain(client, grain, cells).await?;
     }
     Ok(())
 }
@@ -289,81 +299,6 @@ impl Latency {
             sketch: bytes,
         }
     }
-}
-
-async fn fold_minutes(
-    client: &Client,
-    mut cells: Vec<(&MinuteKey, &Measures)>,
-) -> crate::Result<()> {
-    if cells.is_empty() {
-        return Ok(());
-    }
-    // The order every compactor writes rows in: the same rows are never locked the other
-    // way round.
-    cells.sort_by(|a, b| a.0.cmp(b.0));
-    let minutes: Vec<_> = cells
-        .iter()
-        .map(|(key, _)| to_datetime(key.minute))
-        .collect();
-    let services: Vec<i32> = cells.iter().map(|(key, _)| key.service_id).collect();
-    let classes: Vec<i16> = cells.iter().map(|(key, _)| key.status_class).collect();
-    let levels: Vec<&str> = cells.iter().map(|(key, _)| &*key.level).collect();
-    let existing = client
-        .query(
-            "SELECT m.minute, m.service_id, m.status_class, m.level, m.events, m.errors, m.latency \
-             FROM logctl_rollup_minute m \
-             JOIN unnest($1::timestamptz[], $2::integer[], $3::smallint[], $4::text[]) \
-                  AS k(minute, service_id, status_class, level) \
-             USING (minute, service_id, status_class, level)",
-            &[&minutes, &services, &classes, &levels],
-        )
-        .await?;
-    let new: FxHashMap<&MinuteKey, &Measures> = cells.iter().copied().collect();
-    let mut merged: FxHashMap<MinuteKey, Measures> = FxHashMap::default();
-    for row in &existing {
-        let key = MinuteKey {
-            minute: from_datetime(row.get(0)),
-            service_id: row.get(1),
-            status_class: row.get(2),
-            level: row.get::<_, &str>(3).into(),
-        };
-        if let Some(&added) = new.get(&key) {
-            let mut measures = stored(row.get(4), row.get(5), row.get(6))?;
-            measures.merge(added);
-            merged.insert(key, measures);
-        }
-    }
-    let measures: Vec<&Measures> = cells
-        .iter()
-        .map(|&(key, added)| merged.get(key).unwrap_or(added))
-        .collect();
-    let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
-    let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
-    let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();
-    let counts: Vec<i64> = latency.iter().map(|l| l.count).collect();
-    let sums: Vec<i64> = latency.iter().map(|l| l.sum).collect();
-    let mins: Vec<Option<i32>> = latency.iter().map(|l| l.min).collect();
-    let maxes: Vec<Option<i32>> = latency.iter().map(|l| l.max).collect();
-    let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
-    client
-        .execute(
-            "INSERT INTO logctl_rollup_minute (minute, service_id, status_class, level, events, \
-                 errors, latency_count, latency_sum, latency_min, latency_max, latency) \
-             SELECT * FROM unnest($1::timestamptz[], $2::integer[], $3::smallint[], $4::text[], \
-                 $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[], \
-                 $10::integer[], $11::bytea[]) \
-             ON CONFLICT (minute, service_id, status_class, level) DO UPDATE SET \
-                 events = excluded.events, errors = excluded.errors, \
-                 latency_count = excluded.latency_count, latency_sum = excluded.latency_sum, \
-                 latency_min = excluded.latency_min, latency_max = excluded.latency_max, \
-                 latency = excluded.latency",
-            &[
-                &minutes, &services, &classes, &levels, &events, &errors, &counts, &sums, &mins,
-                &maxes, &sketches,
-            ],
-        )
-        .await?;
-    Ok(())
 }
 
 /// The key columns of an hour-like grain's cells, as arrays for `unnest`, from keys in
@@ -456,9 +391,29 @@ pub(super) fn key_of_row(
     (key, at)
 }
 
-/// Adds cells of one hour-like grain to its table: each cell's stored measures, read
-/// first (under the rollup lock), plus the new ones.
-async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::Result<()> {
+/// Adds the cells of one grain that `cells` give to its table: each cell's stored
+/// measures (and detail), read first (under the rollup lock), plus the new ones.
+async fn fold_grain(client: &Client, grain: Grain, cells: &Cells) -> crate::Result<()> {
+    // A grain that packs detail has its cells summed from their details, else from the
+    // source cells directly.
+    let details = grain.packs_detail().then(|| grain.details_of(cells));
+    let summed;
+    let cells: Cow<'_, HourCells> = match &details {
+        Some(details) => {
+            summed = details
+                .iter()
+                .map(|(key, detail)| {
+                    let mut measures = Measures::default();
+                    for cell in detail.values() {
+                        measures.merge(cell);
+                    }
+                    (key.clone(), measures)
+                })
+                .collect::<HourCells>();
+            Cow::Borrowed(&summed)
+        }
+        None => grain.cells_of(cells),
+    };
     if cells.is_empty() {
         return Ok(());
     }
@@ -469,10 +424,11 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
     let (table, columns) = (grain.table(), key_columns(grain));
     let arrays = KeyArrays::of(&keys);
     let key_parameters = arrays.parameters(grain);
+    let detail_column = if details.is_some() { ", t.detail" } else { "" };
     let existing = client
         .query(
             &format!(
-                "SELECT {columns}, t.events, t.errors, t.latency FROM {table} t \
+                "SELECT {columns}, t.events, t.errors, t.latency{detail_column} FROM {table} t \
                  JOIN unnest({}) AS k({columns}) USING ({columns})",
                 key_array_types(grain).join(", ")
             ),
@@ -481,11 +437,17 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
         .await?;
     // Only the cells already stored are added up anew; the others are written as they are.
     let mut merged: HourCells = FxHashMap::default();
+    let mut merged_details = Detailed::default();
     for row in &existing {
         let (key, at) = key_of_row(grain, row, 0);
         if let Some(new) = cells.get(&key) {
             let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
             measures.merge(new);
+            if let Some(details) = &details {
+                let mut detail = details[&key].clone();
+                merge_detail(&mut detail, row.get(at + 3))?;
+                merged_details.insert(key.clone(), detail);
+            }
             merged.insert(key, measures);
         }
     }
@@ -504,6 +466,13 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
     let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
     let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
     let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
+    let encoded_details: Vec<Vec<u8>> = match &details {
+        Some(details) => keys
+            .iter()
+            .map(|&key| encode_detail(merged_details.get(key).unwrap_or(&details[key])))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut parameters = key_parameters;
     let first = parameters.len() + 1;
     parameters.extend([
@@ -518,29 +487,38 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
         &p99s,
         &sketches,
     ]);
+    let mut measure_types = vec![
+        "bigint", "bigint", "bigint", "bigint", "integer", "integer", "real", "real", "real",
+        "bytea",
+    ];
+    let mut measure_columns = String::from(
+        "events, errors, latency_count, latency_sum, latency_min, latency_max, latency_p50, \
+         latency_p95, latency_p99, latency",
+    );
+    if details.is_some() {
+        parameters.push(&encoded_details);
+        measure_types.push("bytea");
+        measure_columns.push_str(", detail");
+    }
     let mut types = key_array_types(grain);
     types.extend(
-        [
-            "bigint", "bigint", "bigint", "bigint", "integer", "integer", "real", "real", "real",
-            "bytea",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(index, sql_type)| format!("${}::{sql_type}[]", first + index)),
+        measure_types
+            .iter()
+            .enumerate()
+            .map(|(index, sql_type)| format!("${}::{sql_type}[]", first + index)),
     );
+    let updates: Vec<String> = measure_columns
+        .split(", ")
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
     client
         .execute(
             &format!(
-                "INSERT INTO {table} ({columns}, events, errors, latency_count, latency_sum, \
-                     latency_min, latency_max, latency_p50, latency_p95, latency_p99, latency) \
+                "INSERT INTO {table} ({columns}, {measure_columns}) \
                  SELECT * FROM unnest({}) \
-                 ON CONFLICT ({columns}) DO UPDATE SET \
-                     events = excluded.events, errors = excluded.errors, \
-                     latency_count = excluded.latency_count, latency_sum = excluded.latency_sum, \
-                     latency_min = excluded.latency_min, latency_max = excluded.latency_max, \
-                     latency_p50 = excluded.latency_p50, latency_p95 = excluded.latency_p95, \
-                     latency_p99 = excluded.latency_p99, latency = excluded.latency",
-                types.join(", ")
+                 ON CONFLICT ({columns}) DO UPDATE SET {}",
+                types.join(", "),
+                updates.join(", ")
             ),
             &parameters,
         )
@@ -551,32 +529,57 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &HourCells) -> crate::
 /// Hour-like cells by their key.
 pub(super) type HourCells = FxHashMap<HourKey, Measures>;
 
-/// The stored cells of an hour-like grain in [from, until).
+/// The stored cells of an hour-like grain in [from, until); a fine grain's are read from
+/// its route grain's details.
 pub(super) async fn stored_cells(
     client: &Client,
     grain: Grain,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> crate::Result<HourCells> {
-    let (table, time, columns) = (grain.table(), grain.time_column(), key_columns(grain));
+    let stored_in = grain.stored_in();
+    let (table, time, columns) = (
+        stored_in.table(),
+        stored_in.time_column(),
+        key_columns(stored_in),
+    );
     let mut cells = HourCells::default();
     for row in client
         .query(
             &format!(
-                "SELECT {columns}, events, errors, latency FROM {table} \
-                 WHERE {time} >= $1 AND {time} < $2"
+                "SELECT {columns}, events, errors, latency, {} FROM {table} \
+                 WHERE {time} >= $1 AND {time} < $2",
+                if stored_in.packs_detail() {
+                    "detail"
+                } else {
+                    "NULL::bytea"
+                }
             ),
             &[&from, &until],
         )
         .await?
     {
-        let (key, at) = key_of_row(grain, &row, 0);
-        cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
+        let (key, at) = key_of_row(stored_in, &row, 0);
+        if grain.family != Family::Fine {
+            cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
+            continue;
+        }
+        let mut detail = Detail::default();
+        merge_detail(&mut detail, row.get(at + 3))?;
+        for (fine, measures) in detail {
+            let fine_key = HourKey {
+                method: fine.method,
+                status: fine.status,
+                level: fine.level,
+                ..key.clone()
+            };
+            cells.insert(fine_key, measures);
+        }
     }
     Ok(cells)
 }
 
-/// The stored cells of the minute grain in [from, until).
+/// The stored minute cells in [from, until): the details of the minute totals.
 pub(super) async fn stored_minutes(
     client: &Client,
     from: DateTime<Utc>,
@@ -585,19 +588,23 @@ pub(super) async fn stored_minutes(
     let mut minutes = FxHashMap::default();
     for row in client
         .query(
-            "SELECT minute, service_id, status_class, level, events, errors, latency \
-             FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2",
+            "SELECT minute, service_id, detail FROM logctl_rollup_total_minute \
+             WHERE minute >= $1 AND minute < $2",
             &[&from, &until],
         )
         .await?
     {
-        let key = MinuteKey {
-            minute: from_datetime(row.get(0)),
-            service_id: row.get(1),
-            status_class: row.get(2),
-            level: row.get::<_, &str>(3).into(),
-        };
-        minutes.insert(key, stored(row.get(4), row.get(5), row.get(6))?);
+        let mut detail = Detail::default();
+        merge_detail(&mut detail, row.get(2))?;
+        for (cell, measures) in detail {
+            let key = MinuteKey {
+                minute: from_datetime(row.get(0)),
+                service_id: row.get(1),
+                status_class: cell.status,
+                level: cell.level,
+            };
+            minutes.insert(key, measures);
+        }
     }
     Ok(minutes)
 }

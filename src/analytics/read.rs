@@ -23,8 +23,8 @@ use tokio_postgres::types::ToSql;
 
 use super::compact::key_columns;
 use super::rollup::{
-    Cells, DAY, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of, is_error,
-    status_class,
+    Cells, DAY, Detail, Family, Grain, HOUR, HourKey, Kept, MINUTE, Measures, Width, bucket_of,
+    is_error, merge_detail, status_class,
 };
 use super::sketch::Sketch;
 use crate::pgtime::{from_datetime, to_datetime};
@@ -810,7 +810,12 @@ impl<'q> Reading<'q> {
         measures: &str,
         over_time: bool,
     ) -> crate::Result<Vec<(Tile, tokio_postgres::Row)>> {
-        let (table, time, columns) = (grain.table(), grain.time_column(), key_columns(grain));
+        let stored_in = grain.stored_in();
+        let (table, time, columns) = (
+            stored_in.table(),
+            stored_in.time_column(),
+            key_columns(stored_in),
+        );
         let mut columns: Vec<String> = columns.split(", ").map(|c| format!("c.{c}")).collect();
         if over_time {
             columns[0] = format!("min({})", columns[0]);
@@ -856,6 +861,9 @@ impl<'q> Reading<'q> {
         match (source, self.grain(source)) {
             (Source::Raw, _) => self.read_rows(client, tiles).await,
             (_, None) => self.read_minutes(client, tiles).await,
+            (_, Some(grain)) if grain.family == Family::Fine => {
+                self.read_fine(client, grain, tiles).await
+            }
             (_, Some(grain)) => {
                 self.rollups_read = true;
                 let latency = if self.query.latency {
@@ -881,31 +889,59 @@ impl<'q> Reading<'q> {
         }
     }
 
+    /// Adds the fine cells of these tiles, unpacked from their route cells' details.
+    async fn read_fine(
+        &mut self,
+        client: &Client,
+        grain: Grain,
+        tiles: &[Tile],
+    ) -> crate::Result<()> {
+        self.rollups_read = true;
+        let rows = self
+            .cell_rows(client, grain, tiles, "c.detail", false)
+            .await?;
+        let mut detail = Detail::default();
+        for (tile, row) in &rows {
+            let (route, at) = Facts::of_row(grain.stored_in(), row, 0);
+            detail.clear();
+            merge_detail(&mut detail, row.get(at))?;
+            for (key, measures) in &detail {
+                let facts = Facts::of_key(
+                    route.service_id,
+                    route.route,
+                    Some(&key.method),
+                    key.status,
+                    Some(&key.level),
+                );
+                self.add(tile.bucket, &facts, measures, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the minute cells of these tiles (by status class and level), unpacked from
+    /// the minute totals' details.
     async fn read_minutes(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
         self.rollups_read = true;
-        let latency = if self.query.latency {
-            "c.latency"
-        } else {
-            "NULL::bytea"
-        };
-        let sql = format!(
-            "SELECT c.minute, c.service_id, c.status_class, c.level, c.events, c.errors, \
-                    {latency} \
-             FROM logctl_rollup_minute c WHERE c.minute >= $1 AND c.minute < $2 \
-               AND ($3::integer[] IS NULL OR c.service_id = ANY($3))"
-        );
-        let rows = rows_of_tiles(client, &sql, &[&self.services], tiles, false).await?;
+        let sql = "SELECT c.minute, c.service_id, c.detail \
+                   FROM logctl_rollup_total_minute c WHERE c.minute >= $1 AND c.minute < $2 \
+                     AND ($3::integer[] IS NULL OR c.service_id = ANY($3))";
+        let rows = rows_of_tiles(client, sql, &[&self.services], tiles, false).await?;
+        let mut detail = Detail::default();
         for (tile, row) in &rows {
-            let level: &str = row.get(3);
-            let facts = Facts {
-                service_id: row.get(1),
-                route: None,
-                method: None,
-                status: None,
-                class: row.get(2),
-                level: Some(level).filter(|l| !l.is_empty()),
-            };
-            self.add_stored(tile.bucket, &facts, row, 4)?;
+            detail.clear();
+            merge_detail(&mut detail, row.get(2))?;
+            for (key, measures) in &detail {
+                let facts = Facts {
+                    service_id: row.get(1),
+                    route: None,
+                    method: None,
+                    status: None,
+                    class: key.status,
+                    level: Some(&*key.level).filter(|l| !l.is_empty()),
+                };
+                self.add(tile.bucket, &facts, measures, None);
+            }
         }
         Ok(())
     }

@@ -43,10 +43,10 @@ async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<
                  SELECT date_bin('1 day', created_at, TIMESTAMPTZ '2000-01-01Z') AS day \
                  FROM log_events WHERE created_at >= $1 AND created_at < $2 \
                  UNION SELECT date_bin('1 day', minute, TIMESTAMPTZ '2000-01-01Z') \
-                 FROM logctl_rollup_minute WHERE minute >= $1 AND minute < $2 \
+                 FROM logctl_rollup_total_minute WHERE minute >= $1 AND minute < $2 \
                  UNION SELECT date_bin('1 day', hour, TIMESTAMPTZ '2000-01-01Z') \
-                 FROM logctl_rollup_hour WHERE hour >= $1 AND hour < $2 \
-                 UNION SELECT day FROM logctl_rollup_day WHERE day >= $1 AND day < $2 \
+                 FROM logctl_rollup_total_hour WHERE hour >= $1 AND hour < $2 \
+                 UNION SELECT day FROM logctl_rollup_total_day WHERE day >= $1 AND day < $2 \
                  UNION SELECT date_bin('1 day', d, TIMESTAMPTZ '2000-01-01Z') \
                  FROM logctl_rollup_deltas, \
                       generate_series(first_minute, last_minute, '1 day') AS d \
@@ -81,11 +81,8 @@ pub async fn rebuild(
         let days = days_with_data(client, start, end).await?;
         for &day in &days {
             let (from, until) = (to_datetime(day), to_datetime(day + DAY));
-            let grains = Grain::ALL.map(|grain| (grain.table(), grain.time_column()));
-            for (table, time) in [("logctl_rollup_minute", "minute")]
-                .into_iter()
-                .chain(grains)
-            {
+            for grain in Grain::ALL {
+                let (table, time) = (grain.table(), grain.time_column());
                 client
                     .execute(
                         &format!("DELETE FROM {table} WHERE {time} >= $1 AND {time} < $2"),
@@ -153,7 +150,7 @@ pub async fn verify(
             let expected = cells_from_rows(client, day, &templater).await?;
             let found = stored_cells_of_day(client, day).await?;
             compare_minutes(&expected, &found.minutes, &mut differences);
-            for (grain, found) in Grain::ALL.iter().zip(&found.grains) {
+            for (grain, found) in Grain::ALL.iter().chain(&Grain::FINE).zip(&found.grains) {
                 compare_grain(*grain, &grain.cells_of(&expected), found, &mut differences);
             }
         }
@@ -204,7 +201,7 @@ async fn cells_from_rows(
 /// What is stored for one day, compacted and pending together.
 struct StoredDay {
     minutes: FxHashMap<MinuteKey, Measures>,
-    /// The cells of each grain of `Grain::ALL`, in its order.
+    /// The cells of each grain of `Grain::ALL`, then of `Grain::FINE`, in their order.
     grains: Vec<HourCells>,
 }
 
@@ -233,8 +230,8 @@ async fn stored_cells_of_day(client: &Client, day: i64) -> crate::Result<StoredD
     for (key, measures) in &pending.minutes {
         minutes.entry(key.clone()).or_default().merge(measures);
     }
-    let mut grains = Vec::with_capacity(Grain::ALL.len());
-    for grain in Grain::ALL {
+    let mut grains = Vec::with_capacity(Grain::ALL.len() + Grain::FINE.len());
+    for grain in Grain::ALL.into_iter().chain(Grain::FINE) {
         let mut cells = stored_cells(client, grain, from, until).await?;
         for (key, measures) in grain.cells_of(&pending).iter() {
             cells.entry(key.clone()).or_default().merge(measures);

@@ -3,7 +3,7 @@
 //! sketch that holds the latency count, sum, min and max exactly); cells merge by
 //! addition, so batches, loaders and compaction steps can each add theirs in any order.
 //!
-//! Two families, chosen so that the rollups stay a small fraction of the raw table:
+//! Two kinds of cells are counted from the events:
 //!
 //! - **minute** cells, by service, status class (2xx, 5xx, ...) and level: timelines in
 //!   small buckets, checks over the last minutes;
@@ -12,6 +12,13 @@
 //!
 //! A batch's cells are written as one *delta* per service, in the batch's own
 //! transaction: `Cells::deltas` encodes them compactly and `Cells::merge_delta` adds them.
+//!
+//! Compaction stores them in grains (see `Grain`). The finest cells are not rows of their
+//! own: a row costs about 100 bytes of header, key and index entry, more than a cell's
+//! counts and sketch, and at tens of events per cell that made the rollups several
+//! percent of the raw table. They are packed instead, as the *detail* of a coarser row
+//! (`encode_detail`): the fine hour and day cells of a route in its route cell, the
+//! minute cells of a service in its minute total.
 
 use std::borrow::Cow;
 
@@ -139,6 +146,69 @@ impl Family {
     }
 }
 
+/// The key of a cell packed into a coarser cell's detail, beside that cell's own key:
+/// the method, status and level of a route cell's fine cells, or the status class (in
+/// `status`) and level of a minute total's minute cells.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DetailKey {
+    pub method: Box<str>,
+    pub status: i16,
+    pub level: Box<str>,
+}
+
+/// A coarser cell's finer cells, by their detail keys.
+pub type Detail = FxHashMap<DetailKey, Measures>;
+
+/// The version byte of the detail encoding.
+const DETAIL_VERSION: u8 = 1;
+
+/// A version byte, then each cell (method, status, level, measures) in key order; the
+/// numbers and strings as in a delta.
+pub fn encode_detail(detail: &Detail) -> Vec<u8> {
+    let mut cells: Vec<(&DetailKey, &Measures)> = detail.iter().collect();
+    cells.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = vec![DETAIL_VERSION];
+    for (key, measures) in cells {
+        put_text(&mut out, &key.method);
+        put(&mut out, key.status as u16 as u64);
+        put_text(&mut out, &key.level);
+        put_measures(&mut out, measures);
+    }
+    out
+}
+
+/// Adds the cells of an encoded detail to `detail`. A corrupt detail is an error.
+pub fn merge_detail(detail: &mut Detail, bytes: &[u8]) -> crate::Result<()> {
+    let corrupt = |what: &str| {
+        crate::Error::Failed(format!(
+            "a rollup cell's detail is corrupt ({what}); recompute the rollups of its time \
+             range from the raw rows with `logctl rollup rebuild`"
+        ))
+    };
+    let mut reader = Reader { bytes, at: 0 };
+    if reader.byte().ok_or_else(|| corrupt("empty"))? != DETAIL_VERSION {
+        return Err(corrupt("unknown version"));
+    }
+    while reader.at < bytes.len() {
+        let truncated = || corrupt("cut short");
+        let method = reader.text().ok_or_else(truncated)?;
+        let status = reader.number().ok_or_else(truncated)? as u16 as i16;
+        let level = reader.text().ok_or_else(truncated)?;
+        let cell = detail
+            .entry(DetailKey {
+                method,
+                status,
+                level,
+            })
+            .or_default();
+        reader.merge_measures(cell)?.ok_or_else(truncated)?;
+    }
+    Ok(())
+}
+
+/// Cells of a grain that packs detail, each with its detail.
+pub type Detailed = FxHashMap<HourKey, Detail>;
+
 /// A stored hour-like grain: a family of keys at a bucket width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Grain {
@@ -147,9 +217,8 @@ pub struct Grain {
 }
 
 impl Grain {
-    pub const ALL: [Grain; 9] = [
-        Grain::new(Family::Fine, Width::Hour),
-        Grain::new(Family::Fine, Width::Day),
+    /// The grains stored as rows, each in a table of its own.
+    pub const ALL: [Grain; 7] = [
         Grain::new(Family::Service, Width::Hour),
         Grain::new(Family::Service, Width::Day),
         Grain::new(Family::Route, Width::Hour),
@@ -163,10 +232,30 @@ impl Grain {
         Grain { family, width }
     }
 
+    /// The fine grains, stored as the detail of the route grains' cells.
+    pub const FINE: [Grain; 2] = [
+        Grain::new(Family::Fine, Width::Hour),
+        Grain::new(Family::Fine, Width::Day),
+    ];
+
+    /// The grain whose rows hold this grain's cells: the route grain for the fine
+    /// cells, which are its detail; the grain itself for the others.
+    pub fn stored_in(self) -> Grain {
+        match self.family {
+            Family::Fine => Grain::new(Family::Route, self.width),
+            _ => self,
+        }
+    }
+
+    /// Whether this grain's rows carry the finer cells of their key as a detail: the
+    /// route grains (their fine cells) and the minute totals (their minute cells).
+    pub fn packs_detail(self) -> bool {
+        self.family == Family::Route || self.width == Width::Minute
+    }
+
+    /// The table of a grain stored as rows (see `stored_in`).
     pub fn table(self) -> &'static str {
         match (self.family, self.width) {
-            (Family::Fine, Width::Hour) => "logctl_rollup_hour",
-            (Family::Fine, Width::Day) => "logctl_rollup_day",
             (Family::Service, Width::Hour) => "logctl_rollup_service_hour",
             (Family::Service, Width::Day) => "logctl_rollup_service_day",
             (Family::Route, Width::Hour) => "logctl_rollup_route_hour",
@@ -174,6 +263,7 @@ impl Grain {
             (Family::Total, Width::Minute) => "logctl_rollup_total_minute",
             (Family::Total, Width::Hour) => "logctl_rollup_total_hour",
             (Family::Total, Width::Day) => "logctl_rollup_total_day",
+            (Family::Fine, _) => unreachable!("fine cells are the route cells' detail"),
             (_, Width::Minute) => unreachable!("only the totals have a minute width"),
         }
     }
@@ -224,6 +314,50 @@ impl Grain {
                 "".into()
             },
         }
+    }
+
+    /// The detail of each of this grain's cells (see `packs_detail`): the minute cells
+    /// of a minute total, the fine cells of a route cell.
+    pub fn details_of(self, cells: &Cells) -> Detailed {
+        let mut details = Detailed::default();
+        if self.width == Width::Minute {
+            for (key, measures) in &cells.minutes {
+                let cell = HourKey {
+                    start: key.minute,
+                    service_id: key.service_id,
+                    route: "".into(),
+                    method: "".into(),
+                    status: 0,
+                    level: "".into(),
+                };
+                let detail = DetailKey {
+                    method: "".into(),
+                    status: key.status_class,
+                    level: key.level.clone(),
+                };
+                details
+                    .entry(cell)
+                    .or_default()
+                    .entry(detail)
+                    .or_default()
+                    .merge(measures);
+            }
+        } else {
+            for (key, measures) in &cells.hours {
+                let detail = DetailKey {
+                    method: key.method.clone(),
+                    status: key.status,
+                    level: key.level.clone(),
+                };
+                details
+                    .entry(self.cell_of(key))
+                    .or_default()
+                    .entry(detail)
+                    .or_default()
+                    .merge(measures);
+            }
+        }
+        details
     }
 
     /// Cells summed into this grain's cells: the minute cells for a minute width, else

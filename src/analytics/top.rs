@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
 use super::read::{Facts, Query, Reading, Source, Stats, read};
+use super::rollup::Family;
 
 /// What groups are ranked by, largest first.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -228,7 +229,18 @@ async fn first_pass(
     let reading = Reading::start(client, query).await?;
     let plan = reading.plan();
     let mut bounds: FxHashMap<Vec<String>, Bounds> = FxHashMap::default();
-    for source in [Source::Day, Source::Hour] {
+    // Fine cells are packed in their route cells, whose stored quantiles are not theirs:
+    // those are read whole, with the rest below.
+    let (summed, whole): (Vec<Source>, Vec<Source>) =
+        [Source::Day, Source::Hour, Source::Minute, Source::Raw]
+            .into_iter()
+            .partition(|&source| {
+                matches!(source, Source::Day | Source::Hour)
+                    && reading
+                        .grain(source)
+                        .is_some_and(|grain| grain.family != Family::Fine)
+            });
+    for source in summed {
         let tiles = plan.of(source);
         let Some(grain) = reading.grain(source).filter(|_| !tiles.is_empty()) else {
             continue;
@@ -278,7 +290,7 @@ async fn first_pass(
     let mut rest = query.clone();
     rest.latency = true;
     let mut partial = Reading::start(client, &rest).await?;
-    for (source, tiles) in [Source::Minute, Source::Raw].map(|s| (s, plan.of(s))) {
+    for (source, tiles) in whole.into_iter().map(|s| (s, plan.of(s))) {
         if !tiles.is_empty() {
             partial.read(client, source, &tiles).await?;
         }

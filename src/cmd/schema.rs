@@ -90,9 +90,12 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             applied.variant
         );
     }
-    for (what, days) in compact::derive_pending_grains(&client).await? {
+    if let Some(days) = compact::derive_pending_grains(&client).await? {
         let unit = if days == 1 { "day" } else { "days" };
-        eprintln!("logctl: derived {what}, for {days} {unit}");
+        eprintln!(
+            "logctl: packed the fine and minute rollup cells into their route and minute \
+             totals, and derived every rollup grain from them, for {days} {unit}"
+        );
     }
     if args.trace_index || args.drop_trace_index {
         let changed = migrate::set_trace_index(&client, args.trace_index).await?;

@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "010_rollup_totals.sql",
         sql: include_str!("../../sql/010_rollup_totals.sql"),
     },
+    Migration {
+        version: 11,
+        name: "011_rollup_detail.sql",
+        sql: include_str!("../../sql/011_rollup_detail.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");

@@ -52,18 +52,6 @@ const READER: &[TableGrant] = &[
         privileges: &["SELECT"],
     },
     TableGrant {
-        table: "logctl_rollup_minute",
-        privileges: &["SELECT"],
-    },
-    TableGrant {
-        table: "logctl_rollup_hour",
-        privileges: &["SELECT"],
-    },
-    TableGrant {
-        table: "logctl_rollup_day",
-        privileges: &["SELECT"],
-    },
-    TableGrant {
         table: "logctl_rollup_service_hour",
         privileges: &["SELECT"],
     },
@@ -130,18 +118,6 @@ const LOADER: &[TableGrant] = &[
     TableGrant {
         table: "logctl_rollup_deltas",
         privileges: &["SELECT", "INSERT", "DELETE"],
-    },
-    TableGrant {
-        table: "logctl_rollup_minute",
-        privileges: &["SELECT", "INSERT", "UPDATE"],
-    },
-    TableGrant {
-        table: "logctl_rollup_hour",
-        privileges: &["SELECT", "INSERT", "UPDATE"],
-    },
-    TableGrant {
-        table: "logctl_rollup_day",
-        privileges: &["SELECT", "INSERT", "UPDATE"],
     },
     TableGrant {
         table: "logctl_rollup_service_hour",

@@ -46,14 +46,10 @@ pub struct RollupKeep {
 
 /// The rollup tables of each width, whose name is also their time column.
 const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
-    (
-        "minute",
-        &["logctl_rollup_minute", "logctl_rollup_total_minute"],
-    ),
+    ("minute", &["logctl_rollup_total_minute"]),
     (
         "hour",
         &[
-            "logctl_rollup_hour",
             "logctl_rollup_service_hour",
             "logctl_rollup_route_hour",
             "logctl_rollup_total_hour",
@@ -62,7 +58,6 @@ const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
     (
         "day",
         &[
-            "logctl_rollup_day",
             "logctl_rollup_service_day",
             "logctl_rollup_route_day",
             "logctl_rollup_total_day",

@@ -231,7 +231,7 @@ pub fn print(
 pub async fn newest_minute(client: &Client) -> crate::Result<Option<DateTime<Utc>>> {
     let row = client
         .query_one(
-            "SELECT greatest((SELECT max(minute) FROM logctl_rollup_minute), \
+            "SELECT greatest((SELECT max(minute) FROM logctl_rollup_total_minute), \
                              (SELECT max(last_minute) FROM logctl_rollup_deltas))",
             &[],
         )
