@@ -158,6 +158,12 @@ async fn connect(url: &str) -> Result<Client> {
 /// Every table the rollups live in.
 fn rollup_tables() -> Vec<&'static str> {
     let mut tables = Grain::ALL.map(Grain::table).to_vec();
+    tables.extend(
+        Grain::ALL
+            .into_iter()
+            .filter(|grain| grain.packs_detail())
+            .map(Grain::detail_table),
+    );
     tables.push("logctl_rollup_deltas");
     tables
 }

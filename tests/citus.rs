@@ -96,12 +96,15 @@ fn the_distributed_variant_loads_reports_and_prunes_on_citus() {
             by("log_events", "h", Some("spread")),
             by("logctl_rollup_deltas", "h", Some("spread")),
             by("logctl_rollup_route_day", "h", Some("service_id")),
+            by("logctl_rollup_route_day_detail", "h", Some("service_id")),
             by("logctl_rollup_route_hour", "h", Some("service_id")),
+            by("logctl_rollup_route_hour_detail", "h", Some("service_id")),
             by("logctl_rollup_service_day", "h", Some("service_id")),
             by("logctl_rollup_service_hour", "h", Some("service_id")),
             by("logctl_rollup_total_day", "h", Some("service_id")),
             by("logctl_rollup_total_hour", "h", Some("service_id")),
             by("logctl_rollup_total_minute", "h", Some("service_id")),
+            by("logctl_rollup_total_minute_detail", "h", Some("service_id")),
             by("services", "n", None),
         ]
     );

@@ -157,7 +157,7 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
              WHERE (hour, service_id, route) = \
                    (SELECT hour, service_id, route \
                     FROM logctl_rollup_route_hour ORDER BY events DESC LIMIT 1); \
-             UPDATE logctl_rollup_total_minute SET detail = '\\x01' \
+             UPDATE logctl_rollup_total_minute_detail SET detail = '\\x01' \
              WHERE (minute, service_id) = \
                    (SELECT minute, service_id \
                     FROM logctl_rollup_total_minute ORDER BY events DESC LIMIT 1)",
@@ -208,7 +208,8 @@ fn rebuild_computes_rollups_for_rows_loaded_before_they_existed() {
              TRUNCATE logctl_rollup_service_hour, logctl_rollup_service_day, \
                       logctl_rollup_route_hour, logctl_rollup_route_day, \
                       logctl_rollup_total_minute, logctl_rollup_total_hour, \
-                      logctl_rollup_total_day",
+                      logctl_rollup_total_day, logctl_rollup_route_hour_detail, \
+                      logctl_rollup_route_day_detail, logctl_rollup_total_minute_detail",
         )
         .unwrap();
     assert_exit(&verify(&db), 1);
@@ -361,10 +362,10 @@ fn schema_packs_the_cells_an_older_logctl_kept_as_rows_and_derives_every_grain()
         .batch_execute(
             "DELETE FROM logctl_rollup_service_hour; DELETE FROM logctl_rollup_service_day; \
              DELETE FROM logctl_rollup_route_hour WHERE events > 10; \
-             UPDATE logctl_rollup_route_hour SET detail = '\\x01'; \
-             DELETE FROM logctl_rollup_route_day; \
+             DELETE FROM logctl_rollup_route_hour_detail; \
+             DELETE FROM logctl_rollup_route_day; DELETE FROM logctl_rollup_route_day_detail; \
              DELETE FROM logctl_rollup_total_minute WHERE events > 3; \
-             UPDATE logctl_rollup_total_minute SET detail = '\\x01'; \
+             DELETE FROM logctl_rollup_total_minute_detail; \
              DELETE FROM logctl_rollup_total_hour; DELETE FROM logctl_rollup_total_day; \
              INSERT INTO logctl_settings (key, value) VALUES ('pack_rollup_details', 'pending')",
         )

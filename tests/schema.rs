@@ -40,7 +40,8 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         "logctl_settings:r",
         "logctl_rollup_deltas:r",
         "logctl_rollup_route_hour:r",
-        "logctl_rollup_total_minute:r",
+        "logctl_rollup_route_hour_detail:r",
+        "logctl_rollup_total_minute_detail:r",
     ] {
         assert!(
             tables.contains(&expected.to_string()),

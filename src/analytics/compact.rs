@@ -177,16 +177,7 @@ pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>
                 hours: legacy_fine_cells(client, "logctl_rollup_day", "day", day, until).await?,
             };
             for grain in Grain::ALL {
-                let time = grain.time_column();
-                client
-                    .execute(
-                        &format!(
-                            "DELETE FROM {} WHERE {time} >= $1 AND {time} < $2",
-                            grain.table()
-                        ),
-                        &[&day, &until],
-                    )
-                    .await?;
+                delete_cells(client, grain, day, until).await?;
                 let cells = if grain.width == Width::Day {
                     &by_day
                 } else {
@@ -260,6 +251,26 @@ async fn legacy_minutes(
         minutes.insert(key, stored(row.get(4), row.get(5), row.get(6))?);
     }
     Ok(minutes)
+}
+
+/// Deletes a grain's cells in [from, until), with their details.
+pub(super) async fn delete_cells(
+    client: &Client,
+    grain: Grain,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::Result<()> {
+    let time = grain.time_column();
+    let detail = grain.packs_detail().then(|| grain.detail_table());
+    for table in std::iter::once(grain.table()).chain(detail) {
+        client
+            .execute(
+                &format!("DELETE FROM {table} WHERE {time} >= $1 AND {time} < $2"),
+                &[&from, &until],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Adds cells to every grain, in the caller's transaction (which holds the rollup lock).
@@ -391,11 +402,12 @@ pub(super) fn key_of_row(
     (key, at)
 }
 
-/// Adds the cells of one grain that `cells` give to its table: each cell's stored
-/// measures (and detail), read first (under the rollup lock), plus the new ones.
+/// Adds the cells of one grain that `cells` give to its table (and their details to its
+/// detail table): each cell's stored measures, read first (under the rollup lock), plus
+/// the new ones.
 async fn fold_grain(client: &Client, grain: Grain, cells: &Cells) -> crate::Result<()> {
-    // A grain that packs detail has its cells summed from their details, else from the
-    // source cells directly.
+    // A grain that packs details has its cells summed from them, else from the source
+    // cells directly.
     let details = grain.packs_detail().then(|| grain.details_of(cells));
     let summed;
     let cells: Cow<'_, HourCells> = match &details {
@@ -424,30 +436,26 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &Cells) -> crate::Resu
     let (table, columns) = (grain.table(), key_columns(grain));
     let arrays = KeyArrays::of(&keys);
     let key_parameters = arrays.parameters(grain);
-    let detail_column = if details.is_some() { ", t.detail" } else { "" };
+    let stored_rows = |table: &str, measures: &str| {
+        format!(
+            "SELECT {columns}, {measures} FROM {table} t \
+             JOIN unnest({}) AS k({columns}) USING ({columns})",
+            key_array_types(grain).join(", ")
+        )
+    };
     let existing = client
         .query(
-            &format!(
-                "SELECT {columns}, t.events, t.errors, t.latency{detail_column} FROM {table} t \
-                 JOIN unnest({}) AS k({columns}) USING ({columns})",
-                key_array_types(grain).join(", ")
-            ),
+            &stored_rows(table, "t.events, t.errors, t.latency"),
             &key_parameters,
         )
         .await?;
     // Only the cells already stored are added up anew; the others are written as they are.
     let mut merged: HourCells = FxHashMap::default();
-    let mut merged_details = Detailed::default();
     for row in &existing {
         let (key, at) = key_of_row(grain, row, 0);
         if let Some(new) = cells.get(&key) {
             let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
             measures.merge(new);
-            if let Some(details) = &details {
-                let mut detail = details[&key].clone();
-                merge_detail(&mut detail, row.get(at + 3))?;
-                merged_details.insert(key.clone(), detail);
-            }
             merged.insert(key, measures);
         }
     }
@@ -466,15 +474,7 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &Cells) -> crate::Resu
     let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
     let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
     let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
-    let encoded_details: Vec<Vec<u8>> = match &details {
-        Some(details) => keys
-            .iter()
-            .map(|&key| encode_detail(merged_details.get(key).unwrap_or(&details[key])))
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut parameters = key_parameters;
-    let first = parameters.len() + 1;
+    let mut parameters = key_parameters.clone();
     parameters.extend([
         &events as &(dyn ToSql + Sync),
         &errors,
@@ -487,40 +487,92 @@ async fn fold_grain(client: &Client, grain: Grain, cells: &Cells) -> crate::Resu
         &p99s,
         &sketches,
     ]);
-    let mut measure_types = vec![
-        "bigint", "bigint", "bigint", "bigint", "integer", "integer", "real", "real", "real",
-        "bytea",
-    ];
-    let mut measure_columns = String::from(
-        "events, errors, latency_count, latency_sum, latency_min, latency_max, latency_p50, \
-         latency_p95, latency_p99, latency",
-    );
-    if details.is_some() {
-        parameters.push(&encoded_details);
-        measure_types.push("bytea");
-        measure_columns.push_str(", detail");
+    upsert(
+        client,
+        grain,
+        table,
+        &[
+            ("events", "bigint"),
+            ("errors", "bigint"),
+            ("latency_count", "bigint"),
+            ("latency_sum", "bigint"),
+            ("latency_min", "integer"),
+            ("latency_max", "integer"),
+            ("latency_p50", "real"),
+            ("latency_p95", "real"),
+            ("latency_p99", "real"),
+            ("latency", "bytea"),
+        ],
+        &parameters,
+    )
+    .await?;
+    let Some(details) = &details else {
+        return Ok(());
+    };
+    let existing = client
+        .query(
+            &stored_rows(grain.detail_table(), "t.detail"),
+            &key_parameters,
+        )
+        .await?;
+    let mut merged: Detailed = Detailed::default();
+    for row in &existing {
+        let (key, at) = key_of_row(grain, row, 0);
+        if let Some(new) = details.get(&key) {
+            let mut detail = new.clone();
+            merge_detail(&mut detail, row.get(at))?;
+            merged.insert(key, detail);
+        }
     }
+    let encoded: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|&key| encode_detail(merged.get(key).unwrap_or(&details[key])))
+        .collect();
+    let mut parameters = key_parameters;
+    parameters.push(&encoded);
+    upsert(
+        client,
+        grain,
+        grain.detail_table(),
+        &[("detail", "bytea")],
+        &parameters,
+    )
+    .await
+}
+
+/// Writes rows of a grain's keys into `table`, or replaces the `columns` of those that
+/// exist: `parameters` are the key arrays, then one array per column.
+async fn upsert(
+    client: &Client,
+    grain: Grain,
+    table: &str,
+    columns: &[(&str, &str)],
+    parameters: &[&(dyn ToSql + Sync)],
+) -> crate::Result<()> {
+    let keys = key_columns(grain);
     let mut types = key_array_types(grain);
+    let first = types.len() + 1;
     types.extend(
-        measure_types
+        columns
             .iter()
             .enumerate()
-            .map(|(index, sql_type)| format!("${}::{sql_type}[]", first + index)),
+            .map(|(index, (_, sql_type))| format!("${}::{sql_type}[]", first + index)),
     );
-    let updates: Vec<String> = measure_columns
-        .split(", ")
-        .map(|column| format!("{column} = excluded.{column}"))
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let updates: Vec<String> = names
+        .iter()
+        .map(|name| format!("{name} = excluded.{name}"))
         .collect();
     client
         .execute(
             &format!(
-                "INSERT INTO {table} ({columns}, {measure_columns}) \
-                 SELECT * FROM unnest({}) \
-                 ON CONFLICT ({columns}) DO UPDATE SET {}",
+                "INSERT INTO {table} ({keys}, {}) SELECT * FROM unnest({}) \
+                 ON CONFLICT ({keys}) DO UPDATE SET {}",
+                names.join(", "),
                 types.join(", "),
                 updates.join(", ")
             ),
-            &parameters,
+            parameters,
         )
         .await?;
     Ok(())
@@ -538,34 +590,30 @@ pub(super) async fn stored_cells(
     until: DateTime<Utc>,
 ) -> crate::Result<HourCells> {
     let stored_in = grain.stored_in();
-    let (table, time, columns) = (
-        stored_in.table(),
-        stored_in.time_column(),
-        key_columns(stored_in),
-    );
+    let (time, columns) = (stored_in.time_column(), key_columns(stored_in));
+    let fine = grain.family == Family::Fine;
+    let (table, measures) = if fine {
+        (stored_in.detail_table(), "detail")
+    } else {
+        (grain.table(), "events, errors, latency")
+    };
     let mut cells = HourCells::default();
     for row in client
         .query(
             &format!(
-                "SELECT {columns}, events, errors, latency, {} FROM {table} \
-                 WHERE {time} >= $1 AND {time} < $2",
-                if stored_in.packs_detail() {
-                    "detail"
-                } else {
-                    "NULL::bytea"
-                }
+                "SELECT {columns}, {measures} FROM {table} WHERE {time} >= $1 AND {time} < $2"
             ),
             &[&from, &until],
         )
         .await?
     {
         let (key, at) = key_of_row(stored_in, &row, 0);
-        if grain.family != Family::Fine {
+        if !fine {
             cells.insert(key, stored(row.get(at), row.get(at + 1), row.get(at + 2))?);
             continue;
         }
         let mut detail = Detail::default();
-        merge_detail(&mut detail, row.get(at + 3))?;
+        merge_detail(&mut detail, row.get(at))?;
         for (fine, measures) in detail {
             let fine_key = HourKey {
                 method: fine.method,
@@ -588,7 +636,7 @@ pub(super) async fn stored_minutes(
     let mut minutes = FxHashMap::default();
     for row in client
         .query(
-            "SELECT minute, service_id, detail FROM logctl_rollup_total_minute \
+            "SELECT minute, service_id, detail FROM logctl_rollup_total_minute_detail \
              WHERE minute >= $1 AND minute < $2",
             &[&from, &until],
         )

@@ -810,12 +810,14 @@ impl<'q> Reading<'q> {
         measures: &str,
         over_time: bool,
     ) -> crate::Result<Vec<(Tile, tokio_postgres::Row)>> {
+        // A fine grain's cells are its route grain's details, keyed as the route cells.
         let stored_in = grain.stored_in();
-        let (table, time, columns) = (
-            stored_in.table(),
-            stored_in.time_column(),
-            key_columns(stored_in),
-        );
+        let table = if grain.family == Family::Fine {
+            stored_in.detail_table()
+        } else {
+            stored_in.table()
+        };
+        let (time, columns) = (stored_in.time_column(), key_columns(stored_in));
         let mut columns: Vec<String> = columns.split(", ").map(|c| format!("c.{c}")).collect();
         if over_time {
             columns[0] = format!("min({})", columns[0]);
@@ -924,7 +926,8 @@ impl<'q> Reading<'q> {
     async fn read_minutes(&mut self, client: &Client, tiles: &[Tile]) -> crate::Result<()> {
         self.rollups_read = true;
         let sql = "SELECT c.minute, c.service_id, c.detail \
-                   FROM logctl_rollup_total_minute c WHERE c.minute >= $1 AND c.minute < $2 \
+                   FROM logctl_rollup_total_minute_detail c \
+                   WHERE c.minute >= $1 AND c.minute < $2 \
                      AND ($3::integer[] IS NULL OR c.service_id = ANY($3))";
         let rows = rows_of_tiles(client, sql, &[&self.services], tiles, false).await?;
         let mut detail = Detail::default();

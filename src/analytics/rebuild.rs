@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
-use super::compact::{HourCells, fold, stored_cells, stored_minutes};
+use super::compact::{HourCells, delete_cells, fold, stored_cells, stored_minutes};
 use super::rollup::{
     Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of,
 };
@@ -82,13 +82,7 @@ pub async fn rebuild(
         for &day in &days {
             let (from, until) = (to_datetime(day), to_datetime(day + DAY));
             for grain in Grain::ALL {
-                let (table, time) = (grain.table(), grain.time_column());
-                client
-                    .execute(
-                        &format!("DELETE FROM {table} WHERE {time} >= $1 AND {time} < $2"),
-                        &[&from, &until],
-                    )
-                    .await?;
+                delete_cells(client, grain, from, until).await?;
             }
             fold(client, &cells_from_rows(client, day, &templater).await?).await?;
         }

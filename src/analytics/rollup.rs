@@ -16,9 +16,9 @@
 //! Compaction stores them in grains (see `Grain`). The finest cells are not rows of their
 //! own: a row costs about 100 bytes of header, key and index entry, more than a cell's
 //! counts and sketch, and at tens of events per cell that made the rollups several
-//! percent of the raw table. They are packed instead, as the *detail* of a coarser row
-//! (`encode_detail`): the fine hour and day cells of a route in its route cell, the
-//! minute cells of a service in its minute total.
+//! percent of the raw table. They are packed instead into one *detail* per coarser cell
+//! (`encode_detail`), in a table beside that cell's: the fine hour and day cells of a
+//! route with its route cell, the minute cells of a service with its minute total.
 
 use std::borrow::Cow;
 
@@ -238,8 +238,8 @@ impl Grain {
         Grain::new(Family::Fine, Width::Day),
     ];
 
-    /// The grain whose rows hold this grain's cells: the route grain for the fine
-    /// cells, which are its detail; the grain itself for the others.
+    /// The grain whose keys hold this grain's cells: the route grain for the fine cells,
+    /// which are its details; the grain itself for the others.
     pub fn stored_in(self) -> Grain {
         match self.family {
             Family::Fine => Grain::new(Family::Route, self.width),
@@ -247,10 +247,20 @@ impl Grain {
         }
     }
 
-    /// Whether this grain's rows carry the finer cells of their key as a detail: the
-    /// route grains (their fine cells) and the minute totals (their minute cells).
+    /// Whether the finer cells of each of this grain's cells are kept, as its detail:
+    /// the route grains' (their fine cells) and the minute totals' (their minute cells).
     pub fn packs_detail(self) -> bool {
         self.family == Family::Route || self.width == Width::Minute
+    }
+
+    /// The table of the details of a grain that packs them, keyed as its own table.
+    pub fn detail_table(self) -> &'static str {
+        match (self.family, self.width) {
+            (Family::Route, Width::Hour) => "logctl_rollup_route_hour_detail",
+            (Family::Route, Width::Day) => "logctl_rollup_route_day_detail",
+            (Family::Total, Width::Minute) => "logctl_rollup_total_minute_detail",
+            _ => unreachable!("only the route grains and the minute totals pack details"),
+        }
     }
 
     /// The table of a grain stored as rows (see `stored_in`).

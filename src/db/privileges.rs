@@ -72,6 +72,18 @@ const READER: &[TableGrant] = &[
         privileges: &["SELECT"],
     },
     TableGrant {
+        table: "logctl_rollup_route_hour_detail",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_day_detail",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_minute_detail",
+        privileges: &["SELECT"],
+    },
+    TableGrant {
         table: "logctl_rollup_total_hour",
         privileges: &["SELECT"],
     },
@@ -137,6 +149,18 @@ const LOADER: &[TableGrant] = &[
     },
     TableGrant {
         table: "logctl_rollup_total_minute",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_hour_detail",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_route_day_detail",
+        privileges: &["SELECT", "INSERT", "UPDATE"],
+    },
+    TableGrant {
+        table: "logctl_rollup_total_minute_detail",
         privileges: &["SELECT", "INSERT", "UPDATE"],
     },
     TableGrant {

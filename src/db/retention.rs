@@ -44,14 +44,22 @@ pub struct RollupKeep {
     pub cells: i64,
 }
 
-/// The rollup tables of each width, whose name is also their time column.
+/// The rollup tables of each width (with the tables of their cells' details), whose
+/// name is also their time column.
 const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
-    ("minute", &["logctl_rollup_total_minute"]),
+    (
+        "minute",
+        &[
+            "logctl_rollup_total_minute",
+            "logctl_rollup_total_minute_detail",
+        ],
+    ),
     (
         "hour",
         &[
             "logctl_rollup_service_hour",
             "logctl_rollup_route_hour",
+            "logctl_rollup_route_hour_detail",
             "logctl_rollup_total_hour",
         ],
     ),
@@ -60,6 +68,7 @@ const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
         &[
             "logctl_rollup_service_day",
             "logctl_rollup_route_day",
+            "logctl_rollup_route_day_detail",
             "logctl_rollup_total_day",
         ],
     ),
