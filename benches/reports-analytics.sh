@@ -6,6 +6,8 @@
 # With VS=URL2, each run on URL is followed by the same run on URL2 (alternating, so
 # that both see the same machine), and each report's line adds URL2's median and the
 # ratio URL / URL2: the issue's "at most 1.5 times its 1M-row time" is this ratio.
+# VS_LOGCTL=BINARY runs URL2's reports with another build (one from before a schema
+# change, on a database that build made), to compare two versions the same way.
 set -eu
 url=$1
 since=${2:-2026-11-26T12:00:00Z}
@@ -13,14 +15,16 @@ until=${3:-2026-11-27T12:00:00Z}
 runs=${RUNS:-11}
 vs=${VS:-}
 logctl=${LOGCTL:-target/release/logctl}
+vs_logctl=${VS_LOGCTL:-$logctl}
 window="--since $since --until $until"
 [ "$since" = default ] && window=""
 # Milliseconds of one run of logctl on database $1 with the arguments after it.
 once() {
-    on=$1
-    shift
+    binary=$1
+    on=$2
+    shift 2
     start=$(date +%s%N)
-    "$logctl" --database-url "$on" "$@" >/dev/null 2>&1 || true
+    "$binary" --database-url "$on" "$@" >/dev/null 2>&1 || true
     echo $(( ($(date +%s%N) - start) / 1000000 ))
 }
 median() {
@@ -30,11 +34,11 @@ while IFS='|' read -r name args; do
     times=$(mktemp)
     # shellcheck disable=SC2086
     {
-        once "$url" $args $window >/dev/null
-        if [ -n "$vs" ]; then once "$vs" $args $window >/dev/null; fi
+        once "$logctl" "$url" $args $window >/dev/null
+        if [ -n "$vs" ]; then once "$vs_logctl" "$vs" $args $window >/dev/null; fi
         for _ in $(seq "$runs"); do
-            echo "a $(once "$url" $args $window)"
-            if [ -n "$vs" ]; then echo "b $(once "$vs" $args $window)"; fi
+            echo "a $(once "$logctl" "$url" $args $window)"
+            if [ -n "$vs" ]; then echo "b $(once "$vs_logctl" "$vs" $args $window)"; fi
         done
     } >"$times"
     a=$(awk '$1 == "a" { print $2 }' "$times" | median)
