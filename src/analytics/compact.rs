@@ -93,6 +93,13 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
             if !locked {
                 return Ok(None);
             }
+            if conversion_pending(client).await? {
+                return match wait {
+                    // Readers count the deltas meanwhile; `logctl schema` folds them.
+                    Wait::No => Ok(None),
+                    Wait::Yes => Err(conversion_pending_error()),
+                };
+            }
             let rows = client
                 .query(
                     // One service's deltas together: they share its cells, so a step
@@ -132,6 +139,28 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
     }
 }
 
+/// Whether `logctl schema` has still to convert the rollups an older logctl stored (the
+/// marker of migration 011). Until it has, nothing may write the grains: the conversion
+/// replaces the days it converts, and would undo what was folded in since.
+pub(super) async fn conversion_pending(client: &Client) -> crate::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM logctl_settings WHERE key = 'pack_rollup_details')",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// The refusal to write the grains before the conversion.
+pub(super) fn conversion_pending_error() -> crate::Error {
+    crate::Error::Failed(
+        "the rollups of an older logctl are not converted yet; run `logctl schema`, which \
+         converts them, then this again"
+            .into(),
+    )
+}
+
 /// Derives every grain from the tables that held the fine and minute cells as rows
 /// before migration 011, when it left its marker, then drops those tables: the route
 /// cells with their fine cells as detail, the minute totals with their minute cells, and
@@ -139,8 +168,18 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
 /// same cells. Returns for how many days, when there was something to derive. Under the rollup lock, in
 /// one transaction with the marker, so a failed run is done again by the next `logctl
 /// schema`.
-pub async fn derive_pending_grains(client: &Client) -> crate::Result<Option<u64>> {
+pub async fn derive_pending_grains(
+    client: &Client,
+    distributed: bool,
+) -> crate::Result<Option<u64>> {
     transaction(client, Isolation::ReadCommitted, |client| async move {
+        if distributed {
+            // Citus drops a distributed table over one connection per worker, and refuses
+            // to once anything in the transaction ran over several (as the migrations).
+            client
+                .batch_execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
+                .await?;
+        }
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;

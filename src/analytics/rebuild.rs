@@ -10,7 +10,10 @@ use futures_util::TryStreamExt;
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 
-use super::compact::{HourCells, delete_cells, fold, stored_cells, stored_minutes};
+use super::compact::{
+    HourCells, conversion_pending, conversion_pending_error, delete_cells, fold, stored_cells,
+    stored_minutes,
+};
 use super::rollup::{
     Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of,
 };
@@ -76,6 +79,9 @@ pub async fn rebuild(
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;
+        if conversion_pending(client).await? {
+            return Err(conversion_pending_error());
+        }
         fold_every_delta(client).await?;
         let templater = RouteTemplater::default();
         let days = days_with_data(client, start, end).await?;

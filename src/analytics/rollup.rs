@@ -162,12 +162,13 @@ pub type Detail = FxHashMap<DetailKey, Measures>;
 /// The version byte of the detail encoding.
 const DETAIL_VERSION: u8 = 1;
 
-/// A version byte, then each cell (method, status, level, measures) in key order; the
-/// numbers and strings as in a delta.
+/// A version byte, the number of cells, then each cell (method, status, level, measures)
+/// in key order; the numbers and strings as in a delta.
 pub fn encode_detail(detail: &Detail) -> Vec<u8> {
     let mut cells: Vec<(&DetailKey, &Measures)> = detail.iter().collect();
     cells.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = vec![DETAIL_VERSION];
+    put(&mut out, cells.len() as u64);
     for (key, measures) in cells {
         put_text(&mut out, &key.method);
         put(&mut out, key.status as u16 as u64);
@@ -189,8 +190,8 @@ pub fn merge_detail(detail: &mut Detail, bytes: &[u8]) -> crate::Result<()> {
     if reader.byte().ok_or_else(|| corrupt("empty"))? != DETAIL_VERSION {
         return Err(corrupt("unknown version"));
     }
-    while reader.at < bytes.len() {
-        let truncated = || corrupt("cut short");
+    let truncated = || corrupt("cut short");
+    for _ in 0..reader.number().ok_or_else(truncated)? {
         let method = reader.text().ok_or_else(truncated)?;
         let status = reader.number().ok_or_else(truncated)? as u16 as i16;
         let level = reader.text().ok_or_else(truncated)?;
@@ -202,6 +203,9 @@ pub fn merge_detail(detail: &mut Detail, bytes: &[u8]) -> crate::Result<()> {
             })
             .or_default();
         reader.merge_measures(cell)?.ok_or_else(truncated)?;
+    }
+    if reader.at != bytes.len() {
+        return Err(corrupt("bytes after the last cell"));
     }
     Ok(())
 }
@@ -795,6 +799,27 @@ mod tests {
         #[test]
         fn any_bytes_decode_to_cells_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = Cells::default().merge_delta(1, &bytes);
+            let _ = merge_detail(&mut Detail::default(), &bytes);
+        }
+
+        /// A detail reads back as the cells it was encoded from, and any shorter prefix
+        /// of it is an error, never fewer cells.
+        #[test]
+        fn a_detail_reads_back_whole_and_a_cut_one_is_refused(
+            events in prop::collection::vec(event(), 1..100),
+        ) {
+            let cells = cells_of(&events);
+            for grain in [Grain::new(Family::Route, Width::Hour), Grain::new(Family::Total, Width::Minute)] {
+                for detail in grain.details_of(&cells).values() {
+                    let bytes = encode_detail(detail);
+                    let mut read = Detail::default();
+                    merge_detail(&mut read, &bytes).unwrap();
+                    prop_assert_eq!(&read, detail);
+                    for cut in 0..bytes.len() {
+                        prop_assert!(merge_detail(&mut Detail::default(), &bytes[..cut]).is_err());
+                    }
+                }
+            }
         }
     }
 

@@ -90,7 +90,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             applied.variant
         );
     }
-    if let Some(days) = compact::derive_pending_grains(&client).await? {
+    if let Some(days) = compact::derive_pending_grains(&client, applied.variant.distributed).await?
+    {
         let unit = if days == 1 { "day" } else { "days" };
         eprintln!(
             "logctl: packed the fine and minute rollup cells into their route and minute \

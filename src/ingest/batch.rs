@@ -261,8 +261,8 @@ impl Batch {
             .find(|&&cut| self.line_starting_at(cut).is_none())
         {
             return Err(Invalid(format!(
-                "another loader committed a range of it that ends at byte {cut}, inside a \
-                 line of what this load read: its content changed"
+                "another loader committed a range of it that starts or ends at byte {cut}, \
+                 inside a line of what this load read: its content changed"
             )));
         }
         let mut parts = Vec::with_capacity(cuts.len() + 1);

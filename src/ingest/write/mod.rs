@@ -29,8 +29,8 @@ use crate::db::partitions::KnownPartitions;
 use crate::db::{self, Database, Isolation};
 use crate::{Error, Invalid, error_text};
 
-/// What became of a batch: the parts committed (a part whose range another loader had
-/// committed meanwhile comes back empty), and the error that stopped the rest, if any.
+/// What became of a batch: the parts committed (without those another loader committed
+/// meanwhile), and the error that stopped the rest, if any.
 pub(crate) struct Written {
     pub committed: Vec<Batch>,
     pub error: Option<Error>,
