@@ -239,10 +239,7 @@ async fn fill(client: &Client, url: &str, shape: Shape) -> Result<()> {
         bytes as f64 / 1048576.0
     );
     // Every grain counts every event once.
-    for table in rollup_tables() {
-        if table == "logctl_rollup_deltas" {
-            continue;
-        }
+    for table in Grain::ALL.map(Grain::table) {
         let counted: i64 = client
             .query_one(&format!("SELECT sum(events)::bigint FROM {table}"), &[])
             .await?
