@@ -186,7 +186,13 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
         .output()
         .unwrap(),
     );
-    assert_success(&verify(&db));
+    let mended = verify(&db);
+    assert_success(&mended);
+    assert!(
+        stderr(&mended).contains("the rollups of 1 day match"),
+        "{}",
+        stderr(&mended)
+    );
     assert_sums_match(&db);
 }
 

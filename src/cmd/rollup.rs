@@ -65,7 +65,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     match (args.action, range) {
         (Action::Rebuild(_), Some((since, until))) => {
             let days = rebuild::rebuild(&client, since, until).await?;
-            eprintln!("logctl: rebuilt the rollups of {days} days from the raw rows");
+            eprintln!(
+                "logctl: rebuilt the rollups of {} from the raw rows",
+                days_text(days)
+            );
         }
         (Action::Verify(_), Some((since, until))) => {
             let (days, differences) = rebuild::verify(&client, since, until).await?;
@@ -77,13 +80,17 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
                     );
                 }
                 return Err(Error::Failed(format!(
-                    "{} rollup cells of {days} days differ from the raw rows; recompute them \
+                    "{} rollup cells of {} differ from the raw rows; recompute them \
                      with `logctl rollup rebuild` over the same range",
-                    differences.len()
+                    differences.len(),
+                    days_text(days)
                 ))
                 .into());
             }
-            eprintln!("logctl: the rollups of {days} days match the raw rows");
+            eprintln!(
+                "logctl: the rollups of {} match the raw rows",
+                days_text(days)
+            );
         }
         _ => {
             let folded = compact::compact(&client, Wait::Yes).await?.unwrap_or(0);
@@ -91,4 +98,13 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         }
     }
     Ok(Outcome::Success)
+}
+
+/// "1 day", "3 days": how the rollup commands (and `schema`'s conversion) count days.
+pub(crate) fn days_text(days: u64) -> String {
+    if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
+    }
 }

@@ -92,10 +92,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
     }
     if let Some(days) = compact::derive_pending_grains(&client, applied.variant.distributed).await?
     {
-        let unit = if days == 1 { "day" } else { "days" };
         eprintln!(
             "logctl: packed the fine and minute rollup cells into their route and minute \
-             totals, and derived every rollup grain from them, for {days} {unit}"
+             totals, and derived every rollup grain from them, for {}",
+            super::rollup::days_text(days)
         );
     }
     if args.trace_index || args.drop_trace_index {
