@@ -5,12 +5,12 @@
 //! deltas it merged, in the same transaction: running it again, or beside loads, changes
 //! nothing that is already folded in.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
-
-use std::borrow::Cow;
 
 use super::rollup::{
     Cells, Delta, Detail, Detailed, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width,
@@ -165,9 +165,9 @@ pub(super) fn conversion_pending_error() -> crate::Error {
 /// before migration 011, when it left its marker, then drops those tables: the route
 /// cells with their fine cells as detail, the minute totals with their minute cells, and
 /// the other grains (older migrations' derived grains among them) recomputed from the
-/// same cells. Returns for how many days, when there was something to derive. Under the rollup lock, in
-/// one transaction with the marker, so a failed run is done again by the next `logctl
-/// schema`.
+/// same cells. Returns for how many days, when there was something to derive. Under the
+/// rollup lock, in one transaction with the marker, so a failed run is done again by
+/// the next `logctl schema`.
 pub async fn derive_pending_grains(
     client: &Client,
     distributed: bool,

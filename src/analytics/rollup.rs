@@ -69,6 +69,20 @@ pub struct MinuteKey {
     pub level: Box<str>,
 }
 
+impl MinuteKey {
+    /// The key of the minute total this minute cell counts towards.
+    pub fn total_cell(&self) -> HourKey {
+        HourKey {
+            start: self.minute,
+            service_id: self.service_id,
+            route: "".into(),
+            method: "".into(),
+            status: 0,
+            level: "".into(),
+        }
+    }
+}
+
 /// The key of an hour (or day) cell. Absent values are 0 and "".
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HourKey {
@@ -180,12 +194,7 @@ pub fn encode_detail(detail: &Detail) -> Vec<u8> {
 
 /// Adds the cells of an encoded detail to `detail`. A corrupt detail is an error.
 pub fn merge_detail(detail: &mut Detail, bytes: &[u8]) -> crate::Result<()> {
-    let corrupt = |what: &str| {
-        crate::Error::Failed(format!(
-            "a rollup cell's detail is corrupt ({what}); recompute the rollups of its time \
-             range from the raw rows with `logctl rollup rebuild`"
-        ))
-    };
+    let corrupt = |what: &str| corrupt("cell's detail", what);
     let mut reader = Reader { bytes, at: 0 };
     if reader.byte().ok_or_else(|| corrupt("empty"))? != DETAIL_VERSION {
         return Err(corrupt("unknown version"));
@@ -336,21 +345,13 @@ impl Grain {
         let mut details = Detailed::default();
         if self.width == Width::Minute {
             for (key, measures) in &cells.minutes {
-                let cell = HourKey {
-                    start: key.minute,
-                    service_id: key.service_id,
-                    route: "".into(),
-                    method: "".into(),
-                    status: 0,
-                    level: "".into(),
-                };
                 let detail = DetailKey {
                     method: "".into(),
                     status: key.status_class,
                     level: key.level.clone(),
                 };
                 details
-                    .entry(cell)
+                    .entry(key.total_cell())
                     .or_default()
                     .entry(detail)
                     .or_default()
@@ -383,15 +384,7 @@ impl Grain {
         let mut grain: FxHashMap<HourKey, Measures> = FxHashMap::default();
         if self.width == Width::Minute {
             for (key, measures) in &cells.minutes {
-                let cell = HourKey {
-                    start: key.minute,
-                    service_id: key.service_id,
-                    route: "".into(),
-                    method: "".into(),
-                    status: 0,
-                    level: "".into(),
-                };
-                grain.entry(cell).or_default().merge(measures);
+                grain.entry(key.total_cell()).or_default().merge(measures);
             }
         } else {
             for (key, measures) in &cells.hours {
@@ -546,12 +539,7 @@ impl Cells {
     /// included, so that a compaction or a reader of many deltas builds no cell twice. A
     /// corrupt delta is an error and leaves these cells partly merged.
     pub fn merge_delta(&mut self, service_id: i32, bytes: &[u8]) -> crate::Result<()> {
-        let corrupt = |what: &str| {
-            crate::Error::Failed(format!(
-                "a rollup delta is corrupt ({what}); recompute the rollups of its time range \
-                 from the raw rows with `logctl rollup rebuild`"
-            ))
-        };
+        let corrupt = |what: &str| corrupt("delta", what);
         let mut reader = Reader { bytes, at: 0 };
         if reader.byte().ok_or_else(|| corrupt("empty"))? != DELTA_VERSION {
             return Err(corrupt("unknown version"));
@@ -604,6 +592,14 @@ impl Cells {
         }
         Ok(())
     }
+}
+
+/// The error for stored rollup bytes (`thing`: a delta, a detail) that do not decode.
+fn corrupt(thing: &str, what: &str) -> crate::Error {
+    crate::Error::Failed(format!(
+        "a rollup {thing} is corrupt ({what}); recompute the rollups of its time range from \
+         the raw rows with `logctl rollup rebuild`"
+    ))
 }
 
 fn put(out: &mut Vec<u8>, mut value: u64) {
