@@ -11,7 +11,7 @@ use super::encode::timestamp::{self, MICROS_PER_DAY};
 use super::encode::tuple;
 use super::read::FileGuard;
 use crate::Invalid;
-use crate::analytics::rollup::Cells;
+use crate::analytics::rollup::{Cells, Delta};
 
 /// A source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -64,6 +64,11 @@ pub struct Batch {
     /// The service names of its tuples: each tuple's service_id holds an index into this
     /// list until `set_service_ids` replaces it with the id.
     pub service_names: Vec<Box<str>>,
+    /// The rollup deltas of its rows, computed by the encode stage, which has time to
+    /// spare while the writer's COPY stream is the bottleneck; their service ids are the
+    /// tuples' (numbers, then ids). None once rows were removed: `rollup_deltas` then
+    /// computes them anew from the tuples.
+    pub deltas: Option<Vec<Delta>>,
 }
 
 impl Batch {
@@ -132,6 +137,9 @@ impl Batch {
             let index = tuple::service_id_of(tuple);
             tuple::set_service_id(tuple, ids[index as usize]);
         }
+        for delta in self.deltas.iter_mut().flatten() {
+            delta.service_id = ids[delta.service_id as usize];
+        }
         self.service_names.clear();
     }
 
@@ -142,13 +150,16 @@ impl Batch {
             .map(|day| timestamp::to_datetime(day * MICROS_PER_DAY))
     }
 
-    /// The rollup cells of the rows it holds now, read back from their tuples.
-    pub fn rollup_cells(&self) -> Cells {
-        let mut cells = Cells::default();
-        for row in &self.rows {
-            cells.add(&tuple::rollup_row(&self.copy[row.copy_start..row.copy_end]));
-        }
-        cells
+    /// The rollup deltas of the rows it holds now: those the encode stage computed, or
+    /// computed from the tuples if rows were removed since.
+    pub fn rollup_deltas(&mut self) -> &[Delta] {
+        self.deltas.get_or_insert_with(|| {
+            let mut cells = Cells::default();
+            for row in &self.rows {
+                cells.add(&tuple::rollup_row(&self.copy[row.copy_start..row.copy_end]));
+            }
+            cells.deltas()
+        })
     }
 
     /// Lines this batch accounts for: loaded, rejected and blank.
@@ -159,6 +170,7 @@ impl Batch {
     /// Rejects the row at `index` with the server's reason and removes its tuple.
     pub fn reject_row(&mut self, index: usize, reason: String) {
         let row = self.rows.remove(index);
+        self.deltas = None;
         let length = row.copy_end - row.copy_start;
         self.copy.drain(row.copy_start..row.copy_end);
         for later in &mut self.rows[index..] {
@@ -238,7 +250,9 @@ impl Batch {
             raw: self.raw.split_off(relative),
             days: self.days.clone(),
             service_names: self.service_names.clone(),
+            deltas: None,
         };
+        self.deltas = None;
         self.end_offset = offset;
         self.end_line = line;
         tail
@@ -304,6 +318,7 @@ pub(crate) mod tests {
             raw: text.as_bytes().to_vec(),
             days: Vec::new(),
             service_names: Vec::new(),
+            deltas: None,
         };
         let mut start = 0;
         for (number, content) in text.lines().enumerate() {

@@ -85,6 +85,7 @@ pub(crate) fn encode_chunk(
         raw: Vec::new(),
         days: Vec::new(),
         service_names: Vec::new(),
+        deltas: None,
     };
     let max_line_bytes = encoder.options().max_line_bytes;
     if let Some(oversized) = chunk.oversized {
@@ -142,5 +143,8 @@ pub(crate) fn encode_chunk(
     batch.days.sort_unstable();
     batch.days.dedup();
     batch.service_names = services.names;
+    if !cfg!(feature = "bench-without-rollups") {
+        batch.rollup_deltas();
+    }
     batch
 }

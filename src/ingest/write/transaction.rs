@@ -104,11 +104,15 @@ impl Target<'_> {
 /// Appends the rollup cells of the batch's rows, one delta per service, in the
 /// transaction (or savepoint) of those rows: they commit or roll back together. On
 /// Citus they carry the rows' spread key, which puts them on the rows' shard.
-async fn append_rollup_deltas(client: &Client, batch: &Batch, spread: i32) -> crate::Result<()> {
+async fn append_rollup_deltas(
+    client: &Client,
+    batch: &mut Batch,
+    spread: i32,
+) -> crate::Result<()> {
     if cfg!(feature = "bench-without-rollups") {
         return Ok(());
     }
-    compact::append_deltas(client, &batch.rollup_cells().deltas(), spread).await
+    compact::append_deltas(client, batch.rollup_deltas(), spread).await
 }
 
 /// What became of an attempt that did not fail.
