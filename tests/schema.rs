@@ -81,6 +81,15 @@ fn schema_creates_the_tables_indexes_and_version_once() {
         db.count("SELECT count(*) FROM logctl_schema_version"),
         logctl::db::migrate::MIGRATIONS.len() as i64
     );
+    // The deltas are compressed with lz4 on a server built with it (the test server is).
+    assert_eq!(
+        db.query(
+            "SELECT attcompression::text FROM pg_attribute \
+             WHERE attrelid = 'logctl_rollup_deltas'::regclass AND attname = 'cells'"
+        )[0]
+        .get::<_, String>(0),
+        "l"
+    );
 
     let second = db.logctl(&["schema"]).output().unwrap();
     assert_success(&second);

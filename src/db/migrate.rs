@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "011_rollup_detail.sql",
         sql: include_str!("../../sql/011_rollup_detail.sql"),
     },
+    Migration {
+        version: 12,
+        name: "012_delta_compression.sql",
+        sql: include_str!("../../sql/012_delta_compression.sql"),
+    },
 ];
 
 const DISTRIBUTE: &str = include_str!("../../sql/distribute.sql");
