@@ -258,7 +258,7 @@ fn write_legacy_cells(db: &TestDb) {
     use logctl::analytics::rollup::{Cells, DAY, Measures, Row, bucket_of};
     let mut client = db.client();
     client.batch_execute(LEGACY_TABLES).unwrap();
-    let mut cells = Cells::default();
+    let mut cells: Cells = Cells::default();
     let rows = client
         .query(
             "SELECT ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint, \

@@ -21,6 +21,7 @@
 //! route with its route cell, the minute cells of a service with its minute total.
 
 use std::borrow::Cow;
+use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
 
@@ -61,12 +62,14 @@ pub fn bucket_of(micros: i64, width: i64) -> i64 {
 }
 
 /// The key of a minute cell. Absent values are 0 and "" (the tables' primary keys).
+/// Its strings are owned, or borrowed from a batch's tuples (`S = &str`) while the batch
+/// counts its cells, which then allocates nothing per event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MinuteKey {
+pub struct MinuteKey<S = Box<str>> {
     pub minute: i64,
     pub service_id: i32,
     pub status_class: i16,
-    pub level: Box<str>,
+    pub level: S,
 }
 
 impl MinuteKey {
@@ -83,15 +86,16 @@ impl MinuteKey {
     }
 }
 
-/// The key of an hour (or day) cell. Absent values are 0 and "".
+/// The key of an hour (or day) cell. Absent values are 0 and "". Its strings are owned
+/// or borrowed, as a minute cell's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HourKey {
+pub struct HourKey<S = Box<str>> {
     pub start: i64,
     pub service_id: i32,
-    pub route: Box<str>,
-    pub method: Box<str>,
+    pub route: S,
+    pub method: S,
     pub status: i16,
-    pub level: Box<str>,
+    pub level: S,
 }
 
 /// Which dimensions the key of an hour-like grain keeps beside the service: everything
@@ -350,12 +354,11 @@ impl Grain {
                     status: key.status_class,
                     level: key.level.clone(),
                 };
-                details
-                    .entry(key.total_cell())
-                    .or_default()
-                    .entry(detail)
-                    .or_default()
-                    .merge(measures);
+                add_cell(
+                    details.entry(key.total_cell()).or_default(),
+                    detail,
+                    measures,
+                );
             }
         } else {
             for (key, measures) in &cells.hours {
@@ -364,12 +367,30 @@ impl Grain {
                     status: key.status,
                     level: key.level.clone(),
                 };
-                details
-                    .entry(self.cell_of(key))
-                    .or_default()
-                    .entry(detail)
-                    .or_default()
-                    .merge(measures);
+                add_cell(
+                    details.entry(self.cell_of(key)).or_default(),
+                    detail,
+                    measures,
+                );
+            }
+        }
+        details
+    }
+
+    /// The details of this grain's cells from those of a grain of its family at a finer
+    /// width (a route day's fine cells from its route hours'), which holds fewer cells to
+    /// go through than the fine cells themselves.
+    pub fn details_from(self, finer: &Detailed) -> Detailed {
+        let mut details = Detailed::default();
+        for (key, detail) in finer {
+            let into = details.entry(self.cell_of(key)).or_default();
+            for (cell, measures) in detail {
+                match into.get_mut(cell) {
+                    Some(into) => into.merge(measures),
+                    None => {
+                        into.insert(cell.clone(), measures.clone());
+                    }
+                }
             }
         }
         details
@@ -381,17 +402,35 @@ impl Grain {
         if self == Grain::new(Family::Fine, Width::Hour) {
             return Cow::Borrowed(&cells.hours);
         }
+        if self.width != Width::Minute {
+            return Cow::Owned(self.cells_from(&cells.hours));
+        }
         let mut grain: FxHashMap<HourKey, Measures> = FxHashMap::default();
-        if self.width == Width::Minute {
-            for (key, measures) in &cells.minutes {
-                grain.entry(key.total_cell()).or_default().merge(measures);
-            }
-        } else {
-            for (key, measures) in &cells.hours {
-                grain.entry(self.cell_of(key)).or_default().merge(measures);
-            }
+        for (key, measures) in &cells.minutes {
+            add_cell(&mut grain, key.total_cell(), measures);
         }
         Cow::Owned(grain)
+    }
+
+    /// This grain's cells summed from the cells of a finer hour-like grain, one that
+    /// keeps every dimension this one does: the fine cells, or a coarser grain's cells
+    /// (a service's day from its hours) to go through fewer of them.
+    pub fn cells_from(self, finer: &FxHashMap<HourKey, Measures>) -> FxHashMap<HourKey, Measures> {
+        let mut grain = FxHashMap::default();
+        for (key, measures) in finer {
+            add_cell(&mut grain, self.cell_of(key), measures);
+        }
+        grain
+    }
+}
+
+/// Adds `measures` to the cell of `key`.
+fn add_cell<K: Hash + Eq>(cells: &mut FxHashMap<K, Measures>, key: K, measures: &Measures) {
+    match cells.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut cell) => cell.get_mut().merge(measures),
+        std::collections::hash_map::Entry::Vacant(cell) => {
+            cell.insert(measures.clone());
+        }
     }
 }
 
@@ -420,17 +459,18 @@ impl Measures {
     }
 }
 
-/// The cells of some set of events.
+/// The cells of some set of events, with owned keys, or keys borrowed from the tuples of
+/// a batch (`S = &str`) while its deltas are computed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cells {
-    pub minutes: FxHashMap<MinuteKey, Measures>,
-    pub hours: FxHashMap<HourKey, Measures>,
+pub struct Cells<S: Hash + Eq = Box<str>> {
+    pub minutes: FxHashMap<MinuteKey<S>, Measures>,
+    pub hours: FxHashMap<HourKey<S>, Measures>,
 }
 
-impl Cells {
-    pub fn add(&mut self, row: &Row<'_>) {
+impl<'t, S: From<&'t str> + Clone + Hash + Eq> Cells<S> {
+    pub fn add(&mut self, row: &Row<'t>) {
         let error = is_error(row.status, row.level);
-        let level: Box<str> = row.level.unwrap_or("").into();
+        let level = S::from(row.level.unwrap_or(""));
         self.minutes
             .entry(MinuteKey {
                 minute: bucket_of(row.created_at, MINUTE),
@@ -444,46 +484,39 @@ impl Cells {
             .entry(HourKey {
                 start: bucket_of(row.created_at, HOUR),
                 service_id: row.service_id,
-                route: row.route.unwrap_or("").into(),
-                method: row.method.unwrap_or("").into(),
+                route: S::from(row.route.unwrap_or("")),
+                method: S::from(row.method.unwrap_or("")),
                 status: row.status.unwrap_or(0),
                 level,
             })
             .or_default()
             .add(error, row.latency_ms);
     }
+}
 
+impl<S: AsRef<str> + Ord + Hash> Cells<S> {
     pub fn is_empty(&self) -> bool {
         self.minutes.is_empty()
     }
 
     /// One delta per service: (service id, first minute, last minute, encoded cells).
     pub fn deltas(&self) -> Vec<Delta> {
-        let mut services: Vec<i32> = self.minutes.keys().map(|key| key.service_id).collect();
-        services.sort_unstable();
-        services.dedup();
-        services
-            .into_iter()
-            .map(|service_id| {
-                let mut minutes: Vec<(&MinuteKey, &Measures)> = self
-                    .minutes
-                    .iter()
-                    .filter(|(key, _)| key.service_id == service_id)
-                    .collect();
-                minutes.sort_by(|a, b| a.0.cmp(b.0));
-                let mut hours: Vec<(&HourKey, &Measures)> = self
-                    .hours
-                    .iter()
-                    .filter(|(key, _)| key.service_id == service_id)
-                    .collect();
-                hours.sort_by(|a, b| a.0.cmp(b.0));
-                let first_minute = minutes.first().map_or(0, |(key, _)| key.minute);
-                let last_minute = minutes.last().map_or(0, |(key, _)| key.minute);
+        let mut minutes: Vec<(&MinuteKey<S>, &Measures)> = self.minutes.iter().collect();
+        minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+        let mut hours: Vec<(&HourKey<S>, &Measures)> = self.hours.iter().collect();
+        hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+        // Every event has a minute cell and an hour cell: a service has both or neither.
+        minutes
+            .chunk_by(|a, b| a.0.service_id == b.0.service_id)
+            .zip(hours.chunk_by(|a, b| a.0.service_id == b.0.service_id))
+            .map(|(minutes, hours)| {
+                let first_minute = minutes[0].0.minute;
+                let last_minute = minutes[minutes.len() - 1].0.minute;
                 Delta {
-                    service_id,
+                    service_id: minutes[0].0.service_id,
                     first_minute,
                     last_minute,
-                    cells: encode_delta(first_minute, &minutes, &hours),
+                    cells: encode_delta(first_minute, minutes, hours),
                 }
             })
             .collect()
@@ -506,10 +539,10 @@ const DELTA_VERSION: u8 = 1;
 /// status class, level, measures) and the hour cells (hours after the first minute's
 /// hour, route, method, status, level, measures), each list behind its length; numbers
 /// are LEB128 varints, strings and sketches are length-prefixed.
-fn encode_delta(
+fn encode_delta<S: AsRef<str>>(
     first_minute: i64,
-    minutes: &[(&MinuteKey, &Measures)],
-    hours: &[(&HourKey, &Measures)],
+    minutes: &[(&MinuteKey<S>, &Measures)],
+    hours: &[(&HourKey<S>, &Measures)],
 ) -> Vec<u8> {
     let mut out = vec![DELTA_VERSION];
     put_signed(&mut out, first_minute);
@@ -517,17 +550,17 @@ fn encode_delta(
     for (key, measures) in minutes {
         put(&mut out, ((key.minute - first_minute) / MINUTE) as u64);
         put(&mut out, key.status_class as u64);
-        put_text(&mut out, &key.level);
+        put_text(&mut out, key.level.as_ref());
         put_measures(&mut out, measures);
     }
     let first_hour = bucket_of(first_minute, HOUR);
     put(&mut out, hours.len() as u64);
     for (key, measures) in hours {
         put(&mut out, ((key.start - first_hour) / HOUR) as u64);
-        put_text(&mut out, &key.route);
-        put_text(&mut out, &key.method);
+        put_text(&mut out, key.route.as_ref());
+        put_text(&mut out, key.method.as_ref());
         put(&mut out, key.status as u16 as u64);
-        put_text(&mut out, &key.level);
+        put_text(&mut out, key.level.as_ref());
         put_measures(&mut out, measures);
     }
     out

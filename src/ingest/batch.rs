@@ -154,7 +154,7 @@ impl Batch {
     /// computed from the tuples if rows were removed since.
     pub fn rollup_deltas(&mut self) -> &[Delta] {
         self.deltas.get_or_insert_with(|| {
-            let mut cells = Cells::default();
+            let mut cells = Cells::<&str>::default();
             for row in &self.rows {
                 cells.add(&tuple::rollup_row(&self.copy[row.copy_start..row.copy_end]));
             }
