@@ -319,49 +319,49 @@ pub(super) async fn delete_cells(
 /// Each grain's cells are summed from the nearest finer grain's rather than all from the
 /// fine cells, which merges each fine cell's sketch four times instead of ten; `rollup
 /// verify` sums every grain from the fine cells, so it checks this the other way.
+/// The statements of several grains are sent together, so that the server runs some
+/// while the client merges the stored cells others read: the route grains, whose
+/// details hold about as many cells as the fine cells, then the others, so that memory
+/// holds only one of those two sets of grains at a time (a rebuild folds a whole day).
 pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
-    let route_hour = Grain::new(Family::Route, Width::Hour);
-    let route_day = Grain::new(Family::Route, Width::Day);
+    let grain = Grain::new;
+    let (route_hour, route_day) = (
+        grain(Family::Route, Width::Hour),
+        grain(Family::Route, Width::Day),
+    );
     let hour_details = route_hour.details_of(cells);
     let route_hours = summed(&hour_details);
-    fold_grain(client, route_hour, &route_hours, Some(&hour_details)).await?;
     let day_details = route_day.details_from(&hour_details);
-    drop(hour_details);
     let route_days = route_day.cells_from(&route_hours);
-    drop(route_hours);
-    fold_grain(client, route_day, &route_days, Some(&day_details)).await?;
-    drop((route_days, day_details));
+    futures_util::future::try_join(
+        fold_grain(client, route_hour, &route_hours, Some(&hour_details)),
+        fold_grain(client, route_day, &route_days, Some(&day_details)),
+    )
+    .await?;
+    drop((hour_details, route_hours, day_details, route_days));
 
-    let total_minute = Grain::new(Family::Total, Width::Minute);
-    let minute_details = total_minute.details_of(cells);
+    let minute_details = grain(Family::Total, Width::Minute).details_of(cells);
     let total_minutes = summed(&minute_details);
-    fold_grain(client, total_minute, &total_minutes, Some(&minute_details)).await?;
-    drop((total_minutes, minute_details));
-
-    let service_hours = Grain::new(Family::Service, Width::Hour).cells_from(&cells.hours);
-    let total_hours = Grain::new(Family::Total, Width::Hour).cells_from(&service_hours);
-    let derived = [
-        (Grain::new(Family::Service, Width::Day), &service_hours),
-        (Grain::new(Family::Total, Width::Day), &total_hours),
-    ]
-    .map(|(grain, finer)| (grain, grain.cells_from(finer)));
-    fold_grain(
-        client,
-        Grain::new(Family::Service, Width::Hour),
-        &service_hours,
-        None,
-    )
+    let service_hours = grain(Family::Service, Width::Hour).cells_from(&cells.hours);
+    let service_days = grain(Family::Service, Width::Day).cells_from(&service_hours);
+    let total_hours = grain(Family::Total, Width::Hour).cells_from(&service_hours);
+    let total_days = grain(Family::Total, Width::Day).cells_from(&total_hours);
+    let others = [
+        (
+            Family::Total,
+            Width::Minute,
+            &total_minutes,
+            Some(&minute_details),
+        ),
+        (Family::Service, Width::Hour, &service_hours, None),
+        (Family::Service, Width::Day, &service_days, None),
+        (Family::Total, Width::Hour, &total_hours, None),
+        (Family::Total, Width::Day, &total_days, None),
+    ];
+    futures_util::future::try_join_all(others.map(|(family, width, cells, details)| {
+        fold_grain(client, grain(family, width), cells, details)
+    }))
     .await?;
-    fold_grain(
-        client,
-        Grain::new(Family::Total, Width::Hour),
-        &total_hours,
-        None,
-    )
-    .await?;
-    for (grain, cells) in &derived {
-        fold_grain(client, *grain, cells, None).await?;
-    }
     Ok(())
 }
 
