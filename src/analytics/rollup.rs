@@ -505,15 +505,27 @@ impl<S: AsRef<str> + Ord + Hash> Cells<S> {
         minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
         let mut hours: Vec<(&HourKey<S>, &Measures)> = self.hours.iter().collect();
         hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
-        // Every event has a minute cell and an hour cell: a service has both or neither.
+        // A service's deltas are keyed by its minute cells, as its events give it both
+        // kinds; hour cells of a service without minute cells (only merged bytes could
+        // hold such) are left out, never given to another service.
+        let mut hour_groups = hours
+            .chunk_by(|a, b| a.0.service_id == b.0.service_id)
+            .peekable();
         minutes
             .chunk_by(|a, b| a.0.service_id == b.0.service_id)
-            .zip(hours.chunk_by(|a, b| a.0.service_id == b.0.service_id))
-            .map(|(minutes, hours)| {
+            .map(|minutes| {
+                let service_id = minutes[0].0.service_id;
+                while hour_groups
+                    .next_if(|group| group[0].0.service_id < service_id)
+                    .is_some()
+                {}
+                let hours = hour_groups
+                    .next_if(|group| group[0].0.service_id == service_id)
+                    .unwrap_or_default();
                 let first_minute = minutes[0].0.minute;
                 let last_minute = minutes[minutes.len() - 1].0.minute;
                 Delta {
-                    service_id: minutes[0].0.service_id,
+                    service_id,
                     first_minute,
                     last_minute,
                     cells: encode_delta(first_minute, minutes, hours),
@@ -913,5 +925,33 @@ mod tests {
         let errors: u64 = first.hours.values().map(|m| m.errors).sum();
         assert_eq!(errors, 1);
         assert_eq!(deltas[1].first_minute, HOUR);
+    }
+
+    #[test]
+    fn hour_cells_of_a_service_without_minute_cells_go_to_no_other_service() {
+        let events =
+            [(MINUTE, 1), (MINUTE, 2), (MINUTE, 3)].map(|(created_at, service_id)| Event {
+                created_at,
+                service_id,
+                level: None,
+                method: None,
+                status: Some(200),
+                latency_ms: None,
+                route: None,
+            });
+        let mut cells = cells_of(&events);
+        // Only merged bytes could hold such cells: service 2's minutes without its hours.
+        cells.minutes.retain(|key, _| key.service_id != 2);
+        cells.hours.retain(|key, _| key.service_id != 1);
+        let deltas = cells.deltas();
+        let services: Vec<i32> = deltas.iter().map(|delta| delta.service_id).collect();
+        assert_eq!(services, [1, 3]);
+        let hours_of = |delta: &Delta| {
+            let mut merged = Cells::default();
+            merged.merge_delta(delta.service_id, &delta.cells).unwrap();
+            merged.hours.len()
+        };
+        assert_eq!(hours_of(&deltas[0]), 0, "service 1 kept no hour cells");
+        assert_eq!(hours_of(&deltas[1]), 1, "service 3 has its own");
     }
 }
