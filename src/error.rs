@@ -210,6 +210,16 @@ impl Error {
         }
     }
 
+    /// Whether the statement failed only because an earlier one of its transaction had
+    /// ("current transaction is aborted"): that earlier error is the one to report.
+    pub fn follows_another(&self) -> bool {
+        match self {
+            Error::Postgres(error) => error.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION),
+            Error::Context { source, .. } => source.follows_another(),
+            _ => false,
+        }
+    }
+
     /// Whether the connection was lost, so that nothing more can be sent through it.
     pub fn is_connection_lost(&self) -> bool {
         match self {

@@ -333,10 +333,10 @@ pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
     let route_hours = summed(&hour_details);
     let day_details = route_day.details_from(&hour_details);
     let route_days = route_day.cells_from(&route_hours);
-    futures_util::future::try_join(
+    fold_together([
         fold_grain(client, route_hour, &route_hours, Some(&hour_details)),
         fold_grain(client, route_day, &route_days, Some(&day_details)),
-    )
+    ])
     .await?;
     drop((hour_details, route_hours, day_details, route_days));
 
@@ -358,11 +358,27 @@ pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
         (Family::Total, Width::Hour, &total_hours, None),
         (Family::Total, Width::Day, &total_days, None),
     ];
-    futures_util::future::try_join_all(others.map(|(family, width, cells, details)| {
+    fold_together(others.map(|(family, width, cells, details)| {
         fold_grain(client, grain(family, width), cells, details)
     }))
-    .await?;
-    Ok(())
+    .await
+}
+
+/// Runs folds of grains on one connection together. When one fails, the others fail
+/// after it only because the transaction is aborted: its error is the one returned, so
+/// that a conflict is still seen as one (and retried).
+async fn fold_together(
+    folds: impl IntoIterator<Item = impl Future<Output = crate::Result<()>>>,
+) -> crate::Result<()> {
+    let mut errors: Vec<crate::Error> = futures_util::future::join_all(folds)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    match errors.iter().position(|error| !error.follows_another()) {
+        Some(cause) => Err(errors.swap_remove(cause)),
+        None => errors.into_iter().next().map_or(Ok(()), Err),
+    }
 }
 
 /// The cells of a grain that packs details: each the sum of its detail.
