@@ -424,7 +424,8 @@ impl Grain {
     }
 }
 
-/// Adds `measures` to the cell of `key`.
+/// Adds `measures` to the cell of `key`, cloning them only for a new cell: the others
+/// merge them without building a cell first.
 fn add_cell<K: Hash + Eq>(cells: &mut FxHashMap<K, Measures>, key: K, measures: &Measures) {
     match cells.entry(key) {
         std::collections::hash_map::Entry::Occupied(mut cell) => cell.get_mut().merge(measures),
