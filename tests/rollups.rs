@@ -311,9 +311,7 @@ fn write_legacy_cells(db: &TestDb) {
     for (key, measures) in &cells.hours {
         let mut day = key.clone();
         day.start = bucket_of(key.start, DAY);
-        days.entry(day)
-            .or_insert_with(Measures::default)
-            .merge(measures);
+        days.entry(day).or_default().merge(measures);
     }
     for (table, cells) in [
         ("logctl_rollup_hour", &cells.hours),

@@ -11,7 +11,8 @@
 //!   and level: percentiles per route, top-N, errors over longer windows.
 //!
 //! A batch's cells are written as one *delta* per service, in the batch's own
-//! transaction: `Cells::deltas` encodes them compactly and `Cells::merge_delta` adds them.
+//! transaction: `BatchCells` counts and encodes them compactly (`Cells::deltas` too, for
+//! cells that benchmarks build) and `Cells::merge_delta` adds them.
 //!
 //! Compaction stores them in grains (see `Grain`). The finest cells are not rows of their
 //! own: a row costs about 100 bytes of header, key and index entry, more than a cell's
@@ -22,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -62,10 +64,11 @@ pub fn bucket_of(micros: i64, width: i64) -> i64 {
 }
 
 /// The key of a minute cell. Absent values are 0 and "" (the tables' primary keys).
-/// Its strings are owned, or borrowed from a batch's tuples (`S = &str`) while the batch
+/// Its strings are shared (the cells of a delta, and a cell's keys in every grain, hold
+/// one copy of each), or borrowed from a batch's tuples (`S = &str`) while the batch
 /// counts its cells, which then allocates nothing per event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MinuteKey<S = Box<str>> {
+pub struct MinuteKey<S = Arc<str>> {
     pub minute: i64,
     pub service_id: i32,
     pub status_class: i16,
@@ -89,7 +92,7 @@ impl MinuteKey {
 /// The key of an hour (or day) cell. Absent values are 0 and "". Its strings are owned
 /// or borrowed, as a minute cell's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HourKey<S = Box<str>> {
+pub struct HourKey<S = Arc<str>> {
     pub start: i64,
     pub service_id: i32,
     pub route: S,
@@ -169,9 +172,9 @@ impl Family {
 /// `status`) and level of a minute total's minute cells.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DetailKey {
-    pub method: Box<str>,
+    pub method: Arc<str>,
     pub status: i16,
-    pub level: Box<str>,
+    pub level: Arc<str>,
 }
 
 /// A coarser cell's finer cells, by their detail keys.
@@ -215,7 +218,7 @@ pub fn merge_detail(detail: &mut Detail, bytes: &[u8]) -> crate::Result<()> {
                 level,
             })
             .or_default();
-        reader.merge_measures(cell)?.ok_or_else(truncated)?;
+        reader.merge_measures(cell, false)?.ok_or_else(truncated)?;
     }
     if reader.at != bytes.len() {
         return Err(corrupt("bytes after the last cell"));
@@ -460,80 +463,235 @@ impl Measures {
     }
 }
 
-/// The cells of some set of events, with owned keys, or keys borrowed from the tuples of
-/// a batch (`S = &str`) while its deltas are computed.
+/// The cells of some set of events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cells<S: Hash + Eq = Box<str>> {
-    pub minutes: FxHashMap<MinuteKey<S>, Measures>,
-    pub hours: FxHashMap<HourKey<S>, Measures>,
+pub struct Cells {
+    pub minutes: FxHashMap<MinuteKey, Measures>,
+    pub hours: FxHashMap<HourKey, Measures>,
 }
 
-impl<'t, S: From<&'t str> + Clone + Hash + Eq> Cells<S> {
-    pub fn add(&mut self, row: &Row<'t>) {
+impl Cells {
+    pub fn add(&mut self, row: &Row<'_>) {
         let error = is_error(row.status, row.level);
-        let level = S::from(row.level.unwrap_or(""));
+        let (minute, hour) = keys_of(row);
+        let (minute, hour) = (minute.owned(), hour.owned());
         self.minutes
-            .entry(MinuteKey {
-                minute: bucket_of(row.created_at, MINUTE),
-                service_id: row.service_id,
-                status_class: status_class(row.status),
-                level: level.clone(),
-            })
+            .entry(minute)
             .or_default()
             .add(error, row.latency_ms);
         self.hours
-            .entry(HourKey {
-                start: bucket_of(row.created_at, HOUR),
-                service_id: row.service_id,
-                route: S::from(row.route.unwrap_or("")),
-                method: S::from(row.method.unwrap_or("")),
-                status: row.status.unwrap_or(0),
-                level,
-            })
+            .entry(hour)
             .or_default()
             .add(error, row.latency_ms);
     }
-}
 
-impl<S: AsRef<str> + Ord + Hash> Cells<S> {
     pub fn is_empty(&self) -> bool {
         self.minutes.is_empty()
     }
 
-    /// One delta per service: (service id, first minute, last minute, encoded cells).
+    /// One delta per service, its cells' latencies written as sketches.
     pub fn deltas(&self) -> Vec<Delta> {
-        let mut minutes: Vec<(&MinuteKey<S>, &Measures)> = self.minutes.iter().collect();
-        minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
-        let mut hours: Vec<(&HourKey<S>, &Measures)> = self.hours.iter().collect();
-        hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
-        // A service's deltas are keyed by its minute cells, as its events give it both
-        // kinds; hour cells of a service without minute cells (only merged bytes could
-        // hold such) are left out, never given to another service.
-        let mut hour_groups = hours
-            .chunk_by(|a, b| a.0.service_id == b.0.service_id)
-            .peekable();
-        minutes
-            .chunk_by(|a, b| a.0.service_id == b.0.service_id)
-            .map(|minutes| {
-                let service_id = minutes[0].0.service_id;
-                while hour_groups
-                    .next_if(|group| group[0].0.service_id < service_id)
-                    .is_some()
-                {}
-                let hours = hour_groups
-                    .next_if(|group| group[0].0.service_id == service_id)
-                    .unwrap_or_default();
-                let first_minute = minutes[0].0.minute;
-                let last_minute = minutes[minutes.len() - 1].0.minute;
-                Delta {
-                    service_id,
-                    first_minute,
-                    last_minute,
-                    cells: encode_delta(first_minute, minutes, hours),
-                }
-            })
-            .collect()
+        deltas_of(self.minutes.iter().collect(), self.hours.iter().collect())
     }
+}
+
+/// The minute and hour keys of an event, borrowing its strings.
+fn keys_of<'t>(row: &Row<'t>) -> (MinuteKey<&'t str>, HourKey<&'t str>) {
+    let level = row.level.unwrap_or("");
+    (
+        MinuteKey {
+            minute: bucket_of(row.created_at, MINUTE),
+            service_id: row.service_id,
+            status_class: status_class(row.status),
+            level,
+        },
+        HourKey {
+            start: bucket_of(row.created_at, HOUR),
+            service_id: row.service_id,
+            route: row.route.unwrap_or(""),
+            method: row.method.unwrap_or(""),
+            status: row.status.unwrap_or(0),
+            level,
+        },
+    )
+}
+
+impl MinuteKey<&str> {
+    fn owned(&self) -> MinuteKey {
+        MinuteKey {
+            minute: self.minute,
+            service_id: self.service_id,
+            status_class: self.status_class,
+            level: self.level.into(),
+        }
+    }
+}
+
+impl HourKey<&str> {
+    fn owned(&self) -> HourKey {
+        HourKey {
+            start: self.start,
+            service_id: self.service_id,
+            route: self.route.into(),
+            method: self.method.into(),
+            status: self.status,
+            level: self.level.into(),
+        }
+    }
+}
+
+/// A batch's cells while its events are counted: keys borrowed from its tuples, and each
+/// cell's latencies kept as plain values, so that counting an event allocates nothing
+/// and a delta carries a cell of a few events as those few numbers, not as a sketch.
+#[derive(Debug, Default)]
+pub struct BatchCells<'t> {
+    minutes: FxHashMap<MinuteKey<&'t str>, u32>,
+    hours: FxHashMap<HourKey<&'t str>, u32>,
+    /// Events and errors of each cell, by the index the maps give it.
+    counts: Vec<(u64, u64)>,
+    /// (cell index, latency) of every event that has a latency, as `cell << 32 | latency`
+    /// so that one sort groups them by cell in ascending order.
+    latencies: Vec<u64>,
+}
+
+impl<'t> BatchCells<'t> {
+    pub fn add(&mut self, row: &Row<'t>) {
+        let error = is_error(row.status, row.level);
+        let (minute, hour) = keys_of(row);
+        let next = self.counts.len() as u32;
+        let minute = *self.minutes.entry(minute).or_insert(next);
+        let next = next + u32::from(minute == next);
+        let hour = *self.hours.entry(hour).or_insert(next);
+        self.counts
+            .resize(next as usize + usize::from(hour == next), (0, 0));
+        for cell in [minute, hour] {
+            let (events, errors) = &mut self.counts[cell as usize];
+            *events += 1;
+            *errors += u64::from(error);
+            if let Some(latency) = row.latency_ms {
+                // A negative latency counts as 0, as in `Sketch::add`.
+                self.latencies
+                    .push(u64::from(cell) << 32 | u64::from(latency.max(0) as u32));
+            }
+        }
+    }
+
+    /// One delta per service.
+    pub fn deltas(mut self) -> Vec<Delta> {
+        self.latencies.sort_unstable();
+        let mut ranges = vec![(0, 0); self.counts.len()];
+        for (cell, values) in
+            self.latencies
+                .chunk_by(|a, b| a >> 32 == b >> 32)
+                .scan(0, |start, values| {
+                    let range = (*start, *start + values.len());
+                    *start = range.1;
+                    Some((values[0] >> 32, range))
+                })
+        {
+            ranges[cell as usize] = values;
+        }
+        let tallied = |cell: u32| {
+            let (events, errors) = self.counts[cell as usize];
+            let (start, end) = ranges[cell as usize];
+            Tallied {
+                events,
+                errors,
+                latencies: &self.latencies[start..end],
+            }
+        };
+        deltas_of(
+            self.minutes
+                .iter()
+                .map(|(key, &cell)| (key, tallied(cell)))
+                .collect(),
+            self.hours
+                .iter()
+                .map(|(key, &cell)| (key, tallied(cell)))
+                .collect(),
+        )
+    }
+}
+
+/// A batch's cell as its delta writes it.
+struct Tallied<'b> {
+    events: u64,
+    errors: u64,
+    /// `cell << 32 | latency`, ascending.
+    latencies: &'b [u64],
+}
+
+/// A cell holding up to this many latencies carries them in its delta as values; one
+/// holding more, as a sketch. A few values take fewer bytes than a sketch's header and
+/// buckets, and are cheaper to write; many take more than the buckets they fall into.
+const LATENCY_VALUES_AT_MOST: usize = 64;
+
+/// How a delta writes a cell's measures: events, errors, then its latencies.
+trait DeltaMeasures {
+    fn put(&self, out: &mut Vec<u8>);
+}
+
+impl DeltaMeasures for &Measures {
+    fn put(&self, out: &mut Vec<u8>) {
+        put(out, self.events);
+        put(out, self.errors);
+        put(out, 0);
+        put_sketch(out, &self.latency);
+    }
+}
+
+impl DeltaMeasures for Tallied<'_> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put(out, self.events);
+        put(out, self.errors);
+        let values = self.latencies.iter().map(|&value| value as u32);
+        if self.latencies.len() > LATENCY_VALUES_AT_MOST {
+            put(out, 0);
+            put_sketch(out, &values.map(|value| value as i32).collect());
+            return;
+        }
+        put(out, self.latencies.len() as u64 + 1);
+        let mut previous = 0;
+        for value in values {
+            put(out, u64::from(value - previous));
+            previous = value;
+        }
+    }
+}
+
+/// Groups cells into one delta per service. A service's deltas are keyed by its minute
+/// cells, as its events give it both kinds; hour cells of a service without minute cells
+/// (only merged bytes could hold such) are left out, never given to another service.
+fn deltas_of<S: AsRef<str> + Ord, M: DeltaMeasures>(
+    mut minutes: Vec<(&MinuteKey<S>, M)>,
+    mut hours: Vec<(&HourKey<S>, M)>,
+) -> Vec<Delta> {
+    minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+    hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+    let mut hour_groups = hours
+        .chunk_by(|a, b| a.0.service_id == b.0.service_id)
+        .peekable();
+    minutes
+        .chunk_by(|a, b| a.0.service_id == b.0.service_id)
+        .map(|minutes| {
+            let service_id = minutes[0].0.service_id;
+            while hour_groups
+                .next_if(|group| group[0].0.service_id < service_id)
+                .is_some()
+            {}
+            let hours = hour_groups
+                .next_if(|group| group[0].0.service_id == service_id)
+                .unwrap_or_default();
+            let first_minute = minutes[0].0.minute;
+            let last_minute = minutes[minutes.len() - 1].0.minute;
+            Delta {
+                service_id,
+                first_minute,
+                last_minute,
+                cells: encode_delta(first_minute, minutes, hours),
+            }
+        })
+        .collect()
 }
 
 /// One service's cells of one batch, as a row of `logctl_rollup_deltas`.
@@ -545,59 +703,115 @@ pub struct Delta {
     pub cells: Vec<u8>,
 }
 
-/// The version byte of the delta encoding.
-const DELTA_VERSION: u8 = 1;
+/// The version byte of the delta encoding. Version 1 (which an older logctl may have
+/// left pending) wrote each string in place and every latency as a sketch.
+const DELTA_VERSION: u8 = 2;
 
-/// A version byte, the first minute, then the minute cells (minutes after the first,
-/// status class, level, measures) and the hour cells (hours after the first minute's
-/// hour, route, method, status, level, measures), each list behind its length; numbers
-/// are LEB128 varints, strings and sketches are length-prefixed.
-fn encode_delta<S: AsRef<str>>(
+/// A version byte, the first minute, the strings the cells name (each length-prefixed,
+/// behind their count: routes repeat in many cells), then the minute cells (minutes
+/// after the first, status class, level, measures) and the hour cells (hours after the
+/// first minute's hour, route, method, status, level, measures), each list behind its
+/// length. Numbers are LEB128 varints, strings are indexes into the list of strings.
+/// Measures are events, errors and the latencies: either 1 + their count, then the
+/// values ascending, each after the first as the difference from the one before; or 0,
+/// then a sketch's encoding behind its length.
+fn encode_delta<'k, S: AsRef<str> + 'k, M: DeltaMeasures>(
     first_minute: i64,
-    minutes: &[(&MinuteKey<S>, &Measures)],
-    hours: &[(&HourKey<S>, &Measures)],
+    minutes: &[(&'k MinuteKey<S>, M)],
+    hours: &[(&'k HourKey<S>, M)],
 ) -> Vec<u8> {
+    let mut strings = Strings::default();
+    let minute_levels: Vec<u64> = minutes
+        .iter()
+        .map(|(key, _)| strings.index(key.level.as_ref()))
+        .collect();
+    let hour_strings: Vec<[u64; 3]> = hours
+        .iter()
+        .map(|(key, _)| {
+            [&key.route, &key.method, &key.level].map(|text| strings.index(text.as_ref()))
+        })
+        .collect();
     let mut out = vec![DELTA_VERSION];
     put_signed(&mut out, first_minute);
+    put(&mut out, strings.listed.len() as u64);
+    for text in strings.listed {
+        put_text(&mut out, text);
+    }
     put(&mut out, minutes.len() as u64);
-    for (key, measures) in minutes {
+    for ((key, measures), level) in minutes.iter().zip(minute_levels) {
         put(&mut out, ((key.minute - first_minute) / MINUTE) as u64);
         put(&mut out, key.status_class as u64);
-        put_text(&mut out, key.level.as_ref());
-        put_measures(&mut out, measures);
+        put(&mut out, level);
+        measures.put(&mut out);
     }
     let first_hour = bucket_of(first_minute, HOUR);
     put(&mut out, hours.len() as u64);
-    for (key, measures) in hours {
+    for ((key, measures), [route, method, level]) in hours.iter().zip(hour_strings) {
         put(&mut out, ((key.start - first_hour) / HOUR) as u64);
-        put_text(&mut out, key.route.as_ref());
-        put_text(&mut out, key.method.as_ref());
+        put(&mut out, route);
+        put(&mut out, method);
         put(&mut out, key.status as u16 as u64);
-        put_text(&mut out, key.level.as_ref());
-        put_measures(&mut out, measures);
+        put(&mut out, level);
+        measures.put(&mut out);
     }
     out
 }
 
+/// The strings of a delta, each listed once, by their index.
+#[derive(Default)]
+struct Strings<'k> {
+    indexes: FxHashMap<&'k str, u64>,
+    listed: Vec<&'k str>,
+}
+
+impl<'k> Strings<'k> {
+    fn index(&mut self, text: &'k str) -> u64 {
+        let next = self.listed.len() as u64;
+        *self.indexes.entry(text).or_insert_with(|| {
+            self.listed.push(text);
+            next
+        })
+    }
+}
+
 impl Cells {
-    /// Adds the cells of one delta of `service_id` (as [`Cells::deltas`] encoded them):
-    /// each is merged into this set's cell of its key as it is read, sketch bytes
-    /// included, so that a compaction or a reader of many deltas builds no cell twice. A
-    /// corrupt delta is an error and leaves these cells partly merged.
+    /// Adds the cells of one delta of `service_id` (as [`Cells::deltas`] or
+    /// [`BatchCells::deltas`] encoded them, or version 1): each is merged into this set's
+    /// cell of its key as it is read, sketch bytes included, so that a compaction or a
+    /// reader of many deltas builds no cell twice. A corrupt delta is an error and leaves
+    /// these cells partly merged.
     pub fn merge_delta(&mut self, service_id: i32, bytes: &[u8]) -> crate::Result<()> {
         let corrupt = |what: &str| corrupt("delta", what);
         let mut reader = Reader { bytes, at: 0 };
-        if reader.byte().ok_or_else(|| corrupt("empty"))? != DELTA_VERSION {
+        let version = reader.byte().ok_or_else(|| corrupt("empty"))?;
+        if !(1..=DELTA_VERSION).contains(&version) {
             return Err(corrupt("unknown version"));
         }
         let truncated = || corrupt("cut short");
         let first_minute = reader.signed().ok_or_else(truncated)?;
+        let mut strings = Vec::new();
+        if version > 1 {
+            for _ in 0..reader.number().ok_or_else(truncated)? {
+                strings.push(reader.text().ok_or_else(truncated)?);
+            }
+        }
+        let text = |reader: &mut Reader| -> crate::Result<Arc<str>> {
+            if version == 1 {
+                return reader.text().ok_or_else(truncated);
+            }
+            let index = reader.number().ok_or_else(truncated)?;
+            usize::try_from(index)
+                .ok()
+                .and_then(|index| strings.get(index))
+                .cloned()
+                .ok_or_else(|| corrupt("a string out of range"))
+        };
         for _ in 0..reader.number().ok_or_else(truncated)? {
             let minute = reader
                 .bucket_after(first_minute, MINUTE)
                 .ok_or_else(|| corrupt("a minute out of range"))?;
             let status_class = reader.number().ok_or_else(truncated)? as i16;
-            let level = reader.text().ok_or_else(truncated)?;
+            let level = text(&mut reader)?;
             let cell = self
                 .minutes
                 .entry(MinuteKey {
@@ -607,7 +821,9 @@ impl Cells {
                     level,
                 })
                 .or_default();
-            reader.merge_measures(cell)?.ok_or_else(truncated)?;
+            reader
+                .merge_measures(cell, version > 1)?
+                .ok_or_else(truncated)?;
         }
         let first_hour = first_minute
             .checked_sub(first_minute.rem_euclid(HOUR))
@@ -616,10 +832,10 @@ impl Cells {
             let start = reader
                 .bucket_after(first_hour, HOUR)
                 .ok_or_else(|| corrupt("an hour out of range"))?;
-            let route = reader.text().ok_or_else(truncated)?;
-            let method = reader.text().ok_or_else(truncated)?;
+            let route = text(&mut reader)?;
+            let method = text(&mut reader)?;
             let status = reader.number().ok_or_else(truncated)? as u16 as i16;
-            let level = reader.text().ok_or_else(truncated)?;
+            let level = text(&mut reader)?;
             let cell = self
                 .hours
                 .entry(HourKey {
@@ -631,7 +847,9 @@ impl Cells {
                     level,
                 })
                 .or_default();
-            reader.merge_measures(cell)?.ok_or_else(truncated)?;
+            reader
+                .merge_measures(cell, version > 1)?
+                .ok_or_else(truncated)?;
         }
         if reader.at != bytes.len() {
             return Err(corrupt("bytes after the last cell"));
@@ -665,13 +883,19 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// A detail's measures: events, errors, then the latency sketch.
 fn put_measures(out: &mut Vec<u8>, measures: &Measures) {
     put(out, measures.events);
     put(out, measures.errors);
-    let mut sketch = Vec::new();
-    measures.latency.encode(&mut sketch);
-    put(out, sketch.len() as u64);
-    out.extend_from_slice(&sketch);
+    put_sketch(out, &measures.latency);
+}
+
+/// A sketch's encoding behind its length.
+fn put_sketch(out: &mut Vec<u8>, sketch: &Sketch) {
+    let mut encoded = Vec::new();
+    sketch.encode(&mut encoded);
+    put(out, encoded.len() as u64);
+    out.extend_from_slice(&encoded);
 }
 
 struct Reader<'b> {
@@ -720,22 +944,47 @@ impl Reader<'_> {
         Some(slice)
     }
 
-    fn text(&mut self) -> Option<Box<str>> {
-        std::str::from_utf8(self.slice()?).ok().map(Box::from)
+    fn text(&mut self) -> Option<Arc<str>> {
+        std::str::from_utf8(self.slice()?).ok().map(Arc::from)
     }
 
-    /// Adds the next measures to `cell`; None when cut short.
-    fn merge_measures(&mut self, cell: &mut Measures) -> crate::Result<Option<()>> {
+    /// Adds the next measures to `cell`; None when cut short. Their latencies are a
+    /// sketch, or in a delta since version 2 (`values_or_sketch`) either a sketch or
+    /// values (see `encode_delta`).
+    fn merge_measures(
+        &mut self,
+        cell: &mut Measures,
+        values_or_sketch: bool,
+    ) -> crate::Result<Option<()>> {
         let (Some(events), Some(errors)) = (self.number(), self.number()) else {
-            return Ok(None);
-        };
-        let Some(sketch) = self.slice() else {
             return Ok(None);
         };
         cell.events = cell.events.saturating_add(events);
         cell.errors = cell.errors.saturating_add(errors);
-        cell.latency.merge_encoded(sketch)?;
-        Ok(Some(()))
+        let values = match values_or_sketch {
+            true => self.number(),
+            false => Some(0),
+        };
+        match values {
+            None => Ok(None),
+            Some(0) => match self.slice() {
+                Some(sketch) => Ok(Some(cell.latency.merge_encoded(sketch)?)),
+                None => Ok(None),
+            },
+            Some(count) => {
+                let mut value = 0u64;
+                for _ in 1..count {
+                    let Some(step) = self.number() else {
+                        return Ok(None);
+                    };
+                    value = value.saturating_add(step);
+                    let latency = i32::try_from(value)
+                        .map_err(|_| corrupt("delta", "a latency out of range"))?;
+                    cell.latency.add(latency);
+                }
+                Ok(Some(()))
+            }
+        }
     }
 }
 
@@ -773,9 +1022,12 @@ mod tests {
     fn event() -> impl Strategy<Value = Event> {
         (
             // Three days around 2026, some before 2000 (negative microseconds).
+            // Some in one minute, whose cells hold more latencies than a delta writes
+            // as values.
             prop_oneof![
                 (-3 * DAY..0i64),
-                (837_000_000_000_000i64..837_000_000_000_000 + 3 * DAY)
+                (837_000_000_000_000i64..837_000_000_000_000 + 3 * DAY),
+                (837_000_000_000_000i64..837_000_000_000_000 + MINUTE)
             ],
             1..4i32,
             prop::option::of(prop::sample::select(vec!["info", "warn", "error", "fatal"])),
@@ -805,6 +1057,15 @@ mod tests {
         cells
     }
 
+    fn batch_deltas(events: &[Event]) -> Vec<Delta> {
+        let rows: Vec<Row> = events.iter().map(Event::row).collect();
+        let mut cells = BatchCells::default();
+        for row in &rows {
+            cells.add(row);
+        }
+        cells.deltas()
+    }
+
     proptest! {
         /// Events split into batches at random, each batch's cells written as deltas and
         /// read back, merged in a random order (as compaction steps and readers do): the
@@ -819,9 +1080,15 @@ mod tests {
             cuts.push(0);
             cuts.push(events.len());
             cuts.sort_unstable();
+            // Batches count their cells as a load does, with a benchmark's sketches
+            // (`Cells::deltas`) in between.
             let mut deltas = Vec::new();
-            for pair in cuts.windows(2) {
-                deltas.extend(cells_of(&events[pair[0]..pair[1]]).deltas());
+            for (index, pair) in cuts.windows(2).enumerate() {
+                let events = &events[pair[0]..pair[1]];
+                deltas.extend(match index % 2 {
+                    0 => batch_deltas(events),
+                    _ => cells_of(events).deltas(),
+                });
             }
             // A permutation of the deltas from the seed.
             let mut state = order | 1;
@@ -870,6 +1137,7 @@ mod tests {
         for (first_minute, offset) in [(0, u64::MAX >> 1), (i64::MAX - 1, 1), (i64::MIN + 1, 0)] {
             let mut bytes = vec![DELTA_VERSION];
             put_signed(&mut bytes, first_minute);
+            put(&mut bytes, 0);
             put(&mut bytes, 1);
             put(&mut bytes, offset);
             let error = Cells::default()
@@ -878,6 +1146,108 @@ mod tests {
                 .to_string();
             assert!(error.contains("corrupt"), "{error}");
         }
+    }
+
+    /// A cell of many latencies goes as a sketch, cells of few as their values: both
+    /// read back as the cells counted at once.
+    #[test]
+    fn a_batch_delta_reads_back_as_its_cells_whichever_way_latencies_are_written() {
+        let event = |index: i32, route: &str| Event {
+            created_at: MINUTE + i64::from(index),
+            service_id: 1,
+            level: Some("info".into()),
+            method: Some("GET".into()),
+            status: Some(200),
+            latency_ms: (index % 7 != 0).then_some(index * 37 % 5000),
+            route: Some(route.into()),
+        };
+        let events: Vec<Event> = (0..200)
+            .map(|index| event(index, "/busy"))
+            .chain((0..3).map(|index| event(index, "/quiet")))
+            .collect();
+        let mut merged = Cells::default();
+        for delta in batch_deltas(&events) {
+            merged.merge_delta(delta.service_id, &delta.cells).unwrap();
+        }
+        assert_eq!(merged, cells_of(&events));
+    }
+
+    /// Version 1, which an older logctl may have left pending: strings in place and
+    /// every latency as a sketch.
+    #[test]
+    fn a_delta_of_version_1_still_reads() {
+        let latency: Sketch = [10, 20].into_iter().collect();
+        let measures = Measures {
+            events: 3,
+            errors: 1,
+            latency: latency.clone(),
+        };
+        let mut bytes = vec![1];
+        put_signed(&mut bytes, HOUR + 2 * MINUTE);
+        put(&mut bytes, 1);
+        put(&mut bytes, 0);
+        put(&mut bytes, 5);
+        put_text(&mut bytes, "error");
+        put_measures(&mut bytes, &measures);
+        put(&mut bytes, 1);
+        put(&mut bytes, 0);
+        for text in ["/a/:id", "GET"] {
+            put_text(&mut bytes, text);
+        }
+        put(&mut bytes, 503);
+        put_text(&mut bytes, "error");
+        put_measures(&mut bytes, &measures);
+        let mut cells = Cells::default();
+        cells.merge_delta(7, &bytes).unwrap();
+        let minute = MinuteKey {
+            minute: HOUR + 2 * MINUTE,
+            service_id: 7,
+            status_class: 5,
+            level: "error".into(),
+        };
+        let hour = HourKey {
+            start: HOUR,
+            service_id: 7,
+            route: "/a/:id".into(),
+            method: "GET".into(),
+            status: 503,
+            level: "error".into(),
+        };
+        assert_eq!(
+            cells.minutes,
+            FxHashMap::from_iter([(minute, measures.clone())])
+        );
+        assert_eq!(cells.hours, FxHashMap::from_iter([(hour, measures)]));
+    }
+
+    #[test]
+    fn a_delta_naming_a_missing_string_or_a_latency_out_of_range_is_corrupt() {
+        let minute_cell = |level: u64, latency: u64| {
+            let mut bytes = vec![DELTA_VERSION];
+            put_signed(&mut bytes, 0);
+            put(&mut bytes, 1);
+            put_text(&mut bytes, "info");
+            put(&mut bytes, 1);
+            put(&mut bytes, 0);
+            put(&mut bytes, 2);
+            put(&mut bytes, level);
+            put(&mut bytes, 1);
+            put(&mut bytes, 0);
+            put(&mut bytes, 2);
+            put(&mut bytes, latency);
+            put(&mut bytes, 0);
+            bytes
+        };
+        let read = |bytes: &[u8]| {
+            Cells::default()
+                .merge_delta(1, bytes)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(&minute_cell(0, i32::MAX as u64)), Ok(()));
+        let missing = read(&minute_cell(1, 5)).unwrap_err();
+        assert!(missing.contains("a string out of range"), "{missing}");
+        let too_long = read(&minute_cell(0, i32::MAX as u64 + 1)).unwrap_err();
+        assert!(too_long.contains("a latency out of range"), "{too_long}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::encode::timestamp::{self, MICROS_PER_DAY};
 use super::encode::tuple;
 use super::read::FileGuard;
 use crate::Invalid;
-use crate::analytics::rollup::{Cells, Delta};
+use crate::analytics::rollup::{BatchCells, Delta};
 
 /// A source being loaded, shared by its batches.
 #[derive(Debug)]
@@ -154,7 +154,7 @@ impl Batch {
     /// computed from the tuples if rows were removed since.
     pub fn rollup_deltas(&mut self) -> &[Delta] {
         self.deltas.get_or_insert_with(|| {
-            let mut cells = Cells::<&str>::default();
+            let mut cells = BatchCells::default();
             for row in &self.rows {
                 cells.add(&tuple::rollup_row(&self.copy[row.copy_start..row.copy_end]));
             }
