@@ -8,12 +8,18 @@ use common::*;
 
 /// Every sum the rollups keep, per grain, against the same sums over the raw rows.
 fn assert_sums_match(db: &TestDb) {
-    let raw = db.count("SELECT count(*) FROM log_events");
-    let errors = db.count(
+    assert_sums_times(db, 1);
+}
+
+/// Every sum the rollups keep, per grain, is `times` the same sum over the raw rows.
+fn assert_sums_times(db: &TestDb, times: i64) {
+    let raw = times * db.count("SELECT count(*) FROM log_events");
+    let errors = times * db.count(
         "SELECT count(*) FROM log_events WHERE status >= 500 OR level IN ('error', 'fatal', 'critical', 'panic')",
     );
-    let latencies = db.count("SELECT count(latency_ms) FROM log_events");
-    let latency_sum = db.count("SELECT coalesce(sum(latency_ms), 0)::bigint FROM log_events");
+    let latencies = times * db.count("SELECT count(latency_ms) FROM log_events");
+    let latency_sum =
+        times * db.count("SELECT coalesce(sum(latency_ms), 0)::bigint FROM log_events");
     for table in [
         "logctl_rollup_service_hour",
         "logctl_rollup_service_day",
@@ -139,6 +145,41 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
     assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
     assert_sums_match(&db);
     assert_success(&verify(&db));
+}
+
+/// More deltas than one compaction step reads (512), over several services: each step
+/// folds whole services, and every delta counts once. (The deltas are each batch's four
+/// times over, as if every row had been loaded four times.)
+#[test]
+fn compaction_in_steps_folds_every_delta_once() {
+    let db = TestDb::with_schema("rollup_steps");
+    let dir = scratch_dir("rollup_steps");
+    let file = generated_file(&dir, "logs.ndjson", 20_000, 4);
+    // Another compactor holds the rollup lock, so that the load leaves its deltas.
+    let mut holder = db.client();
+    let mut holding = holder.transaction().unwrap();
+    holding
+        .execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&0x6c6f_6763_726f_6c6ci64],
+        )
+        .unwrap();
+    assert_success(
+        &db.logctl(&["load", "--batch-bytes", "256KiB", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    holding.rollback().unwrap();
+    db.client()
+        .batch_execute(
+            "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
+             SELECT service_id, first_minute, last_minute, cells, spread \
+             FROM logctl_rollup_deltas, generate_series(1, 3)",
+        )
+        .unwrap();
+    assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 2 * 512);
+    assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
+    assert_sums_times(&db, 4);
 }
 
 #[test]

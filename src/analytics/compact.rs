@@ -18,8 +18,8 @@ use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
 
-/// Deltas merged per transaction: their cells stay in memory until it commits.
-const DELTAS_PER_STEP: i64 = 256;
+/// Deltas read per transaction: their cells stay in memory until it commits.
+const DELTAS_PER_STEP: i64 = 512;
 
 /// Whether to wait for another compaction (or a rebuild) to finish first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,17 +100,20 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
             }
             let rows = client
                 .query(
-                    // One service's deltas together: they share its cells, so a step
-                    // writes each hour and day cell about once, where steps in time order
-                    // rewrote a day's cells of every service at each step.
+                    // One service's deltas together: they share its cells, so that a step
+                    // writes each of its hour and day cells once, where steps in time
+                    // order rewrote a day's cells of every service at each step.
                     "SELECT service_id, delta_id, cells FROM logctl_rollup_deltas \
                      WHERE delta_id <= $2 ORDER BY service_id, delta_id LIMIT $1",
                     &[&DELTAS_PER_STEP, &last],
                 )
                 .await?;
+            let read_all = rows.len() < DELTAS_PER_STEP as usize;
+            let services: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+            let rows = &rows[..whole_services(&services, read_all)];
             let mut cells = Cells::default();
             let mut consumed = Vec::with_capacity(rows.len());
-            for row in &rows {
+            for row in rows {
                 let service_id: i32 = row.get(0);
                 cells.merge_delta(service_id, row.get(2))?;
                 consumed.push((service_id, row.get::<_, i64>(1)));
@@ -124,16 +127,30 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
                     &[&services, &ids],
                 )
                 .await?;
-            Ok(Some(rows.len() as u64))
+            Ok(Some((rows.len() as u64, read_all)))
         })
         .await?;
-        let Some(step) = step else {
+        let Some((step, read_all)) = step else {
             return Ok(None);
         };
         folded += step;
-        if step < DELTAS_PER_STEP as u64 {
+        if read_all {
             return Ok(Some(folded));
         }
+    }
+}
+
+/// How many of a step's deltas (ordered by service) to fold: those of the services it
+/// read whole. The last service's may go on past the step's limit, unless the step read
+/// every delta left, and are left to the next step, which then writes that service's
+/// cells once; a service with more deltas than a step reads is folded over several.
+fn whole_services(services: &[i32], read_all: bool) -> usize {
+    let Some(&last) = services.last().filter(|_| !read_all) else {
+        return services.len();
+    };
+    match services.partition_point(|&service| service < last) {
+        0 => services.len(),
+        before => before,
     }
 }
 
@@ -763,4 +780,20 @@ pub(super) fn stored(events: i64, errors: i64, sketch: &[u8]) -> crate::Result<M
         errors: errors as u64,
         latency: Sketch::decode(sketch)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_services;
+
+    #[test]
+    fn a_step_folds_the_services_it_read_whole() {
+        // The last service may go on: left to the next step.
+        assert_eq!(whole_services(&[1, 1, 2, 3, 3], false), 3);
+        // Unless it is the only one: more deltas than a step, folded over several.
+        assert_eq!(whole_services(&[4, 4, 4], false), 3);
+        // Every delta left was read: all of it.
+        assert_eq!(whole_services(&[1, 1, 2, 3, 3], true), 5);
+        assert_eq!(whole_services(&[], true), 0);
+    }
 }
