@@ -214,7 +214,7 @@ async fn fill(client: &Client, url: &str, shape: Shape) -> Result<()> {
     for (delta, drawn) in receive {
         append_deltas(client, std::slice::from_ref(&delta), 0).await?;
         let folding = Instant::now();
-        compact(client, Wait::Yes).await?;
+        compact(client, None, Wait::Yes).await?;
         compacting += folding.elapsed();
         events += drawn;
         written += 1;
@@ -286,7 +286,7 @@ async fn top_up(client: &Client, shape: Shape) -> Result<()> {
             let (cells, _) = month.draw(service, id, from, end, from as u64 ^ id as u64);
             append_deltas(client, &cells.deltas(), 0).await?;
         }
-        compact(client, Wait::Yes).await?;
+        compact(client, None, Wait::Yes).await?;
         println!(
             "topped up {} minutes, to {}",
             (end - from) / MINUTE,

@@ -1,7 +1,7 @@
 //! Compaction: folds the rollup deltas that batches appended into the minute, hour and
-//! day cells, a bounded number of deltas per transaction, under one advisory lock so
-//! that compactors (the end of every load, `logctl rollup compact` from cron) take
-//! turns. Deltas and grains are merged by addition, and a step consumes exactly the
+//! day cells, a bounded number of deltas per transaction, under advisory locks so that
+//! compactors (the end of every load, `logctl rollup compact` from cron) take turns in
+//! each lane of services. Deltas and grains are merged by addition, and a step consumes exactly the
 //! deltas it merged, in the same transaction: running it again, or beside loads, changes
 //! nothing that is already folded in.
 
@@ -18,8 +18,9 @@ use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
 
-/// Deltas read per transaction: their cells stay in memory until it commits.
-const DELTAS_PER_STEP: i64 = 512;
+/// Deltas read per transaction: their cells stay in memory until it commits, in each
+/// lane that is being folded.
+const DELTAS_PER_STEP: i64 = 256;
 
 /// Whether to wait for another compaction (or a rebuild) to finish first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +56,20 @@ pub async fn append_deltas(client: &Client, deltas: &[Delta], spread: i32) -> cr
     Ok(())
 }
 
+/// Services are compacted in lanes (by service id), each under a lock of its own, so
+/// that two connections fold two lanes at once, each on a thread of its own: lanes write
+/// disjoint cells, since every grain is keyed by service.
+pub const LANES: usize = locks::ROLLUP_LANES.len();
+
 /// Folds every delta committed so far into the grains; returns how many it folded, or
-/// None when it did not wait for another compactor.
-pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> {
+/// None when it did not wait for another compactor in some lane. With a `second`
+/// connection, it folds every other lane there, on another thread (which needs a
+/// multi-threaded runtime); without, the lanes one after the other.
+pub async fn compact(
+    client: &Client,
+    second: Option<&Client>,
+    wait: Wait,
+) -> crate::Result<Option<u64>> {
     // Only the deltas committed by now: loads appending beside a long compaction cannot
     // keep it going, nor keep one service's deltas ahead of the others'.
     // In a transaction, as every statement: behind a transaction-pooling pooler, a
@@ -73,18 +85,82 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
     let Some(last) = last else {
         return Ok(Some(0));
     };
+    let clients: Vec<&Client> = std::iter::once(client).chain(second).collect();
+    let share = |index: usize| {
+        let client = clients[index];
+        let lanes = (index..LANES).step_by(clients.len());
+        async move {
+            let mut folded = Some(0);
+            for lane in lanes {
+                let lane_folded = compact_lane(client, lane, last, wait).await?;
+                folded = folded.zip(lane_folded).map(|(all, more)| all + more);
+            }
+            Ok::<_, crate::Error>(folded)
+        }
+    };
+    let shares = match clients.len() {
+        1 => vec![share(0).await],
+        // The merging and encoding on the client is as much work as the server's: one
+        // thread would fold the lanes' cells in turn. The threads borrow the
+        // connections, so they are scoped, and block this worker meanwhile.
+        _ => {
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::block_in_place(|| {
+                std::thread::scope(|scope| {
+                    let threads: Vec<_> = (0..clients.len())
+                        .map(|index| {
+                            let (runtime, share) = (&runtime, share(index));
+                            scope.spawn(move || runtime.block_on(share))
+                        })
+                        .collect();
+                    threads
+                        .into_iter()
+                        .map(|thread| {
+                            thread.join().unwrap_or_else(|_| {
+                                Err(crate::Error::Failed("a compaction thread panicked".into()))
+                            })
+                        })
+                        .collect()
+                })
+            })
+        }
+    };
+    let mut folded = Some(0);
+    for share in shares {
+        folded = folded.zip(share?).map(|(all, more)| all + more);
+    }
+    Ok(folded)
+}
+
+/// Folds a lane's deltas up to `last`, a step (one transaction) at a time; None when it
+/// did not wait for another compactor.
+async fn compact_lane(
+    client: &Client,
+    lane: usize,
+    last: i64,
+    wait: Wait,
+) -> crate::Result<Option<u64>> {
+    let lane_lock = locks::ROLLUP_LANES[lane];
+    let (lanes, lane) = (LANES as i32, lane as i32);
     let mut folded = 0;
     loop {
         let step = transaction(client, Isolation::ReadCommitted, |client| async move {
             let locked: bool = match wait {
                 Wait::Yes => {
                     client
-                        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+                        .execute(
+                            "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)",
+                            &[&locks::ROLLUPS, &lane_lock],
+                        )
                         .await?;
                     true
                 }
                 Wait::No => client
-                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+                    .query_one(
+                        "SELECT pg_try_advisory_xact_lock_shared($1) \
+                         AND pg_try_advisory_xact_lock($2)",
+                        &[&locks::ROLLUPS, &lane_lock],
+                    )
                     .await?
                     .get(0),
             };
@@ -104,8 +180,9 @@ pub async fn compact(client: &Client, wait: Wait) -> crate::Result<Option<u64>> 
                     // writes each of its hour and day cells once, where steps in time
                     // order rewrote a day's cells of every service at each step.
                     "SELECT service_id, delta_id, cells FROM logctl_rollup_deltas \
-                     WHERE delta_id <= $2 ORDER BY service_id, delta_id LIMIT $1",
-                    &[&DELTAS_PER_STEP, &last],
+                     WHERE delta_id <= $2 AND abs(service_id % $3) = $4 \
+                     ORDER BY service_id, delta_id LIMIT $1",
+                    &[&DELTAS_PER_STEP, &last, &lanes, &lane],
                 )
                 .await?;
             let read_all = rows.len() < DELTAS_PER_STEP as usize;

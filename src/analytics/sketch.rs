@@ -253,7 +253,10 @@ impl Sketch {
         put_varint(out, self.zeros);
         // Counted over the plain slice, which vectorizes: encoding is most of what a
         // compaction does per cell.
-        put_varint(out, self.counts.iter().filter(|&&count| count > 0).count() as u64);
+        put_varint(
+            out,
+            self.counts.iter().filter(|&&count| count > 0).count() as u64,
+        );
         if self.count == 0 {
             return;
         }

@@ -60,7 +60,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         Action::Compact => None,
         Action::Rebuild(range) | Action::Verify(range) => Some(range.bounds()?),
     };
-    let database = Database::open(database_url, 1).await?;
+    // Compaction folds its lanes on a connection each.
+    let database = Database::open(database_url, compact::LANES as u32).await?;
     let client = database.get().await?;
     match (args.action, range) {
         (Action::Rebuild(_), Some((since, until))) => {
@@ -93,7 +94,10 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
             );
         }
         _ => {
-            let folded = compact::compact(&client, Wait::Yes).await?.unwrap_or(0);
+            let second = database.get().await?;
+            let folded = compact::compact(&client, Some(&second), Wait::Yes)
+                .await?
+                .unwrap_or(0);
             eprintln!("logctl: folded {folded} rollup deltas into the grains");
         }
     }

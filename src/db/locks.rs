@@ -22,12 +22,16 @@ pub const PARTITION_NAME: i32 = 0x6c6f_6765;
 /// Held by the one transaction at a time that builds new partitions detached ("logcpart").
 pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
 
-/// Held by the one transaction at a time that folds rollup deltas into the grains,
-/// rebuilds a range of rollups, or prunes old cells ("logcroll"): `analytics::compact`,
-/// `analytics::rebuild`, `db::retention`. Every writer of the grains holds it, so a
-/// compaction step's read and upsert of a cell need no row locks (which Citus refuses
-/// across shards).
+/// Held by every writer of the rollup grains ("logcroll"), so that reading and then
+/// upserting a cell needs no row locks (which Citus refuses across shards): exclusively
+/// by a transaction that rebuilds a range of rollups, converts them or prunes old cells
+/// (`analytics::rebuild`, `analytics::compact`'s conversion, `db::retention`), shared by
+/// the compaction steps, which also hold their lane's lock of `ROLLUP_LANES`.
 pub const ROLLUPS: i64 = 0x6c6f_6763_726f_6c6c;
+
+/// Held by the one compaction step at a time of each lane of services ("logcrln0",
+/// "logcrln1"; see `analytics::compact::LANES`): lanes write disjoint cells.
+pub const ROLLUP_LANES: [i64; 2] = [0x6c6f_6763_726c_6e30, 0x6c6f_6763_726c_6e31];
 
 /// Serialises concurrent `logctl schema` runs ("logctl").
 pub const MIGRATION: i64 = 0x6c6f_6763_746c;
