@@ -197,13 +197,23 @@ async fn compact_lane(
             }
             fold(client, &cells).await?;
             let (services, ids): (Vec<i32>, Vec<i64>) = consumed.into_iter().unzip();
-            client
+            let deleted = client
                 .execute(
                     "DELETE FROM logctl_rollup_deltas WHERE (service_id, delta_id) IN \
                      (SELECT * FROM unnest($1::integer[], $2::bigint[]))",
                     &[&services, &ids],
                 )
                 .await?;
+            // Under the lane's lock nothing else deletes them; if something did, this
+            // step must not count them again, so it is undone.
+            if deleted != ids.len() as u64 {
+                return Err(crate::Error::Failed(format!(
+                    "compaction folded {} rollup deltas but found only {deleted} of them left \
+                     to delete, so it undid that step; something other than logctl deletes \
+                     rollup deltas: stop it, then run `logctl rollup compact` again",
+                    ids.len()
+                )));
+            }
             Ok(Some((rows.len() as u64, read_all)))
         })
         .await?;

@@ -784,7 +784,13 @@ impl Cells {
         let corrupt = |what: &str| corrupt("delta", what);
         let mut reader = Reader { bytes, at: 0 };
         let version = reader.byte().ok_or_else(|| corrupt("empty"))?;
-        if !(1..=DELTA_VERSION).contains(&version) {
+        if version > DELTA_VERSION {
+            return Err(crate::Error::Failed(format!(
+                "a rollup delta is in a format this logctl cannot read (version {version}; it \
+                 reads up to {DELTA_VERSION}); a newer logctl wrote it: upgrade this one"
+            )));
+        }
+        if version == 0 {
             return Err(corrupt("unknown version"));
         }
         let truncated = || corrupt("cut short");
@@ -971,6 +977,9 @@ impl Reader<'_> {
                 Some(sketch) => Ok(Some(cell.latency.merge_encoded(sketch)?)),
                 None => Ok(None),
             },
+            Some(count) if count - 1 > events => {
+                Err(corrupt("delta", "more latencies than events"))
+            }
             Some(count) => {
                 let mut value = 0u64;
                 for _ in 1..count {
@@ -1022,8 +1031,8 @@ mod tests {
     fn event() -> impl Strategy<Value = Event> {
         (
             // Three days around 2026, some before 2000 (negative microseconds).
-            // Some in one minute, whose cells hold more latencies than a delta writes
-            // as values.
+            // Some in one minute, whose minute cells gather the values of several
+            // batches (the sketch form of a busy cell has a test of its own).
             prop_oneof![
                 (-3 * DAY..0i64),
                 (837_000_000_000_000i64..837_000_000_000_000 + 3 * DAY),
@@ -1033,7 +1042,7 @@ mod tests {
             prop::option::of(prop::sample::select(vec!["info", "warn", "error", "fatal"])),
             prop::option::of(prop::sample::select(vec!["GET", "POST"])),
             prop::option::of(prop::sample::select(vec![200i16, 201, 404, 500, 503])),
-            prop::option::of(prop_oneof![Just(0), 1..100i32, 1..i32::MAX]),
+            prop::option::of(prop_oneof![Just(0), 1..100i32, 1..i32::MAX, i32::MIN..0]),
             prop::option::of(prop::sample::select(vec!["/a/:id", "/b", "(other)"])),
         )
             .prop_map(
@@ -1176,27 +1185,19 @@ mod tests {
     /// every latency as a sketch.
     #[test]
     fn a_delta_of_version_1_still_reads() {
-        let latency: Sketch = [10, 20].into_iter().collect();
         let measures = Measures {
             events: 3,
             errors: 1,
-            latency: latency.clone(),
+            latency: [10, 20].into_iter().collect(),
         };
-        let mut bytes = vec![1];
-        put_signed(&mut bytes, HOUR + 2 * MINUTE);
-        put(&mut bytes, 1);
-        put(&mut bytes, 0);
-        put(&mut bytes, 5);
-        put_text(&mut bytes, "error");
-        put_measures(&mut bytes, &measures);
-        put(&mut bytes, 1);
-        put(&mut bytes, 0);
-        for text in ["/a/:id", "GET"] {
-            put_text(&mut bytes, text);
-        }
-        put(&mut bytes, 503);
-        put_text(&mut bytes, "error");
-        put_measures(&mut bytes, &measures);
+        // As that version wrote them, byte for byte: the minute cell (minute 0 after the
+        // first, status class 5, "error", 3 events, 1 error, a sketch of 10 and 20 ms)
+        // and the hour cell (hour 0, "/a/:id", "GET", 503, "error", the same measures).
+        let bytes = [
+            1, 128, 200, 213, 219, 27, 1, 0, 5, 5, 101, 114, 114, 111, 114, 3, 1, 10, 1, 0, 2, 10,
+            10, 30, 116, 1, 34, 1, 1, 0, 6, 47, 97, 47, 58, 105, 100, 3, 71, 69, 84, 247, 3, 5,
+            101, 114, 114, 111, 114, 3, 1, 10, 1, 0, 2, 10, 10, 30, 116, 1, 34, 1,
+        ];
         let mut cells = Cells::default();
         cells.merge_delta(7, &bytes).unwrap();
         let minute = MinuteKey {
@@ -1221,8 +1222,9 @@ mod tests {
     }
 
     #[test]
-    fn a_delta_naming_a_missing_string_or_a_latency_out_of_range_is_corrupt() {
-        let minute_cell = |level: u64, latency: u64| {
+    fn a_delta_naming_a_missing_string_or_out_of_range_latencies_is_refused() {
+        // One minute cell of one event, at level string `level`, with `latencies`.
+        let minute_cell = |level: u64, latencies: &[u64]| {
             let mut bytes = vec![DELTA_VERSION];
             put_signed(&mut bytes, 0);
             put(&mut bytes, 1);
@@ -1233,8 +1235,10 @@ mod tests {
             put(&mut bytes, level);
             put(&mut bytes, 1);
             put(&mut bytes, 0);
-            put(&mut bytes, 2);
-            put(&mut bytes, latency);
+            put(&mut bytes, latencies.len() as u64 + 1);
+            for &latency in latencies {
+                put(&mut bytes, latency);
+            }
             put(&mut bytes, 0);
             bytes
         };
@@ -1243,11 +1247,17 @@ mod tests {
                 .merge_delta(1, bytes)
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(read(&minute_cell(0, i32::MAX as u64)), Ok(()));
-        let missing = read(&minute_cell(1, 5)).unwrap_err();
+        assert_eq!(read(&minute_cell(0, &[i32::MAX as u64])), Ok(()));
+        let missing = read(&minute_cell(1, &[5])).unwrap_err();
         assert!(missing.contains("a string out of range"), "{missing}");
-        let too_long = read(&minute_cell(0, i32::MAX as u64 + 1)).unwrap_err();
+        let too_long = read(&minute_cell(0, &[i32::MAX as u64 + 1])).unwrap_err();
         assert!(too_long.contains("a latency out of range"), "{too_long}");
+        let crowded = read(&minute_cell(0, &[5, 1])).unwrap_err();
+        assert!(crowded.contains("more latencies than events"), "{crowded}");
+        let mut newer = minute_cell(0, &[5]);
+        newer[0] = DELTA_VERSION + 1;
+        let newer = read(&newer).unwrap_err();
+        assert!(newer.contains("a newer logctl wrote it"), "{newer}");
     }
 
     #[test]
