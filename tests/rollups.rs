@@ -147,9 +147,10 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
     assert_success(&verify(&db));
 }
 
-/// More deltas than one compaction step reads (512), over several services: each step
-/// folds whole services, and every delta counts once. (The deltas are each batch's four
-/// times over, as if every row had been loaded four times.)
+/// More deltas than one compaction step reads (256), over several services, folded by
+/// two `rollup compact` at once (each in two lanes, on two connections): steps take turns
+/// in each lane and fold whole services, and every delta counts once. (The deltas are
+/// each batch's four times over, as if every row had been loaded four times.)
 #[test]
 fn compaction_in_steps_folds_every_delta_once() {
     let db = TestDb::with_schema("rollup_steps");
@@ -177,8 +178,13 @@ fn compaction_in_steps_folds_every_delta_once() {
              FROM logctl_rollup_deltas, generate_series(1, 3)",
         )
         .unwrap();
-    assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 2 * 512);
-    assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
+    assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 4 * 256);
+    let compactors: Vec<_> = (0..2)
+        .map(|_| db.logctl(&["rollup", "compact"]).spawn().unwrap())
+        .collect();
+    for compactor in compactors {
+        assert_success(&compactor.wait_with_output().unwrap());
+    }
     assert_sums_times(&db, 4);
 }
 
