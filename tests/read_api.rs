@@ -285,16 +285,9 @@ fn answers_equal_plain_sql_over_the_raw_rows() {
 #[test]
 fn answers_are_the_same_while_deltas_are_pending() {
     let db = TestDb::with_schema("read_api_pending");
-    let mut holder = db.client();
-    let mut holding = holder.transaction().unwrap();
-    holding
-        .execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&0x6c6f_6763_726f_6c6ci64],
-        )
-        .unwrap();
+    let mut holder = db.hold_rollup_lock();
     load_stretches(&db, "read_api_pending");
     assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 0);
     check_every_question(&db);
-    holding.rollback().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
 }

@@ -119,15 +119,8 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
     let db = TestDb::with_schema("rollup_pending");
     let dir = scratch_dir("rollup_pending");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 3);
-    // Another compactor holds the rollup lock: the load leaves its deltas pending.
-    let mut holder = db.client();
-    let mut holding = holder.transaction().unwrap();
-    holding
-        .execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&0x6c6f_6763_726f_6c6ci64],
-        )
-        .unwrap();
+    // A rebuild holds the rollup lock: the load leaves its deltas pending.
+    let mut holder = db.hold_rollup_lock();
     let load = db
         .logctl(&["load", file.to_str().unwrap()])
         .output()
@@ -141,7 +134,7 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
     assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 0);
     assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_route_hour"), 0);
     assert_success(&verify(&db));
-    holding.rollback().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
     assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
     assert_sums_match(&db);
     assert_success(&verify(&db));
@@ -156,21 +149,14 @@ fn compaction_in_steps_folds_every_delta_once() {
     let db = TestDb::with_schema("rollup_steps");
     let dir = scratch_dir("rollup_steps");
     let file = generated_file(&dir, "logs.ndjson", 20_000, 4);
-    // Another compactor holds the rollup lock, so that the load leaves its deltas.
-    let mut holder = db.client();
-    let mut holding = holder.transaction().unwrap();
-    holding
-        .execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&0x6c6f_6763_726f_6c6ci64],
-        )
-        .unwrap();
+    // A rebuild holds the rollup lock, so that the load leaves its deltas.
+    let mut holder = db.hold_rollup_lock();
     assert_success(
         &db.logctl(&["load", "--batch-bytes", "256KiB", file.to_str().unwrap()])
             .output()
             .unwrap(),
     );
-    holding.rollback().unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
     db.client()
         .batch_execute(
             "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \

@@ -1,9 +1,9 @@
 //! Compaction: folds the rollup deltas that batches appended into the minute, hour and
 //! day cells, a bounded number of deltas per transaction, under advisory locks so that
 //! compactors (the end of every load, `logctl rollup compact` from cron) take turns in
-//! each lane of services. Deltas and grains are merged by addition, and a step consumes exactly the
-//! deltas it merged, in the same transaction: running it again, or beside loads, changes
-//! nothing that is already folded in.
+//! each lane of services. Deltas and grains are merged by addition, and a step consumes
+//! exactly the deltas it merged, in the same transaction: running it again, or beside
+//! loads, changes nothing that is already folded in.
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -90,12 +90,11 @@ pub async fn compact(
         let client = clients[index];
         let lanes = (index..LANES).step_by(clients.len());
         async move {
-            let mut folded = Some(0);
+            let mut folded = Vec::new();
             for lane in lanes {
-                let lane_folded = compact_lane(client, lane, last, wait).await?;
-                folded = folded.zip(lane_folded).map(|(all, more)| all + more);
+                folded.push(compact_lane(client, lane, last, wait).await?);
             }
-            Ok::<_, crate::Error>(folded)
+            Ok::<_, crate::Error>(folded.into_iter().sum::<Option<u64>>())
         }
     };
     let shares = match clients.len() {
@@ -125,11 +124,8 @@ pub async fn compact(
             })
         }
     };
-    let mut folded = Some(0);
-    for share in shares {
-        folded = folded.zip(share?).map(|(all, more)| all + more);
-    }
-    Ok(folded)
+    // None from any lane makes the sum None.
+    shares.into_iter().sum()
 }
 
 /// Folds a lane's deltas up to `last`, a step (one transaction) at a time; None when it
@@ -186,17 +182,15 @@ async fn compact_lane(
                 )
                 .await?;
             let read_all = rows.len() < DELTAS_PER_STEP as usize;
-            let services: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-            let rows = &rows[..whole_services(&services, read_all)];
+            let mut services: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+            services.truncate(whole_services(&services, read_all));
+            let rows = &rows[..services.len()];
+            let ids: Vec<i64> = rows.iter().map(|row| row.get(1)).collect();
             let mut cells = Cells::default();
-            let mut consumed = Vec::with_capacity(rows.len());
-            for row in rows {
-                let service_id: i32 = row.get(0);
+            for (row, &service_id) in rows.iter().zip(&services) {
                 cells.merge_delta(service_id, row.get(2))?;
-                consumed.push((service_id, row.get::<_, i64>(1)));
             }
             fold(client, &cells).await?;
-            let (services, ids): (Vec<i32>, Vec<i64>) = consumed.into_iter().unzip();
             let deleted = client
                 .execute(
                     "DELETE FROM logctl_rollup_deltas WHERE (service_id, delta_id) IN \

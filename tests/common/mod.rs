@@ -154,6 +154,17 @@ impl TestDb {
         postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test database")
     }
 
+    /// Holds the rollup lock exclusively, as a rebuild would ("logcroll", `locks::ROLLUPS`),
+    /// until the returned connection rolls back or closes: compactions (the end of a load
+    /// among them) leave their deltas pending meanwhile.
+    pub fn hold_rollup_lock(&self) -> postgres::Client {
+        let mut holder = self.client();
+        holder
+            .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(x'6c6f6763726f6c6c'::bigint)")
+            .expect("take the rollup lock");
+        holder
+    }
+
     pub fn query(&self, sql: &str) -> Vec<postgres::Row> {
         self.client()
             .query(sql, &[])
