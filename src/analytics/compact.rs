@@ -5,6 +5,8 @@
 //! exactly the deltas it merged, in the same transaction: running it again, or beside
 //! loads, changes nothing that is already folded in.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
@@ -615,8 +617,7 @@ pub(super) fn key_of_row(
 }
 
 /// Adds cells of one grain to its table (and their details, for a grain that packs
-/// them, to its detail table): each cell's stored measures, read first (under the rollup
-/// lock), plus the new ones.
+/// them, to its detail table).
 async fn fold_grain(
     client: &Client,
     grain: Grain,
@@ -630,36 +631,184 @@ async fn fold_grain(
     // way round.
     let mut keys: Vec<&HourKey> = cells.keys().collect();
     keys.sort();
-    let (table, columns) = (grain.table(), key_columns(grain));
-    let arrays = KeyArrays::of(&keys);
-    let key_parameters = arrays.parameters(grain);
-    let stored_rows = |table: &str, measures: &str| {
-        format!(
-            "SELECT {columns}, {measures} FROM {table} t \
-             JOIN unnest({}) AS k({columns}) USING ({columns})",
-            key_array_types(grain).join(", ")
-        )
-    };
-    let existing = client
-        .query(
-            &stored_rows(table, "t.events, t.errors, t.latency"),
-            &key_parameters,
-        )
-        .await?;
-    // Only the cells already stored are added up anew; the others are written as they are.
-    let mut merged: HourCells = FxHashMap::default();
-    for row in &existing {
-        let (key, at) = key_of_row(grain, row, 0);
-        if let Some(new) = cells.get(&key) {
-            let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
-            measures.merge(new);
-            merged.insert(key, measures);
-        }
+    fold_part(client, grain, &keys, CellsPart(cells)).await?;
+    match details {
+        Some(details) => fold_part(client, grain, &keys, DetailsPart(details)).await,
+        None => Ok(()),
     }
-    let measures: Vec<&Measures> = keys
-        .iter()
-        .map(|&key| merged.get(key).unwrap_or(&cells[key]))
-        .collect();
+}
+
+/// One table of a grain that `fold_grain` writes: its cells, or their details.
+trait Part {
+    /// What one row holds, as written.
+    type Value;
+    /// The stored columns after the key's.
+    const STORED: &'static str;
+    fn table(grain: Grain) -> &'static str;
+    /// A new cell's row.
+    fn fresh(&self, key: &HourKey) -> Self::Value;
+    /// A stored row (its columns from `at` on) plus the new cell's.
+    fn merged(
+        &self,
+        key: &HourKey,
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> crate::Result<Self::Value>;
+    /// Writes rows; returns what `upsert` does.
+    async fn write(
+        client: &Client,
+        grain: Grain,
+        keys: &[&HourKey],
+        values: Vec<Self::Value>,
+        conflict: Conflict,
+    ) -> crate::Result<Vec<usize>>;
+}
+
+/// Adds the rows of `keys` to a part of a grain. Most cells a compaction writes are new
+/// (a load's minutes and hours exist nowhere yet), so all are first inserted as they
+/// are, skipping those already stored; only those are then read (under the rollup
+/// lock), added to, and replaced.
+async fn fold_part<P: Part>(
+    client: &Client,
+    grain: Grain,
+    keys: &[&HourKey],
+    part: P,
+) -> crate::Result<()> {
+    let values = keys.iter().map(|&key| part.fresh(key)).collect();
+    let stored = P::write(client, grain, keys, values, Conflict::Skip).await?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&HourKey> = stored.iter().map(|&index| keys[index]).collect();
+    let mut merged = Vec::new();
+    for row in &read_stored(client, grain, P::table(grain), P::STORED, &keys).await? {
+        let (key, at) = key_of_row(grain, row, 0);
+        let value = part.merged(&key, row, at)?;
+        merged.push((key, value));
+    }
+    merged.sort_by(|(one, _), (other, _)| one.cmp(other));
+    let (keys, values): (Vec<HourKey>, Vec<P::Value>) = merged.into_iter().unzip();
+    let keys: Vec<&HourKey> = keys.iter().collect();
+    P::write(client, grain, &keys, values, Conflict::Replace).await?;
+    Ok(())
+}
+
+/// A grain's cells, with their counts, latency columns and sketch.
+struct CellsPart<'c>(&'c HourCells);
+
+impl<'c> Part for CellsPart<'c> {
+    type Value = Cow<'c, Measures>;
+    const STORED: &'static str = "events, errors, latency";
+
+    fn table(grain: Grain) -> &'static str {
+        grain.table()
+    }
+
+    fn fresh(&self, key: &HourKey) -> Self::Value {
+        Cow::Borrowed(&self.0[key])
+    }
+
+    fn merged(
+        &self,
+        key: &HourKey,
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> crate::Result<Self::Value> {
+        let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
+        measures.merge(&self.0[key]);
+        Ok(Cow::Owned(measures))
+    }
+
+    async fn write(
+        client: &Client,
+        grain: Grain,
+        keys: &[&HourKey],
+        values: Vec<Self::Value>,
+        conflict: Conflict,
+    ) -> crate::Result<Vec<usize>> {
+        write_cells(client, grain, keys, &values, conflict).await
+    }
+}
+
+/// The details of a grain's cells, encoded.
+struct DetailsPart<'d>(&'d Detailed);
+
+impl Part for DetailsPart<'_> {
+    type Value = Vec<u8>;
+    const STORED: &'static str = "detail";
+
+    fn table(grain: Grain) -> &'static str {
+        grain.detail_table()
+    }
+
+    fn fresh(&self, key: &HourKey) -> Self::Value {
+        encode_detail(&self.0[key])
+    }
+
+    fn merged(
+        &self,
+        key: &HourKey,
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> crate::Result<Self::Value> {
+        let mut detail = self.0[key].clone();
+        merge_detail(&mut detail, row.get(at))?;
+        Ok(encode_detail(&detail))
+    }
+
+    async fn write(
+        client: &Client,
+        grain: Grain,
+        keys: &[&HourKey],
+        values: Vec<Self::Value>,
+        conflict: Conflict,
+    ) -> crate::Result<Vec<usize>> {
+        let arrays = KeyArrays::of(keys);
+        let mut parameters = arrays.parameters(grain);
+        parameters.push(&values);
+        upsert(
+            client,
+            grain,
+            grain.detail_table(),
+            &[("detail", "bytea")],
+            &parameters,
+            conflict,
+        )
+        .await
+    }
+}
+
+/// The stored rows among `keys` of a grain's `table`: key columns, then `measures`.
+async fn read_stored(
+    client: &Client,
+    grain: Grain,
+    table: &str,
+    measures: &str,
+    keys: &[&HourKey],
+) -> crate::Result<Vec<tokio_postgres::Row>> {
+    let columns = key_columns(grain);
+    let arrays = KeyArrays::of(keys);
+    Ok(client
+        .query(
+            &format!(
+                "SELECT {columns}, {measures} FROM {table} \
+                 JOIN unnest({}) AS k({columns}) USING ({columns})",
+                key_array_types(grain).join(", ")
+            ),
+            &arrays.parameters(grain),
+        )
+        .await?)
+}
+
+/// Writes cells of a grain into its table; returns what `upsert` does.
+async fn write_cells(
+    client: &Client,
+    grain: Grain,
+    keys: &[&HourKey],
+    measures: &[Cow<'_, Measures>],
+    conflict: Conflict,
+) -> crate::Result<Vec<usize>> {
+    let arrays = KeyArrays::of(keys);
     let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
     let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
     let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();
@@ -671,7 +820,7 @@ async fn fold_grain(
     let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
     let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
     let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
-    let mut parameters = key_parameters.clone();
+    let mut parameters = arrays.parameters(grain);
     parameters.extend([
         &events as &(dyn ToSql + Sync),
         &errors,
@@ -687,7 +836,7 @@ async fn fold_grain(
     upsert(
         client,
         grain,
-        table,
+        grain.table(),
         &[
             ("events", "bigint"),
             ("errors", "bigint"),
@@ -701,51 +850,31 @@ async fn fold_grain(
             ("latency", "bytea"),
         ],
         &parameters,
-    )
-    .await?;
-    let Some(details) = details else {
-        return Ok(());
-    };
-    let existing = client
-        .query(
-            &stored_rows(grain.detail_table(), "t.detail"),
-            &key_parameters,
-        )
-        .await?;
-    let mut merged: Detailed = Detailed::default();
-    for row in &existing {
-        let (key, at) = key_of_row(grain, row, 0);
-        if let Some(new) = details.get(&key) {
-            let mut detail = new.clone();
-            merge_detail(&mut detail, row.get(at))?;
-            merged.insert(key, detail);
-        }
-    }
-    let encoded: Vec<Vec<u8>> = keys
-        .iter()
-        .map(|&key| encode_detail(merged.get(key).unwrap_or(&details[key])))
-        .collect();
-    let mut parameters = key_parameters;
-    parameters.push(&encoded);
-    upsert(
-        client,
-        grain,
-        grain.detail_table(),
-        &[("detail", "bytea")],
-        &parameters,
+        conflict,
     )
     .await
 }
 
-/// Writes rows of a grain's keys into `table`, or replaces the `columns` of those that
-/// exist: `parameters` are the key arrays, then one array per column.
+/// What a write does with a row whose key is already stored.
+#[derive(Debug, Clone, Copy)]
+enum Conflict {
+    /// Leaves it as it is, and tells which it was.
+    Skip,
+    /// Replaces its columns.
+    Replace,
+}
+
+/// Writes rows of a grain's keys into `table`, doing with those that exist what
+/// `conflict` says; `parameters` are the key arrays, then one array per column. Returns
+/// the indexes of the rows it skipped (none when it replaces).
 async fn upsert(
     client: &Client,
     grain: Grain,
     table: &str,
     columns: &[(&str, &str)],
     parameters: &[&(dyn ToSql + Sync)],
-) -> crate::Result<()> {
+    conflict: Conflict,
+) -> crate::Result<Vec<usize>> {
     let keys = key_columns(grain);
     let mut types = key_array_types(grain);
     let first = types.len() + 1;
@@ -755,24 +884,51 @@ async fn upsert(
             .enumerate()
             .map(|(index, (_, sql_type))| format!("${}::{sql_type}[]", first + index)),
     );
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let updates: Vec<String> = names
-        .iter()
-        .map(|name| format!("{name} = excluded.{name}"))
-        .collect();
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {table} ({keys}, {}) SELECT * FROM unnest({}) \
-                 ON CONFLICT ({keys}) DO UPDATE SET {}",
-                names.join(", "),
-                types.join(", "),
-                updates.join(", ")
-            ),
-            parameters,
-        )
-        .await?;
-    Ok(())
+    let (names, types) = (
+        columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        types.join(", "),
+    );
+    match conflict {
+        // The rows the insert skipped are the new ones it did not return.
+        Conflict::Skip => Ok(client
+            .query(
+                &format!(
+                    "WITH k AS MATERIALIZED (SELECT * FROM unnest({types}) WITH ORDINALITY \
+                                             AS k({keys}, {names}, ordinal)), \
+                          inserted AS (INSERT INTO {table} ({keys}, {names}) \
+                                       SELECT {keys}, {names} FROM k \
+                                       ON CONFLICT DO NOTHING RETURNING {keys}) \
+                     SELECT k.ordinal FROM k LEFT JOIN inserted USING ({keys}) \
+                     WHERE inserted.service_id IS NULL"
+                ),
+                parameters,
+            )
+            .await?
+            .iter()
+            .map(|row| row.get::<_, i64>(0) as usize - 1)
+            .collect()),
+        Conflict::Replace => {
+            let updates: Vec<String> = columns
+                .iter()
+                .map(|(name, _)| format!("{name} = excluded.{name}"))
+                .collect();
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} ({keys}, {names}) SELECT * FROM unnest({types}) \
+                         ON CONFLICT ({keys}) DO UPDATE SET {}",
+                        updates.join(", ")
+                    ),
+                    parameters,
+                )
+                .await?;
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Hour-like cells by their key.
