@@ -140,10 +140,11 @@ fn deltas_left_pending_count_the_same_and_fold_later() {
     assert_success(&verify(&db));
 }
 
-/// More deltas than one compaction step reads (256), over several services, folded by
-/// two `rollup compact` at once (each in two lanes, on two connections): steps take turns
-/// in each lane and fold whole services, and every delta counts once. (The deltas are
-/// each batch's four times over, as if every row had been loaded four times.)
+/// More deltas than one compaction step reads (256), over several services, each with
+/// more than a step's worth, folded by two `rollup compact` at once (each in two lanes,
+/// on two connections): steps take turns in each lane and fold whole services, a
+/// service over several steps, and every delta counts once. (The deltas are each
+/// batch's 32 times over, as if every row had been loaded 32 times.)
 #[test]
 fn compaction_in_steps_folds_every_delta_once() {
     let db = TestDb::with_schema("rollup_steps");
@@ -161,17 +162,22 @@ fn compaction_in_steps_folds_every_delta_once() {
         .batch_execute(
             "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
              SELECT service_id, first_minute, last_minute, cells, spread \
-             FROM logctl_rollup_deltas, generate_series(1, 3)",
+             FROM logctl_rollup_deltas, generate_series(1, 31)",
         )
         .unwrap();
-    assert!(db.count("SELECT count(*) FROM logctl_rollup_deltas") > 4 * 256);
+    assert!(
+        db.count(
+            "SELECT min(deltas) FROM \
+             (SELECT count(*) AS deltas FROM logctl_rollup_deltas GROUP BY service_id) AS s"
+        ) > 3 * 256
+    );
     let compactors: Vec<_> = (0..2)
         .map(|_| db.logctl(&["rollup", "compact"]).spawn().unwrap())
         .collect();
     for compactor in compactors {
         assert_success(&compactor.wait_with_output().unwrap());
     }
-    assert_sums_times(&db, 4);
+    assert_sums_times(&db, 32);
 }
 
 #[test]

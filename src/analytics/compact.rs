@@ -139,9 +139,11 @@ async fn compact_lane(
     wait: Wait,
 ) -> crate::Result<Option<u64>> {
     let lane_lock = locks::ROLLUP_LANES[lane];
-    let (lanes, lane) = (LANES as i32, lane as i32);
+    let mut pending = lane_services(client, lane, last).await?;
     let mut folded = 0;
-    loop {
+    while !pending.is_empty() {
+        let services = step_services(&pending);
+        let services = &services;
         let step = transaction(client, Isolation::ReadCommitted, |client| async move {
             let locked: bool = match wait {
                 Wait::Yes => {
@@ -176,16 +178,21 @@ async fn compact_lane(
                 .query(
                     // One service's deltas together: they share its cells, so that a step
                     // writes each of its hour and day cells once, where steps in time
-                    // order rewrote a day's cells of every service at each step.
+                    // order rewrote a day's cells of every service at each step. Named
+                    // services, so that the primary key finds them: a lane's condition
+                    // on the id cannot, and every step read all the deltas left.
                     "SELECT service_id, delta_id, cells FROM logctl_rollup_deltas \
-                     WHERE delta_id <= $2 AND abs(service_id % $3) = $4 \
+                     WHERE service_id = ANY($2) AND delta_id <= $3 \
                      ORDER BY service_id, delta_id LIMIT $1",
-                    &[&DELTAS_PER_STEP, &last, &lanes, &lane],
+                    &[&DELTAS_PER_STEP, services, &last],
                 )
                 .await?;
             let read_all = rows.len() < DELTAS_PER_STEP as usize;
             let mut services: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-            services.truncate(whole_services(&services, read_all));
+            let cut = whole_services(&services, read_all);
+            // Where the next step starts: after the services folded whole.
+            let next = (!read_all).then(|| services[cut.min(services.len() - 1)]);
+            services.truncate(cut);
             let rows = &rows[..services.len()];
             let ids: Vec<i64> = rows.iter().map(|row| row.get(1)).collect();
             let mut cells = Cells::default();
@@ -210,17 +217,53 @@ async fn compact_lane(
                     ids.len()
                 )));
             }
-            Ok(Some((rows.len() as u64, read_all)))
+            Ok(Some((rows.len() as u64, next)))
         })
         .await?;
-        let Some((step, read_all)) = step else {
+        let Some((step, next)) = step else {
             return Ok(None);
         };
         folded += step;
-        if read_all {
-            return Ok(Some(folded));
+        match next {
+            Some(next) => pending.retain(|&(service, _)| service >= next),
+            None => pending.drain(..services.len()).for_each(drop),
         }
     }
+    Ok(Some(folded))
+}
+
+/// The services of a lane with deltas up to `last`, in order, and how many each has.
+async fn lane_services(client: &Client, lane: usize, last: i64) -> crate::Result<Vec<(i32, i64)>> {
+    let (lanes, lane) = (LANES as i32, lane as i32);
+    transaction(client, Isolation::ReadCommitted, |client| async move {
+        Ok(client
+            .query(
+                "SELECT service_id, count(*) FROM logctl_rollup_deltas \
+                 WHERE delta_id <= $1 AND abs(service_id % $2) = $3 \
+                 GROUP BY service_id ORDER BY service_id",
+                &[&last, &lanes, &lane],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    })
+    .await
+}
+
+/// The services a step reads: the first pending one, and those after it while their
+/// deltas (as counted when the compaction began) fit in a step together.
+fn step_services(pending: &[(i32, i64)]) -> Vec<i32> {
+    let mut deltas = 0;
+    pending
+        .iter()
+        .enumerate()
+        .take_while(|&(index, &(_, count))| {
+            deltas += count;
+            index == 0 || deltas < DELTAS_PER_STEP
+        })
+        .map(|(_, &(service, _))| service)
+        .collect()
 }
 
 /// How many of a step's deltas (ordered by service) to fold: those of the services it
@@ -1021,7 +1064,18 @@ pub(super) fn stored(events: i64, errors: i64, sketch: &[u8]) -> crate::Result<M
 
 #[cfg(test)]
 mod tests {
-    use super::whole_services;
+    use super::{DELTAS_PER_STEP, step_services, whole_services};
+
+    #[test]
+    fn a_step_reads_whole_services_that_fit_together_or_one() {
+        let step = DELTAS_PER_STEP;
+        assert_eq!(step_services(&[(1, 10), (2, 20), (3, step)]), [1, 2]);
+        // The first alone, when it has more than a step: read over several.
+        assert_eq!(step_services(&[(4, 3 * step), (5, 1)]), [4]);
+        // Exactly a step's worth would leave the last one's deltas in doubt.
+        assert_eq!(step_services(&[(1, step / 2), (2, step / 2)]), [1]);
+        assert!(step_services(&[]).is_empty());
+    }
 
     #[test]
     fn a_step_folds_the_services_it_read_whole() {
