@@ -63,7 +63,8 @@ pub async fn append_deltas(client: &Client, deltas: &[Delta], spread: i32) -> cr
 /// disjoint cells, since every grain is keyed by service.
 pub const LANES: usize = locks::ROLLUP_LANES.len();
 
-/// Folds every delta committed so far into the grains; returns how many it folded, or
+/// Folds every delta committed so far into the grains (those committed while it lists a
+/// lane's services may wait for the next compaction); returns how many it folded, or
 /// None when it did not wait for another compactor in some lane. With a `second`
 /// connection, it folds every other lane there, on another thread (which needs a
 /// multi-threaded runtime); without, the lanes one after the other.
@@ -142,8 +143,8 @@ async fn compact_lane(
     let mut pending = lane_services(client, lane, last).await?;
     let mut folded = 0;
     while !pending.is_empty() {
-        let services = step_services(&pending);
-        let services = &services;
+        let step_services = step_services(&pending);
+        let step_services = &step_services;
         let step = transaction(client, Isolation::ReadCommitted, |client| async move {
             let locked: bool = match wait {
                 Wait::Yes => {
@@ -184,14 +185,19 @@ async fn compact_lane(
                     "SELECT service_id, delta_id, cells FROM logctl_rollup_deltas \
                      WHERE service_id = ANY($2) AND delta_id <= $3 \
                      ORDER BY service_id, delta_id LIMIT $1",
-                    &[&DELTAS_PER_STEP, services, &last],
+                    &[&DELTAS_PER_STEP, step_services, &last],
                 )
                 .await?;
             let read_all = rows.len() < DELTAS_PER_STEP as usize;
             let mut services: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
             let cut = whole_services(&services, read_all);
-            // Where the next step starts: after the services folded whole.
-            let next = (!read_all).then(|| services[cut.min(services.len() - 1)]);
+            // The service the next step starts from, when this one stopped at its limit:
+            // the first one it left (or, for a service longer than a step, that one).
+            let next = match services.get(cut) {
+                _ if read_all => None,
+                Some(&left) => Some(left),
+                None => services.last().copied(),
+            };
             services.truncate(cut);
             let rows = &rows[..services.len()];
             let ids: Vec<i64> = rows.iter().map(|row| row.get(1)).collect();
@@ -226,7 +232,9 @@ async fn compact_lane(
         folded += step;
         match next {
             Some(next) => pending.retain(|&(service, _)| service >= next),
-            None => pending.drain(..services.len()).for_each(drop),
+            None => {
+                pending.drain(..step_services.len());
+            }
         }
     }
     Ok(Some(folded))
@@ -693,6 +701,7 @@ trait Part {
     /// A stored row (its columns from `at` on) plus the new cell's.
     fn merged(
         &self,
+        grain: Grain,
         key: &HourKey,
         row: &tokio_postgres::Row,
         at: usize,
@@ -722,11 +731,23 @@ async fn fold_part<P: Part>(
     if stored.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&HourKey> = stored.iter().map(|&index| keys[index]).collect();
+    let keys = stored
+        .iter()
+        .map(|&index| {
+            keys.get(index)
+                .copied()
+                .ok_or_else(|| unexpected_row(grain))
+        })
+        .collect::<crate::Result<Vec<&HourKey>>>()?;
+    let rows = read_stored(client, grain, P::table(grain), P::STORED, &keys).await?;
+    // Under the lane's lock the rows the insert skipped stay: each must be added to.
+    if rows.len() != keys.len() {
+        return Err(unexpected_row(grain));
+    }
     let mut merged = Vec::new();
-    for row in &read_stored(client, grain, P::table(grain), P::STORED, &keys).await? {
+    for row in &rows {
         let (key, at) = key_of_row(grain, row, 0);
-        let value = part.merged(&key, row, at)?;
+        let value = part.merged(grain, &key, row, at)?;
         merged.push((key, value));
     }
     merged.sort_by(|(one, _), (other, _)| one.cmp(other));
@@ -734,6 +755,16 @@ async fn fold_part<P: Part>(
     let keys: Vec<&HourKey> = keys.iter().collect();
     P::write(client, grain, &keys, values, Conflict::Replace).await?;
     Ok(())
+}
+
+/// A step found a grain's rows other than it left them: undone rather than counted
+/// wrong. (A panic would leave the step's transaction open, holding the locks.)
+fn unexpected_row(grain: Grain) -> crate::Error {
+    crate::Error::Failed(format!(
+        "compaction found rows of {} it did not expect, so it undid that step; something \
+         other than logctl writes the rollups: stop it, then run `logctl rollup compact` again",
+        grain.table()
+    ))
 }
 
 /// A grain's cells, with their counts, latency columns and sketch.
@@ -753,12 +784,13 @@ impl<'c> Part for CellsPart<'c> {
 
     fn merged(
         &self,
+        grain: Grain,
         key: &HourKey,
         row: &tokio_postgres::Row,
         at: usize,
     ) -> crate::Result<Self::Value> {
         let mut measures = stored(row.get(at), row.get(at + 1), row.get(at + 2))?;
-        measures.merge(&self.0[key]);
+        measures.merge(self.0.get(key).ok_or_else(|| unexpected_row(grain))?);
         Ok(Cow::Owned(measures))
     }
 
@@ -790,11 +822,16 @@ impl Part for DetailsPart<'_> {
 
     fn merged(
         &self,
+        grain: Grain,
         key: &HourKey,
         row: &tokio_postgres::Row,
         at: usize,
     ) -> crate::Result<Self::Value> {
-        let mut detail = self.0[key].clone();
+        let mut detail = self
+            .0
+            .get(key)
+            .ok_or_else(|| unexpected_row(grain))?
+            .clone();
         merge_detail(&mut detail, row.get(at))?;
         Ok(encode_detail(&detail))
     }
@@ -944,7 +981,7 @@ async fn upsert(
                                              AS k({keys}, {names}, ordinal)), \
                           inserted AS (INSERT INTO {table} ({keys}, {names}) \
                                        SELECT {keys}, {names} FROM k \
-                                       ON CONFLICT DO NOTHING RETURNING {keys}) \
+                                       ON CONFLICT ({keys}) DO NOTHING RETURNING {keys}) \
                      SELECT k.ordinal FROM k LEFT JOIN inserted USING ({keys}) \
                      WHERE inserted.service_id IS NULL"
                 ),
