@@ -575,3 +575,65 @@ fn rollups_outlive_the_raw_rows_each_width_for_its_own_period() {
         .unwrap();
     assert_exit(&bad, 2);
 }
+
+#[test]
+fn a_finer_width_is_never_kept_longer_than_a_coarser_one() {
+    let db = TestDb::with_schema("rollup_retention_order");
+    let dir = scratch_dir("rollup_retention_order");
+    let first = generated_file(&dir, "first.ndjson", 3_000, 6);
+    assert_success(
+        &db.logctl(&["load", first.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let first_events = db.count("SELECT count(*) FROM log_events");
+    // Minutes asked for longer than hours: they go with the hours (of 2026-11-24).
+    let pruned = db.logctl_json(&[
+        "prune",
+        "--older-than",
+        "2000-01-01T00:00:00Z",
+        "--keep-rollups",
+        "minute=30d",
+        "--keep-rollups",
+        "hour=1d",
+        "--format",
+        "json",
+    ]);
+    let rollups = pruned["rollups"].as_array().unwrap();
+    assert_eq!(rollups[0]["cutoff"], rollups[1]["cutoff"], "{pruned}");
+    for table in ["logctl_rollup_total_minute", "logctl_rollup_total_hour"] {
+        assert_eq!(
+            db.count(&format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    // Another load of that day: its minutes and hours are new, its days add to the kept
+    // ones. With a minute cell kept under no hour total, this compaction would copy a
+    // minute onto a stored one, and fail.
+    let second = generated_file(&dir, "second.ndjson", 2_000, 7);
+    assert_success(
+        &db.logctl(&["load", second.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let all_events = db.count("SELECT count(*) FROM log_events");
+    assert_eq!(db.count("SELECT count(*) FROM logctl_rollup_deltas"), 0);
+    for (table, events) in [
+        ("logctl_rollup_total_minute", all_events - first_events),
+        ("logctl_rollup_total_hour", all_events - first_events),
+        ("logctl_rollup_service_hour", all_events - first_events),
+        ("logctl_rollup_route_hour", all_events - first_events),
+        ("logctl_rollup_total_day", all_events),
+        ("logctl_rollup_service_day", all_events),
+        ("logctl_rollup_route_day", all_events),
+    ] {
+        assert_eq!(
+            db.count(&format!(
+                "SELECT coalesce(sum(events), 0)::bigint FROM {table}"
+            )),
+            events,
+            "{table}"
+        );
+    }
+}

@@ -143,13 +143,6 @@ impl Kept {
             Kept::Level => "level",
         }
     }
-
-    pub fn sql_type(self) -> &'static str {
-        match self {
-            Kept::Status => "smallint",
-            _ => "text",
-        }
-    }
 }
 
 impl Family {

@@ -41,7 +41,7 @@ pub struct Args {
     /// Keep a rollup grain's cells for this long instead of its stored period (minute
     /// 14 days, hour 400 days, day 10 years by default), e.g. --keep-rollups minute=30d;
     /// repeatable. Rollups outlive the raw rows, so a year of trends stays after the rows
-    /// of a month are pruned
+    /// of a month are pruned. A finer grain is never kept longer than a coarser one
     #[arg(long = "keep-rollups", value_name = "GRAIN=PERIOD")]
     pub keep_rollups: Vec<String>,
 

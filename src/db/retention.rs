@@ -78,53 +78,58 @@ const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
 pub const ROLLUP_GRAIN_NAMES: [&str; 3] = ["minute", "hour", "day"];
 
 /// Removes (or lists) the rollup cells older than each grain's period: `overrides` as
-/// (grain, PostgreSQL interval text), else the period stored in logctl_settings.
+/// (grain, PostgreSQL interval text), else the period stored in logctl_settings. A finer
+/// grain is never kept longer than a coarser one: reports read the coarsest grain that
+/// tiles a range, and compaction tells where cells may be stored from the hour and day
+/// totals.
 pub async fn prune_rollups(
     client: &Client,
     overrides: &[(String, String)],
     dry_run: bool,
 ) -> crate::Result<Vec<RollupKeep>> {
-    let mut kept = Vec::new();
-    for (grain, tables) in ROLLUP_GRAINS {
-        let kept_for = match overrides.iter().find(|(name, _)| name == grain) {
+    let mut periods = Vec::new();
+    for (grain, _) in ROLLUP_GRAINS {
+        periods.push(match overrides.iter().find(|(name, _)| name == grain) {
             Some((_, period)) => period.clone(),
-            None => {
-                let key = format!("keep_rollup_{grain}");
-                transaction(client, Isolation::ReadCommitted, |client| {
-                    let key = key.clone();
-                    async move {
-                        let row = client
-                            .query_opt("SELECT value FROM logctl_settings WHERE key = $1", &[&key])
-                            .await?;
-                        crate::Result::Ok(
-                            row.map_or_else(|| "10 years".to_string(), |row| row.get(0)),
-                        )
-                    }
-                })
-                .await?
-            }
-        };
-        let verb = if dry_run {
-            "SELECT count(*)"
-        } else {
-            "WITH gone AS (DELETE"
-        };
+            None => stored_period(client, grain).await?,
+        });
+    }
+    let periods = &periods;
+    let cutoffs: Vec<DateTime<Utc>> = transaction(client, Isolation::ReadCommitted, |client| {
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT now() - $1::text::interval, now() - $2::text::interval,                             now() - $3::text::interval",
+                    &[&periods[0], &periods[1], &periods[2]],
+                )
+                .await?;
+            crate::Result::Ok((0..ROLLUP_GRAINS.len()).map(|index| row.get(index)).collect())
+        }
+    })
+    .await?;
+    let mut kept = Vec::new();
+    for (index, (grain, tables)) in ROLLUP_GRAINS.into_iter().enumerate() {
+        let cutoff = cutoffs[index..]
+            .iter()
+            .copied()
+            .max()
+            .expect("a cutoff per grain");
         let statements: Vec<String> = tables
             .iter()
             .map(|table| {
                 let time = grain;
                 if dry_run {
-                    format!("{verb} FROM {table} WHERE {time} < now() - $1::text::interval")
+                    format!("SELECT count(*) FROM {table} WHERE {time} < $1")
                 } else {
                     format!(
-                        "{verb} FROM {table} WHERE {time} < now() - $1::text::interval \
-                         RETURNING 1) SELECT count(*) FROM gone"
+                        "WITH gone AS (DELETE FROM {table} WHERE {time} < $1 RETURNING 1) \
+                         SELECT count(*) FROM gone"
                     )
                 }
             })
             .collect();
-        let (cells, cutoff) = transaction(client, Isolation::ReadCommitted, |client| {
-            let (statements, kept_for) = (statements.clone(), kept_for.clone());
+        let cells = transaction(client, Isolation::ReadCommitted, |client| {
+            let statements = statements.clone();
             async move {
                 if !dry_run {
                     client
@@ -134,26 +139,37 @@ pub async fn prune_rollups(
                 let mut cells = 0;
                 for statement in &statements {
                     cells += client
-                        .query_one(statement, &[&kept_for])
+                        .query_one(statement, &[&cutoff])
                         .await?
                         .get::<_, i64>(0);
                 }
-                let cutoff: DateTime<Utc> = client
-                    .query_one("SELECT now() - $1::text::interval", &[&kept_for])
-                    .await?
-                    .get(0);
-                crate::Result::Ok((cells, cutoff))
+                crate::Result::Ok(cells)
             }
         })
         .await?;
         kept.push(RollupKeep {
             grain,
-            kept_for,
+            kept_for: periods[index].clone(),
             cutoff,
             cells,
         });
     }
     Ok(kept)
+}
+
+/// The period `logctl schema` stored for a grain's cells (10 years if none is).
+async fn stored_period(client: &Client, grain: &str) -> crate::Result<String> {
+    let key = format!("keep_rollup_{grain}");
+    transaction(client, Isolation::ReadCommitted, |client| {
+        let key = key.clone();
+        async move {
+            let row = client
+                .query_opt("SELECT value FROM logctl_settings WHERE key = $1", &[&key])
+                .await?;
+            crate::Result::Ok(row.map_or_else(|| "10 years".to_string(), |row| row.get(0)))
+        }
+    })
+    .await
 }
 
 /// The time before which raw rows were pruned, if they ever were.
