@@ -467,7 +467,10 @@ impl Cells {
     pub fn add(&mut self, row: &Row<'_>) {
         let error = is_error(row.status, row.level);
         let (minute, hour) = keys_of(row);
-        let (minute, hour) = (minute.owned(), hour.owned());
+        let (minute, hour) = (
+            minute.map(|&text| text.into()),
+            hour.map(|&text| text.into()),
+        );
         self.minutes
             .entry(minute)
             .or_default()
@@ -484,7 +487,28 @@ impl Cells {
 
     /// One delta per service, its cells' latencies written as sketches.
     pub fn deltas(&self) -> Vec<Delta> {
-        deltas_of(self.minutes.iter().collect(), self.hours.iter().collect())
+        let mut texts = Texts::default();
+        let minutes: Vec<(MinuteKey<u32>, &Measures)> = self
+            .minutes
+            .iter()
+            .map(|(key, measures)| (key.map(|text| texts.id(text)), measures))
+            .collect();
+        let hours: Vec<(HourKey<u32>, &Measures)> = self
+            .hours
+            .iter()
+            .map(|(key, measures)| (key.map(|text| texts.id(text)), measures))
+            .collect();
+        deltas_of(
+            minutes
+                .iter()
+                .map(|(key, measures)| (key, *measures))
+                .collect(),
+            hours
+                .iter()
+                .map(|(key, measures)| (key, *measures))
+                .collect(),
+            &texts.listed,
+        )
     }
 }
 
@@ -509,37 +533,41 @@ fn keys_of<'t>(row: &Row<'t>) -> (MinuteKey<&'t str>, HourKey<&'t str>) {
     )
 }
 
-impl MinuteKey<&str> {
-    fn owned(&self) -> MinuteKey {
+impl<S> MinuteKey<S> {
+    /// The same key with its string given as `text` names it.
+    fn map<'k, T>(&'k self, mut text: impl FnMut(&'k S) -> T) -> MinuteKey<T> {
         MinuteKey {
             minute: self.minute,
             service_id: self.service_id,
             status_class: self.status_class,
-            level: self.level.into(),
+            level: text(&self.level),
         }
     }
 }
 
-impl HourKey<&str> {
-    fn owned(&self) -> HourKey {
+impl<S> HourKey<S> {
+    /// The same key with its strings given as `text` names them.
+    fn map<'k, T>(&'k self, mut text: impl FnMut(&'k S) -> T) -> HourKey<T> {
         HourKey {
             start: self.start,
             service_id: self.service_id,
-            route: self.route.into(),
-            method: self.method.into(),
+            route: text(&self.route),
+            method: text(&self.method),
             status: self.status,
-            level: self.level.into(),
+            level: text(&self.level),
         }
     }
 }
 
-/// A batch's cells while its events are counted: keys borrowed from its tuples, and each
-/// cell's latencies kept as plain values, so that counting an event allocates nothing
+/// A batch's cells while its events are counted: keys naming each string by its index
+/// among the batch's strings (borrowed from its tuples), and each cell's latencies kept as
+/// plain values, so that counting an event allocates nothing, compares no string twice,
 /// and a delta carries a cell of a few events as those few numbers, not as a sketch.
 #[derive(Debug, Default)]
 pub struct BatchCells<'t> {
-    minutes: FxHashMap<MinuteKey<&'t str>, u32>,
-    hours: FxHashMap<HourKey<&'t str>, u32>,
+    texts: Texts<'t>,
+    minutes: FxHashMap<MinuteKey<u32>, u32>,
+    hours: FxHashMap<HourKey<u32>, u32>,
     /// Events and errors of each cell, by the index the maps give it.
     counts: Vec<(u64, u64)>,
     /// (cell index, latency) of every event that has a latency, as `cell << 32 | latency`
@@ -551,6 +579,9 @@ impl<'t> BatchCells<'t> {
     pub fn add(&mut self, row: &Row<'t>) {
         let error = is_error(row.status, row.level);
         let (minute, hour) = keys_of(row);
+        let hour = hour.map(|&text| self.texts.id(text));
+        // The minute key's one string is the level, which the hour key has named.
+        let minute = minute.map(|_| hour.level);
         let next = self.counts.len() as u32;
         let minute = *self.minutes.entry(minute).or_insert(next);
         let next = next + u32::from(minute == next);
@@ -602,6 +633,7 @@ impl<'t> BatchCells<'t> {
                 .iter()
                 .map(|(key, &cell)| (key, tallied(cell)))
                 .collect(),
+            &self.texts.listed,
         )
     }
 }
@@ -655,9 +687,10 @@ impl DeltaMeasures for Tallied<'_> {
 /// Groups cells into one delta per service. A service's deltas are keyed by its minute
 /// cells, as its events give it both kinds; hour cells of a service without minute cells
 /// (only merged bytes could hold such) are left out, never given to another service.
-fn deltas_of<S: AsRef<str> + Ord, M: DeltaMeasures>(
-    mut minutes: Vec<(&MinuteKey<S>, M)>,
-    mut hours: Vec<(&HourKey<S>, M)>,
+fn deltas_of<M: DeltaMeasures>(
+    mut minutes: Vec<(&MinuteKey<u32>, M)>,
+    mut hours: Vec<(&HourKey<u32>, M)>,
+    texts: &[&str],
 ) -> Vec<Delta> {
     minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
     hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
@@ -681,7 +714,7 @@ fn deltas_of<S: AsRef<str> + Ord, M: DeltaMeasures>(
                 service_id,
                 first_minute,
                 last_minute,
-                cells: encode_delta(first_minute, minutes, hours),
+                cells: encode_delta(first_minute, minutes, hours, texts),
             }
         })
         .collect()
@@ -708,26 +741,33 @@ const DELTA_VERSION: u8 = 2;
 /// Measures are events, errors and the latencies: either 1 + their count, then the
 /// values ascending, each after the first as the difference from the one before; or 0,
 /// then a sketch's encoding behind its length.
-fn encode_delta<'k, S: AsRef<str> + 'k, M: DeltaMeasures>(
+fn encode_delta<M: DeltaMeasures>(
     first_minute: i64,
-    minutes: &[(&'k MinuteKey<S>, M)],
-    hours: &[(&'k HourKey<S>, M)],
+    minutes: &[(&MinuteKey<u32>, M)],
+    hours: &[(&HourKey<u32>, M)],
+    texts: &[&str],
 ) -> Vec<u8> {
-    let mut strings = Strings::default();
-    let minute_levels: Vec<u64> = minutes
-        .iter()
-        .map(|(key, _)| strings.index(key.level.as_ref()))
-        .collect();
+    // A delta lists the strings its own cells name, each once: its keys' indexes into
+    // `texts` are renumbered in the order they first appear.
+    let mut renumbered = vec![u32::MAX; texts.len()];
+    let mut listed = Vec::new();
+    let mut index = |id: u32| {
+        let slot = &mut renumbered[id as usize];
+        if *slot == u32::MAX {
+            *slot = listed.len() as u32;
+            listed.push(texts[id as usize]);
+        }
+        u64::from(*slot)
+    };
+    let minute_levels: Vec<u64> = minutes.iter().map(|(key, _)| index(key.level)).collect();
     let hour_strings: Vec<[u64; 3]> = hours
         .iter()
-        .map(|(key, _)| {
-            [&key.route, &key.method, &key.level].map(|text| strings.index(text.as_ref()))
-        })
+        .map(|(key, _)| [key.route, key.method, key.level].map(&mut index))
         .collect();
     let mut out = vec![DELTA_VERSION];
     put_signed(&mut out, first_minute);
-    put(&mut out, strings.listed.len() as u64);
-    for text in strings.listed {
+    put(&mut out, listed.len() as u64);
+    for text in listed {
         put_text(&mut out, text);
     }
     put(&mut out, minutes.len() as u64);
@@ -750,17 +790,17 @@ fn encode_delta<'k, S: AsRef<str> + 'k, M: DeltaMeasures>(
     out
 }
 
-/// The strings of a delta, each listed once, by their index.
-#[derive(Default)]
-struct Strings<'k> {
-    indexes: FxHashMap<&'k str, u64>,
-    listed: Vec<&'k str>,
+/// Strings, each listed once, by the index its first appearance gives it.
+#[derive(Debug, Default)]
+struct Texts<'t> {
+    ids: FxHashMap<&'t str, u32>,
+    listed: Vec<&'t str>,
 }
 
-impl<'k> Strings<'k> {
-    fn index(&mut self, text: &'k str) -> u64 {
-        let next = self.listed.len() as u64;
-        *self.indexes.entry(text).or_insert_with(|| {
+impl<'t> Texts<'t> {
+    fn id(&mut self, text: &'t str) -> u32 {
+        let next = self.listed.len() as u32;
+        *self.ids.entry(text).or_insert_with(|| {
             self.listed.push(text);
             next
         })
