@@ -10,13 +10,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use tokio_postgres::Client;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 
 use super::rollup::{
-    Cells, DAY, Delta, Detail, Detailed, Family, Grain, HOUR, HourKey, Kept, Measures, MinuteKey,
-    Width, bucket_of, encode_detail, merge_detail,
+    Cells, Delta, Detail, Detailed, Family, Grain, HourKey, Kept, Measures, MinuteKey, Width,
+    encode_detail, merge_detail,
 };
 use super::sketch::Sketch;
 use crate::db::{Isolation, locks, transaction};
@@ -378,15 +376,7 @@ pub async fn derive_pending_grains(
                     Some(details) => summed(details),
                     None => grain.cells_of(cells).into_owned(),
                 };
-                // The day's cells were just deleted: every cell is new.
-                fold_grain(
-                    client,
-                    &Stored::NOTHING,
-                    grain,
-                    &grain_cells,
-                    details.as_ref(),
-                )
-                .await?;
+                fold_grain(client, grain, &grain_cells, details.as_ref()).await?;
             }
         }
         client
@@ -485,10 +475,6 @@ pub(super) async fn delete_cells(
 /// details hold about as many cells as the fine cells, then the others, so that memory
 /// holds only one of those two sets of grains at a time (a rebuild folds a whole day).
 pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
-    let Some(stored) = Stored::of(client, cells).await? else {
-        return Ok(());
-    };
-    let stored = &stored;
     let grain = Grain::new;
     let (route_hour, route_day) = (
         grain(Family::Route, Width::Hour),
@@ -499,14 +485,8 @@ pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
     let day_details = route_day.details_from(&hour_details);
     let route_days = route_day.cells_from(&route_hours);
     fold_together([
-        fold_grain(
-            client,
-            stored,
-            route_hour,
-            &route_hours,
-            Some(&hour_details),
-        ),
-        fold_grain(client, stored, route_day, &route_days, Some(&day_details)),
+        fold_grain(client, route_hour, &route_hours, Some(&hour_details)),
+        fold_grain(client, route_day, &route_days, Some(&day_details)),
     ])
     .await?;
     drop((hour_details, route_hours, day_details, route_days));
@@ -530,7 +510,7 @@ pub(super) async fn fold(client: &Client, cells: &Cells) -> crate::Result<()> {
         (Family::Total, Width::Day, &total_days, None),
     ];
     fold_together(others.map(|(family, width, cells, details)| {
-        fold_grain(client, stored, grain(family, width), cells, details)
+        fold_grain(client, grain(family, width), cells, details)
     }))
     .await
 }
@@ -620,46 +600,19 @@ impl<'k> KeyArrays<'k> {
         }
     }
 
-    /// The start, service and kept dimensions' columns, in the grain's column order.
-    fn columns(&self, grain: Grain) -> Vec<&dyn Column> {
-        let mut columns: Vec<&dyn Column> = vec![&self.starts, &self.services];
+    /// The start, service and kept dimensions' arrays, in the grain's column order.
+    fn parameters(&self, grain: Grain) -> Vec<&(dyn ToSql + Sync)> {
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&self.starts, &self.services];
         for kept in grain.family.kept() {
-            columns.push(match kept {
+            parameters.push(match kept {
                 Kept::Route => &self.routes,
                 Kept::Method => &self.methods,
                 Kept::Status => &self.statuses,
                 Kept::Level => &self.levels,
             });
         }
-        columns
+        parameters
     }
-}
-
-/// One column's values, in the order of the rows: bound whole as an array for `unnest`,
-/// or row by row into a `COPY`.
-trait Column: Sync {
-    fn array(&self) -> &(dyn ToSql + Sync);
-    fn at(&self, row: usize) -> &(dyn ToSql + Sync);
-    fn len(&self) -> usize;
-}
-
-impl<T: ToSql + Sync> Column for Vec<T> {
-    fn array(&self) -> &(dyn ToSql + Sync) {
-        self
-    }
-
-    fn at(&self, row: usize) -> &(dyn ToSql + Sync) {
-        &self[row]
-    }
-
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-}
-
-/// The arrays of `columns`, as statement parameters.
-fn arrays<'c>(columns: &[&'c dyn Column]) -> Vec<&'c (dyn ToSql + Sync)> {
-    columns.iter().map(|column| column.array()).collect()
 }
 
 /// `time, service_id, route, ...`: the key columns of a grain.
@@ -669,24 +622,21 @@ pub(super) fn key_columns(grain: Grain) -> String {
     columns.join(", ")
 }
 
-/// The types of a grain's key columns, in their order.
-fn key_types(grain: Grain) -> Vec<Type> {
-    let mut types = vec![Type::TIMESTAMPTZ, Type::INT4];
-    types.extend(grain.family.kept().iter().map(|kept| match kept {
-        Kept::Status => Type::INT2,
-        Kept::Route | Kept::Method | Kept::Level => Type::TEXT,
-    }));
-    types
-}
-
-/// `$1::timestamptz[], $2::int4[], ...`: parameters that are arrays of `types`.
-fn array_parameters(types: &[Type]) -> String {
+/// `$1::timestamptz[], $2::integer[], ...`: the arrays of a grain's key columns.
+fn key_array_types(grain: Grain) -> Vec<String> {
+    let mut types = vec!["timestamptz".to_string(), "integer".to_string()];
+    types.extend(
+        grain
+            .family
+            .kept()
+            .iter()
+            .map(|kept| kept.sql_type().to_string()),
+    );
     types
         .iter()
         .enumerate()
-        .map(|(index, sql_type)| format!("${}::{}[]", index + 1, sql_type.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|(index, sql_type)| format!("${}::{sql_type}[]", index + 1))
+        .collect()
 }
 
 /// The key of a grain's cell from a row whose columns from `first` on are
@@ -721,7 +671,6 @@ pub(super) fn key_of_row(
 /// them, to its detail table).
 async fn fold_grain(
     client: &Client,
-    stored: &Stored,
     grain: Grain,
     cells: &HourCells,
     details: Option<&Detailed>,
@@ -733,78 +682,12 @@ async fn fold_grain(
     // way round.
     let mut keys: Vec<&HourKey> = cells.keys().collect();
     keys.sort();
-    let (maybe_stored, new): (Vec<&HourKey>, Vec<&HourKey>) = keys
-        .into_iter()
-        .partition(|key| stored.may_hold(grain, key));
-    fold_part(client, grain, &maybe_stored, &new, CellsPart(cells)).await?;
+    fold_part(client, grain, &keys, CellsPart(cells)).await?;
     match details {
-        Some(details) => fold_part(client, grain, &maybe_stored, &new, DetailsPart(details)).await,
+        Some(details) => fold_part(client, grain, &keys, DetailsPart(details)).await,
         None => Ok(()),
     }
 }
-
-/// Where a step's services may have cells stored already: up to the latest hour and day
-/// of their totals from the step's first hour on. Most cells a compaction writes are
-/// new (a load's minutes and hours exist nowhere yet), and copying those in costs the
-/// server much less than inserting them with a look for each. It relies on every grain
-/// of a width holding cells only where the totals of that width do (they are written
-/// together, and pruned together, the finer widths no later than the coarser), and on
-/// the lane's lock: no other compactor writes these services' cells meanwhile.
-struct Stored {
-    latest_hours: FxHashMap<i32, i64>,
-    latest_days: FxHashMap<i32, i64>,
-}
-
-impl Stored {
-    const NOTHING: Stored = Stored {
-        latest_hours: FxHashMap::with_hasher(rustc_hash::FxBuildHasher),
-        latest_days: FxHashMap::with_hasher(rustc_hash::FxBuildHasher),
-    };
-
-    /// None when `cells` hold nothing to fold.
-    async fn of(client: &Client, cells: &Cells) -> crate::Result<Option<Stored>> {
-        let times = cells.minutes.keys().map(|key| (key.minute, key.service_id));
-        let times = times.chain(cells.hours.keys().map(|key| (key.start, key.service_id)));
-        let Some(first) = times.clone().map(|(time, _)| time).min() else {
-            return Ok(None);
-        };
-        let mut services: Vec<i32> = times.map(|(_, service)| service).collect();
-        services.sort_unstable();
-        services.dedup();
-        let mut stored = Stored::NOTHING;
-        for row in client
-            .query(
-                LATEST_TOTALS,
-                &[
-                    &to_datetime(bucket_of(first, HOUR)),
-                    &to_datetime(bucket_of(first, DAY)),
-                    &services,
-                ],
-            )
-            .await?
-        {
-            let latest = from_datetime(row.get(2));
-            match row.get(0) {
-                true => stored.latest_days.insert(row.get(1), latest),
-                false => stored.latest_hours.insert(row.get(1), latest),
-            };
-        }
-        Ok(Some(stored))
-    }
-
-    /// Whether a cell of `grain` may be stored under `key`.
-    fn may_hold(&self, grain: Grain, key: &HourKey) -> bool {
-        let (latest, start) = match grain.width {
-            Width::Day => (&self.latest_days, key.start),
-            Width::Hour | Width::Minute => (&self.latest_hours, bucket_of(key.start, HOUR)),
-        };
-        latest
-            .get(&key.service_id)
-            .is_some_and(|&latest| start <= latest)
-    }
-}
-
-const LATEST_TOTALS: &str = include_str!("../../sql/rollup_latest_totals.sql");
 
 /// One table of a grain that `fold_grain` writes: its cells, or their details.
 trait Part {
@@ -823,50 +706,35 @@ trait Part {
         row: &tokio_postgres::Row,
         at: usize,
     ) -> crate::Result<Self::Value>;
-    /// Writes rows; returns what `write_rows` does.
+    /// Writes rows; returns what `upsert` does.
     async fn write(
         client: &Client,
         grain: Grain,
         keys: &[&HourKey],
         values: Vec<Self::Value>,
-        write: Write,
+        conflict: Conflict,
     ) -> crate::Result<Vec<usize>>;
 }
 
-/// Adds the rows of `new` keys (stored nowhere) and of keys that may be stored to a part
-/// of a grain. The new ones are copied in. The others are first inserted as they are,
-/// skipping those already stored; only those are then read (under the lane's lock),
-/// added to, and replaced.
+/// Adds the rows of `keys` to a part of a grain. Most cells a compaction writes are new
+/// (a load's minutes and hours exist nowhere yet), so all are first inserted as they
+/// are, skipping those already stored; only those are then read (under the rollup
+/// lock), added to, and replaced.
 async fn fold_part<P: Part>(
     client: &Client,
     grain: Grain,
-    maybe_stored: &[&HourKey],
-    new: &[&HourKey],
+    keys: &[&HourKey],
     part: P,
 ) -> crate::Result<()> {
-    let fresh = |keys: &[&HourKey]| keys.iter().map(|&key| part.fresh(key)).collect();
-    if !new.is_empty() {
-        P::write(client, grain, new, fresh(new), Write::New).await?;
-    }
-    if maybe_stored.is_empty() {
+    let values = keys.iter().map(|&key| part.fresh(key)).collect();
+    let stored = P::write(client, grain, keys, values, Conflict::Skip).await?;
+    if stored.is_empty() {
         return Ok(());
     }
-    let skipped = P::write(
-        client,
-        grain,
-        maybe_stored,
-        fresh(maybe_stored),
-        Write::SkipStored,
-    )
-    .await?;
-    if skipped.is_empty() {
-        return Ok(());
-    }
-    let keys = skipped
+    let keys = stored
         .iter()
         .map(|&index| {
-            maybe_stored
-                .get(index)
+            keys.get(index)
                 .copied()
                 .ok_or_else(|| unexpected_row(grain))
         })
@@ -885,7 +753,7 @@ async fn fold_part<P: Part>(
     merged.sort_by(|(one, _), (other, _)| one.cmp(other));
     let (keys, values): (Vec<HourKey>, Vec<P::Value>) = merged.into_iter().unzip();
     let keys: Vec<&HourKey> = keys.iter().collect();
-    P::write(client, grain, &keys, values, Write::ReplaceStored).await?;
+    P::write(client, grain, &keys, values, Conflict::Replace).await?;
     Ok(())
 }
 
@@ -931,53 +799,9 @@ impl<'c> Part for CellsPart<'c> {
         grain: Grain,
         keys: &[&HourKey],
         values: Vec<Self::Value>,
-        write: Write,
+        conflict: Conflict,
     ) -> crate::Result<Vec<usize>> {
-        let arrays = KeyArrays::of(keys);
-        let latency: Vec<Latency> = values.iter().map(|m| Latency::of(&m.latency)).collect();
-        let events: Vec<i64> = values.iter().map(|m| m.events as i64).collect();
-        let errors: Vec<i64> = values.iter().map(|m| m.errors as i64).collect();
-        let counts: Vec<i64> = latency.iter().map(|l| l.count).collect();
-        let sums: Vec<i64> = latency.iter().map(|l| l.sum).collect();
-        let mins: Vec<Option<i32>> = latency.iter().map(|l| l.min).collect();
-        let maxes: Vec<Option<i32>> = latency.iter().map(|l| l.max).collect();
-        let p50s: Vec<Option<f32>> = latency.iter().map(|l| l.p50).collect();
-        let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
-        let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
-        let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
-        let mut columns = arrays.columns(grain);
-        columns.extend([
-            &events as &dyn Column,
-            &errors,
-            &counts,
-            &sums,
-            &mins,
-            &maxes,
-            &p50s,
-            &p95s,
-            &p99s,
-            &sketches,
-        ]);
-        write_rows(
-            client,
-            grain,
-            Self::table(grain),
-            &[
-                ("events", Type::INT8),
-                ("errors", Type::INT8),
-                ("latency_count", Type::INT8),
-                ("latency_sum", Type::INT8),
-                ("latency_min", Type::INT4),
-                ("latency_max", Type::INT4),
-                ("latency_p50", Type::FLOAT4),
-                ("latency_p95", Type::FLOAT4),
-                ("latency_p99", Type::FLOAT4),
-                ("latency", Type::BYTEA),
-            ],
-            &columns,
-            write,
-        )
-        .await
+        write_cells(client, grain, keys, &values, conflict).await
     }
 }
 
@@ -1017,18 +841,18 @@ impl Part for DetailsPart<'_> {
         grain: Grain,
         keys: &[&HourKey],
         values: Vec<Self::Value>,
-        write: Write,
+        conflict: Conflict,
     ) -> crate::Result<Vec<usize>> {
         let arrays = KeyArrays::of(keys);
-        let mut columns = arrays.columns(grain);
-        columns.push(&values);
-        write_rows(
+        let mut parameters = arrays.parameters(grain);
+        parameters.push(&values);
+        upsert(
             client,
             grain,
-            Self::table(grain),
-            &[(Self::STORED, Type::BYTEA)],
-            &columns,
-            write,
+            grain.detail_table(),
+            &[("detail", "bytea")],
+            &parameters,
+            conflict,
         )
         .await
     }
@@ -1043,85 +867,117 @@ async fn read_stored(
     keys: &[&HourKey],
 ) -> crate::Result<Vec<tokio_postgres::Row>> {
     let columns = key_columns(grain);
-    let keys = KeyArrays::of(keys);
+    let arrays = KeyArrays::of(keys);
     Ok(client
         .query(
             &format!(
                 "SELECT {columns}, {measures} FROM {table} \
                  JOIN unnest({}) AS k({columns}) USING ({columns})",
-                array_parameters(&key_types(grain))
+                key_array_types(grain).join(", ")
             ),
-            &arrays(&keys.columns(grain)),
+            &arrays.parameters(grain),
         )
         .await?)
 }
 
-/// How rows are written, by what is stored under their keys.
-#[derive(Debug, Clone, Copy)]
-enum Write {
-    /// Nothing is: they are copied in.
-    New,
-    /// Rows that are stored are left as they are, and told.
-    SkipStored,
-    /// Rows that are stored are replaced.
-    ReplaceStored,
+/// Writes cells of a grain into its table; returns what `upsert` does.
+async fn write_cells(
+    client: &Client,
+    grain: Grain,
+    keys: &[&HourKey],
+    measures: &[Cow<'_, Measures>],
+    conflict: Conflict,
+) -> crate::Result<Vec<usize>> {
+    let arrays = KeyArrays::of(keys);
+    let latency: Vec<Latency> = measures.iter().map(|m| Latency::of(&m.latency)).collect();
+    let events: Vec<i64> = measures.iter().map(|m| m.events as i64).collect();
+    let errors: Vec<i64> = measures.iter().map(|m| m.errors as i64).collect();
+    let counts: Vec<i64> = latency.iter().map(|l| l.count).collect();
+    let sums: Vec<i64> = latency.iter().map(|l| l.sum).collect();
+    let mins: Vec<Option<i32>> = latency.iter().map(|l| l.min).collect();
+    let maxes: Vec<Option<i32>> = latency.iter().map(|l| l.max).collect();
+    let p50s: Vec<Option<f32>> = latency.iter().map(|l| l.p50).collect();
+    let p95s: Vec<Option<f32>> = latency.iter().map(|l| l.p95).collect();
+    let p99s: Vec<Option<f32>> = latency.iter().map(|l| l.p99).collect();
+    let sketches: Vec<&[u8]> = latency.iter().map(|l| l.sketch.as_slice()).collect();
+    let mut parameters = arrays.parameters(grain);
+    parameters.extend([
+        &events as &(dyn ToSql + Sync),
+        &errors,
+        &counts,
+        &sums,
+        &mins,
+        &maxes,
+        &p50s,
+        &p95s,
+        &p99s,
+        &sketches,
+    ]);
+    upsert(
+        client,
+        grain,
+        grain.table(),
+        &[
+            ("events", "bigint"),
+            ("errors", "bigint"),
+            ("latency_count", "bigint"),
+            ("latency_sum", "bigint"),
+            ("latency_min", "integer"),
+            ("latency_max", "integer"),
+            ("latency_p50", "real"),
+            ("latency_p95", "real"),
+            ("latency_p99", "real"),
+            ("latency", "bytea"),
+        ],
+        &parameters,
+        conflict,
+    )
+    .await
 }
 
-/// Writes the rows of a grain's keys into `table`, as `write` says; `values` are the key
-/// columns, then one column per `columns`. Returns the indexes of the rows it skipped.
-async fn write_rows(
+/// What a write does with a row whose key is already stored.
+#[derive(Debug, Clone, Copy)]
+enum Conflict {
+    /// Leaves it as it is, and tells which it was.
+    Skip,
+    /// Replaces its columns.
+    Replace,
+}
+
+/// Writes rows of a grain's keys into `table`, doing with those that exist what
+/// `conflict` says; `parameters` are the key arrays, then one array per column. Returns
+/// the indexes of the rows it skipped (none when it replaces).
+async fn upsert(
     client: &Client,
     grain: Grain,
     table: &str,
-    columns: &[(&str, Type)],
-    values: &[&dyn Column],
-    write: Write,
+    columns: &[(&str, &str)],
+    parameters: &[&(dyn ToSql + Sync)],
+    conflict: Conflict,
 ) -> crate::Result<Vec<usize>> {
     let keys = key_columns(grain);
-    let mut types = key_types(grain);
-    types.extend(columns.iter().map(|(_, sql_type)| sql_type.clone()));
-    let names = columns
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let parameters = array_parameters(&types);
-    match write {
-        Write::New => {
-            let sink = client
-                .copy_in(&format!(
-                    "COPY {table} ({keys}, {names}) FROM STDIN (FORMAT binary)"
-                ))
-                .await?;
-            let writer = BinaryCopyInWriter::new(sink, &types);
-            futures_util::pin_mut!(writer);
-            let mut row: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(values.len());
-            let copied = async {
-                for index in 0..values[0].len() {
-                    row.clear();
-                    row.extend(values.iter().map(|column| column.at(index)));
-                    writer.as_mut().write(&row).await?;
-                }
-                writer.finish().await
-            };
-            match copied.await {
-                Ok(_) => Ok(Vec::new()),
-                Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    Err(crate::Error::Failed(format!(
-                        "compaction found a cell of {table} stored where the hour and day \
-                         totals have none, so it undid that step; the rollups were changed by \
-                         something other than logctl: run `logctl rollup rebuild --since` the \
-                         oldest day you load logs of, then `logctl rollup compact`"
-                    )))
-                }
-                Err(error) => Err(error.into()),
-            }
-        }
+    let mut types = key_array_types(grain);
+    let first = types.len() + 1;
+    types.extend(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(index, (_, sql_type))| format!("${}::{sql_type}[]", first + index)),
+    );
+    let (names, types) = (
+        columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        types.join(", "),
+    );
+    match conflict {
         // The rows the insert skipped are the new ones it did not return.
-        Write::SkipStored => Ok(client
+        Conflict::Skip => Ok(client
             .query(
                 &format!(
-                    "WITH k AS MATERIALIZED (SELECT * FROM unnest({parameters}) WITH ORDINALITY \
+                    "WITH k AS MATERIALIZED (SELECT * FROM unnest({types}) WITH ORDINALITY \
                                              AS k({keys}, {names}, ordinal)), \
                           inserted AS (INSERT INTO {table} ({keys}, {names}) \
                                        SELECT {keys}, {names} FROM k \
@@ -1129,13 +985,13 @@ async fn write_rows(
                      SELECT k.ordinal FROM k LEFT JOIN inserted USING ({keys}) \
                      WHERE inserted.service_id IS NULL"
                 ),
-                &arrays(values),
+                parameters,
             )
             .await?
             .iter()
             .map(|row| row.get::<_, i64>(0) as usize - 1)
             .collect()),
-        Write::ReplaceStored => {
+        Conflict::Replace => {
             let updates: Vec<String> = columns
                 .iter()
                 .map(|(name, _)| format!("{name} = excluded.{name}"))
@@ -1143,11 +999,11 @@ async fn write_rows(
             client
                 .execute(
                     &format!(
-                        "INSERT INTO {table} ({keys}, {names}) SELECT * FROM unnest({parameters}) \
+                        "INSERT INTO {table} ({keys}, {names}) SELECT * FROM unnest({types}) \
                          ON CONFLICT ({keys}) DO UPDATE SET {}",
                         updates.join(", ")
                     ),
-                    &arrays(values),
+                    parameters,
                 )
                 .await?;
             Ok(Vec::new())

@@ -143,6 +143,13 @@ impl Kept {
             Kept::Level => "level",
         }
     }
+
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            Kept::Status => "smallint",
+            _ => "text",
+        }
+    }
 }
 
 impl Family {
@@ -694,6 +701,7 @@ fn deltas_of<M: DeltaMeasures>(
 ) -> Vec<Delta> {
     minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
     hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+    let mut renumbered = vec![u32::MAX; texts.len()];
     let mut hour_groups = hours
         .chunk_by(|a, b| a.0.service_id == b.0.service_id)
         .peekable();
@@ -714,7 +722,7 @@ fn deltas_of<M: DeltaMeasures>(
                 service_id,
                 first_minute,
                 last_minute,
-                cells: encode_delta(first_minute, minutes, hours, texts),
+                cells: encode_delta(first_minute, minutes, hours, texts, &mut renumbered),
             }
         })
         .collect()
@@ -746,16 +754,18 @@ fn encode_delta<M: DeltaMeasures>(
     minutes: &[(&MinuteKey<u32>, M)],
     hours: &[(&HourKey<u32>, M)],
     texts: &[&str],
+    renumbered: &mut [u32],
 ) -> Vec<u8> {
     // A delta lists the strings its own cells name, each once: its keys' indexes into
-    // `texts` are renumbered in the order they first appear.
-    let mut renumbered = vec![u32::MAX; texts.len()];
-    let mut listed = Vec::new();
+    // `texts` are renumbered in the order they first appear. `renumbered` (u32::MAX for
+    // a string not listed yet) is left as it came, so that the deltas of a batch with
+    // many services and strings share it.
+    let mut listed: Vec<u32> = Vec::new();
     let mut index = |id: u32| {
         let slot = &mut renumbered[id as usize];
         if *slot == u32::MAX {
             *slot = listed.len() as u32;
-            listed.push(texts[id as usize]);
+            listed.push(id);
         }
         u64::from(*slot)
     };
@@ -767,8 +777,9 @@ fn encode_delta<M: DeltaMeasures>(
     let mut out = vec![DELTA_VERSION];
     put_signed(&mut out, first_minute);
     put(&mut out, listed.len() as u64);
-    for text in listed {
-        put_text(&mut out, text);
+    for &id in &listed {
+        put_text(&mut out, texts[id as usize]);
+        renumbered[id as usize] = u32::MAX;
     }
     put(&mut out, minutes.len() as u64);
     for ((key, measures), level) in minutes.iter().zip(minute_levels) {

@@ -14,6 +14,8 @@ use super::locks;
 use super::migrate::Variant;
 use super::partitions::{self, Partition};
 use super::{Isolation, transaction};
+use crate::analytics::rollup::{DAY, HOUR, MINUTE, bucket_of};
+use crate::pgtime::{from_datetime, to_datetime};
 
 /// What `prune` removed or, in a dry run, would remove.
 pub struct Pruned {
@@ -80,8 +82,7 @@ pub const ROLLUP_GRAIN_NAMES: [&str; 3] = ["minute", "hour", "day"];
 /// Removes (or lists) the rollup cells older than each grain's period: `overrides` as
 /// (grain, PostgreSQL interval text), else the period stored in logctl_settings. A finer
 /// grain is never kept longer than a coarser one: reports read the coarsest grain that
-/// tiles a range, and compaction tells where cells may be stored from the hour and day
-/// totals.
+/// tiles a range, so a minute without its hour would count in some answers only.
 pub async fn prune_rollups(
     client: &Client,
     overrides: &[(String, String)],
@@ -95,25 +96,26 @@ pub async fn prune_rollups(
         });
     }
     let periods = &periods;
-    let cutoffs: Vec<DateTime<Utc>> = transaction(client, Isolation::ReadCommitted, |client| {
-        async move {
+    let cutoffs: Vec<DateTime<Utc>> =
+        transaction(client, Isolation::ReadCommitted, |client| async move {
             let row = client
                 .query_one(
-                    "SELECT now() - $1::text::interval, now() - $2::text::interval,                             now() - $3::text::interval",
+                    "SELECT now() - $1::text::interval, now() - $2::text::interval, \
+                     now() - $3::text::interval",
                     &[&periods[0], &periods[1], &periods[2]],
                 )
                 .await?;
-            crate::Result::Ok((0..ROLLUP_GRAINS.len()).map(|index| row.get(index)).collect())
-        }
-    })
-    .await?;
+            crate::Result::Ok(
+                (0..ROLLUP_GRAINS.len())
+                    .map(|index| row.get(index))
+                    .collect(),
+            )
+        })
+        .await?;
+    let cutoffs = nested_cutoffs(&cutoffs);
     let mut kept = Vec::new();
     for (index, (grain, tables)) in ROLLUP_GRAINS.into_iter().enumerate() {
-        let cutoff = cutoffs[index..]
-            .iter()
-            .copied()
-            .max()
-            .expect("a cutoff per grain");
+        let cutoff = cutoffs[index];
         let statements: Vec<String> = tables
             .iter()
             .map(|table| {
@@ -155,6 +157,25 @@ pub async fn prune_rollups(
         });
     }
     Ok(kept)
+}
+
+/// The cutoffs of the widths (finest first, as `ROLLUP_GRAINS`), each finer one raised
+/// to the end of the last bucket a coarser one removes: a coarser width loses whole
+/// buckets that start before its cutoff, and the finer cells within them must go too.
+fn nested_cutoffs(cutoffs: &[DateTime<Utc>]) -> Vec<DateTime<Utc>> {
+    const WIDTHS: [i64; 3] = [MINUTE, HOUR, DAY];
+    let mut nested = cutoffs.to_vec();
+    let mut floor: Option<DateTime<Utc>> = None;
+    for index in (0..nested.len()).rev() {
+        let cutoff = floor.map_or(nested[index], |floor| nested[index].max(floor));
+        nested[index] = cutoff;
+        let width = WIDTHS[index];
+        floor = Some(to_datetime(bucket_of(
+            from_datetime(cutoff) + width - 1,
+            width,
+        )));
+    }
+    nested
 }
 
 /// The period `logctl schema` stored for a grain's cells (10 years if none is).
