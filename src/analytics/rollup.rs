@@ -495,27 +495,17 @@ impl Cells {
     /// One delta per service, its cells' latencies written as sketches.
     pub fn deltas(&self) -> Vec<Delta> {
         let mut texts = Texts::default();
-        let minutes: Vec<(MinuteKey<u32>, &Measures)> = self
+        let minutes = self
             .minutes
             .iter()
             .map(|(key, measures)| (key.map(|text| texts.id(text)), measures))
             .collect();
-        let hours: Vec<(HourKey<u32>, &Measures)> = self
+        let hours = self
             .hours
             .iter()
             .map(|(key, measures)| (key.map(|text| texts.id(text)), measures))
             .collect();
-        deltas_of(
-            minutes
-                .iter()
-                .map(|(key, measures)| (key, *measures))
-                .collect(),
-            hours
-                .iter()
-                .map(|(key, measures)| (key, *measures))
-                .collect(),
-            &texts.listed,
-        )
+        deltas_of(minutes, hours, &texts.listed)
     }
 }
 
@@ -634,11 +624,11 @@ impl<'t> BatchCells<'t> {
         deltas_of(
             self.minutes
                 .iter()
-                .map(|(key, &cell)| (key, tallied(cell)))
+                .map(|(key, &cell)| (key.clone(), tallied(cell)))
                 .collect(),
             self.hours
                 .iter()
-                .map(|(key, &cell)| (key, tallied(cell)))
+                .map(|(key, &cell)| (key.clone(), tallied(cell)))
                 .collect(),
             &self.texts.listed,
         )
@@ -695,12 +685,12 @@ impl DeltaMeasures for Tallied<'_> {
 /// cells, as its events give it both kinds; hour cells of a service without minute cells
 /// (only merged bytes could hold such) are left out, never given to another service.
 fn deltas_of<M: DeltaMeasures>(
-    mut minutes: Vec<(&MinuteKey<u32>, M)>,
-    mut hours: Vec<(&HourKey<u32>, M)>,
+    mut minutes: Vec<(MinuteKey<u32>, M)>,
+    mut hours: Vec<(HourKey<u32>, M)>,
     texts: &[&str],
 ) -> Vec<Delta> {
-    minutes.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
-    hours.sort_unstable_by(|a, b| (a.0.service_id, a.0).cmp(&(b.0.service_id, b.0)));
+    minutes.sort_unstable_by(|a, b| (a.0.service_id, &a.0).cmp(&(b.0.service_id, &b.0)));
+    hours.sort_unstable_by(|a, b| (a.0.service_id, &a.0).cmp(&(b.0.service_id, &b.0)));
     let mut renumbered = vec![u32::MAX; texts.len()];
     let mut hour_groups = hours
         .chunk_by(|a, b| a.0.service_id == b.0.service_id)
@@ -751,8 +741,8 @@ const DELTA_VERSION: u8 = 2;
 /// then a sketch's encoding behind its length.
 fn encode_delta<M: DeltaMeasures>(
     first_minute: i64,
-    minutes: &[(&MinuteKey<u32>, M)],
-    hours: &[(&HourKey<u32>, M)],
+    minutes: &[(MinuteKey<u32>, M)],
+    hours: &[(HourKey<u32>, M)],
     texts: &[&str],
     renumbered: &mut [u32],
 ) -> Vec<u8> {

@@ -46,11 +46,12 @@ pub struct RollupKeep {
     pub cells: i64,
 }
 
-/// The rollup tables of each width (with the tables of their cells' details), whose
-/// name is also their time column.
-const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
+/// The rollup tables of each width, finest first (with the tables of their cells'
+/// details), after the width's name, which is also their time column, and its length.
+const ROLLUP_GRAINS: [(&str, i64, &[&str]); 3] = [
     (
         "minute",
+        MINUTE,
         &[
             "logctl_rollup_total_minute",
             "logctl_rollup_total_minute_detail",
@@ -58,6 +59,7 @@ const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
     ),
     (
         "hour",
+        HOUR,
         &[
             "logctl_rollup_service_hour",
             "logctl_rollup_route_hour",
@@ -67,6 +69,7 @@ const ROLLUP_GRAINS: [(&str, &[&str]); 3] = [
     ),
     (
         "day",
+        DAY,
         &[
             "logctl_rollup_service_day",
             "logctl_rollup_route_day",
@@ -89,7 +92,7 @@ pub async fn prune_rollups(
     dry_run: bool,
 ) -> crate::Result<Vec<RollupKeep>> {
     let mut periods = Vec::new();
-    for (grain, _) in ROLLUP_GRAINS {
+    for (grain, _, _) in ROLLUP_GRAINS {
         periods.push(match overrides.iter().find(|(name, _)| name == grain) {
             Some((_, period)) => period.clone(),
             None => stored_period(client, grain).await?,
@@ -114,7 +117,7 @@ pub async fn prune_rollups(
         .await?;
     let cutoffs = nested_cutoffs(&cutoffs);
     let mut kept = Vec::new();
-    for (index, (grain, tables)) in ROLLUP_GRAINS.into_iter().enumerate() {
+    for (index, (grain, _, tables)) in ROLLUP_GRAINS.into_iter().enumerate() {
         let cutoff = cutoffs[index];
         let statements: Vec<String> = tables
             .iter()
@@ -159,17 +162,16 @@ pub async fn prune_rollups(
     Ok(kept)
 }
 
-/// The cutoffs of the widths (finest first, as `ROLLUP_GRAINS`), each finer one raised
-/// to the end of the last bucket a coarser one removes: a coarser width loses whole
-/// buckets that start before its cutoff, and the finer cells within them must go too.
+/// The cutoffs of the widths of `ROLLUP_GRAINS`, each finer one raised to the end of the
+/// last bucket a coarser one removes: a coarser width loses whole buckets that start
+/// before its cutoff, and the finer cells within them must go too.
 fn nested_cutoffs(cutoffs: &[DateTime<Utc>]) -> Vec<DateTime<Utc>> {
-    const WIDTHS: [i64; 3] = [MINUTE, HOUR, DAY];
     let mut nested = cutoffs.to_vec();
     let mut floor: Option<DateTime<Utc>> = None;
     for index in (0..nested.len()).rev() {
         let cutoff = floor.map_or(nested[index], |floor| nested[index].max(floor));
         nested[index] = cutoff;
-        let width = WIDTHS[index];
+        let width = ROLLUP_GRAINS[index].1;
         floor = Some(to_datetime(bucket_of(
             from_datetime(cutoff) + width - 1,
             width,
