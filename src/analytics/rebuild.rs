@@ -18,7 +18,7 @@ use super::rollup::{
     Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of,
 };
 use super::routes::RouteTemplater;
-use crate::db::{locks, retention};
+use crate::db::{Isolation, locks, retention, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
 
 /// The whole days that hold [from, until): rollups are rebuilt and checked by day, since
@@ -65,17 +65,16 @@ async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<
 
 /// Recomputes the rollups of the days that hold [from, until) from the raw rows, in one
 /// transaction that first folds every pending delta, so that nothing is counted twice;
-/// returns the number of days.
+/// returns the number of days. Its snapshot is taken before it waits for the rollup
+/// lock, so a compaction step that commits meanwhile rolls it back (the deltas it
+/// folds first are gone), and it is done again.
 pub async fn rebuild(
     client: &Client,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> crate::Result<u64> {
     let (start, end) = days(from, until);
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .await?;
-    let rebuilt = async {
+    transaction(client, Isolation::SnapshotWrites, |client| async move {
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;
@@ -92,19 +91,9 @@ pub async fn rebuild(
             }
             fold(client, &cells_from_rows(client, day, &templater).await?).await?;
         }
-        crate::Result::Ok(days.len() as u64)
-    }
-    .await;
-    match rebuilt {
-        Ok(days) => {
-            client.batch_execute("COMMIT").await?;
-            Ok(days)
-        }
-        Err(error) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(error)
-        }
-    }
+        Ok(days.len() as u64)
+    })
+    .await
 }
 
 /// Folds every pending delta, in the caller's transaction.

@@ -18,6 +18,10 @@ pub enum Isolation {
     /// Several queries of one report, all from one snapshot; read-only, so it never
     /// fails on a concurrent writer.
     Snapshot,
+    /// Reads and writes all from one snapshot (a rebuild: the raw rows and the deltas
+    /// pending as of one instant). A concurrent writer of the same rows rolls it back,
+    /// and it is done again.
+    SnapshotWrites,
 }
 
 impl Isolation {
@@ -30,6 +34,7 @@ impl Isolation {
             Isolation::Snapshot => {
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off"
             }
+            Isolation::SnapshotWrites => "BEGIN ISOLATION LEVEL REPEATABLE READ",
         }
     }
 }
