@@ -1255,6 +1255,37 @@ mod tests {
         assert_eq!(cells.hours, FxHashMap::from_iter([(hour, measures)]));
     }
 
+    /// Version 2, as this logctl writes it, byte for byte: a delta left pending is read by
+    /// whichever logctl compacts next, so its bytes must not change unnoticed.
+    #[test]
+    fn a_delta_of_version_2_is_written_and_read_as_pinned() {
+        let event = |offset: i64, latency_ms: Option<i32>| Event {
+            created_at: HOUR + 2 * MINUTE + offset,
+            service_id: 7,
+            level: Some("error".into()),
+            method: Some("GET".into()),
+            status: Some(503),
+            latency_ms,
+            route: Some("/a/:id".into()),
+        };
+        let events = [event(0, Some(20)), event(1, None), event(2, Some(10))];
+        // The version, the first minute, the three strings ("error", "/a/:id", "GET"),
+        // the one minute cell (minute 0 after the first, status class 5, string 0,
+        // 3 events, 3 errors, 1 + 2 latencies: 10, then 20 as 10 more) and the one hour
+        // cell (hour 0 after the first minute's, strings 1 and 2, 503, string 0, the
+        // same measures).
+        let pinned: &[u8] = &[
+            2, 128, 200, 213, 219, 27, 3, 5, 101, 114, 114, 111, 114, 6, 47, 97, 47, 58, 105, 100,
+            3, 71, 69, 84, 1, 0, 5, 0, 3, 3, 3, 10, 10, 1, 0, 1, 2, 247, 3, 0, 3, 3, 3, 10, 10,
+        ];
+        let deltas = batch_deltas(&events);
+        assert_eq!(deltas.len(), 1);
+        assert_eq!(deltas[0].cells, pinned, "{:?}", deltas[0].cells);
+        let mut cells = Cells::default();
+        cells.merge_delta(7, pinned).unwrap();
+        assert_eq!(cells, cells_of(&events));
+    }
+
     #[test]
     fn a_delta_naming_a_missing_string_or_out_of_range_latencies_is_refused() {
         // One minute cell of one event, at level string `level`, with `latencies`.
