@@ -32,9 +32,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    have_postgres || { echo "PostgreSQL installation failed" >&2; exit 1; }
-    [ "${WITH_PGBOUNCER:-0}" = 1 ] && ! have_pgbouncer && { echo "pgbouncer installation failed" >&2; exit 1; }
-    [ "${WITH_MAN:-0}" = 1 ] && ! command -v man >/dev/null 2>&1 && { echo "man-db installation failed" >&2; exit 1; }
-    [ "${WITH_BROWSER:-0}" = 1 ] && ! have_chromium && { echo "chromium installation failed" >&2; exit 1; }
-    [ "${WITH_BROWSER:-0}" = 1 ] && ! command -v tidy >/dev/null 2>&1 && { echo "tidy installation failed" >&2; exit 1; }
+    # Each check is an `if`: a false `[ ... ] && ...` as the last command would make
+    # sourcing this file fail, and the caller (under `set -e`) stop after installing.
+    installed() {
+        if ! "${@:2}" >/dev/null 2>&1; then echo "$1 installation failed" >&2; exit 1; fi
+    }
+    installed PostgreSQL have_postgres
+    if [ "${WITH_PGBOUNCER:-0}" = 1 ]; then installed pgbouncer have_pgbouncer; fi
+    if [ "${WITH_MAN:-0}" = 1 ]; then installed man-db command -v man; fi
+    if [ "${WITH_BROWSER:-0}" = 1 ]; then
+        installed chromium have_chromium
+        installed tidy command -v tidy
+    fi
 fi
