@@ -235,54 +235,75 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
     assert_sums_match(&db);
 }
 
-/// A rebuild's snapshot is taken before it waits for the rollup lock, so a compaction
-/// step that commits meanwhile rolls it back: the deltas it reads to fold first are gone.
-/// It is done again, and counts every row once. (The lock's holder stands for the step:
-/// it moves a delta, as a step deletes the deltas it folds.)
+/// A rebuild beside a compaction that goes on, step after step: its snapshot is taken
+/// once it holds the rollup lock, so no step commits after it and it is not rolled back
+/// for one. (A snapshot taken while it waited missed the deltas the step before deleted,
+/// and every try of it was rolled back while the compaction went on.) The steps here
+/// move one delta each, as a step deletes the deltas it folds.
 #[test]
-fn a_rebuild_that_waited_for_a_compaction_step_is_done_again() {
+fn a_rebuild_beside_a_compaction_that_goes_on_is_not_rolled_back_for_it() {
     let db = TestDb::with_schema("rollup_rebuild_wait");
     let dir = scratch_dir("rollup_rebuild_wait");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 5);
-    let mut holder = db.hold_rollup_lock();
+    let holder = db.hold_rollup_lock();
     assert_success(
         &db.logctl(&["load", file.to_str().unwrap()])
             .output()
             .unwrap(),
     );
-    let rebuild = db
-        .logctl(&[
-            "rollup",
-            "rebuild",
-            "--since",
-            "2026-11-20T00:00:00Z",
-            "--until",
-            "2026-11-30T00:00:00Z",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waiting = std::time::Instant::now();
-    while db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0
-    {
-        assert!(
-            waiting.elapsed() < std::time::Duration::from_secs(60),
-            "the rebuild never waited for the rollup lock"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    holder
-        .batch_execute(
-            "WITH moved AS (DELETE FROM logctl_rollup_deltas \
-                            WHERE delta_id = (SELECT min(delta_id) FROM logctl_rollup_deltas) \
-                            RETURNING service_id, first_minute, last_minute, cells, spread) \
-             INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
-             SELECT * FROM moved; \
-             COMMIT",
-        )
-        .unwrap();
-    assert_success(&rebuild.wait_with_output().unwrap());
+    drop(holder);
+    let rebuilt = std::sync::atomic::AtomicBool::new(false);
+    let steps = std::thread::scope(|scope| {
+        let compaction = scope.spawn(|| {
+            let mut client = db.client();
+            let mut steps = 0;
+            let started = std::time::Instant::now();
+            while !rebuilt.load(std::sync::atomic::Ordering::SeqCst)
+                && started.elapsed() < std::time::Duration::from_secs(30)
+            {
+                client
+                    .batch_execute(
+                        "BEGIN; \
+                         SELECT pg_advisory_xact_lock_shared(x'6c6f6763726f6c6c'::bigint); \
+                         WITH moved AS (DELETE FROM logctl_rollup_deltas \
+                             WHERE delta_id = (SELECT min(delta_id) FROM logctl_rollup_deltas) \
+                             RETURNING service_id, first_minute, last_minute, cells, spread) \
+                         INSERT INTO logctl_rollup_deltas \
+                             (service_id, first_minute, last_minute, cells, spread) \
+                         SELECT * FROM moved; \
+                         SELECT pg_sleep(0.05); \
+                         COMMIT",
+                    )
+                    .unwrap();
+                steps += 1;
+            }
+            steps
+        });
+        // The rebuild starts while a step holds the lock, and waits for it.
+        while db.count(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ) == 0
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let rebuild = db
+            .logctl(&[
+                "rollup",
+                "rebuild",
+                "--since",
+                "2026-11-20T00:00:00Z",
+                "--until",
+                "2026-11-30T00:00:00Z",
+            ])
+            .output()
+            .unwrap();
+        rebuilt.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_success(&rebuild);
+        compaction.join().unwrap()
+    });
+    assert!(steps > 1, "the compaction went on: {steps} steps");
+    assert_success(&db.logctl(&["rollup", "compact"]).output().unwrap());
     assert_sums_match(&db);
     assert_success(&verify(&db));
 }

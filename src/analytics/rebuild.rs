@@ -18,6 +18,7 @@ use super::rollup::{
     Cells, DAY, Family, Grain, HourKey, Kept, Measures, MinuteKey, Row, bucket_of,
 };
 use super::routes::RouteTemplater;
+use crate::db::transaction::pin_long_transaction;
 use crate::db::{Isolation, locks, retention, transaction};
 use crate::pgtime::{from_datetime, to_datetime};
 
@@ -65,33 +66,42 @@ async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<
 
 /// Recomputes the rollups of the days that hold [from, until) from the raw rows, in one
 /// transaction that first folds every pending delta, so that nothing is counted twice;
-/// returns the number of days. Its snapshot is taken before it waits for the rollup
-/// lock, so a compaction step that commits meanwhile rolls it back (the deltas it
-/// folds first are gone), and it is done again.
+/// returns the number of days. That transaction reads and writes from one snapshot,
+/// which is taken once `guard` holds the rollup lock for it, in a transaction of its
+/// own: a snapshot taken while waiting for the lock would miss the deltas a compaction
+/// step deleted meanwhile, and the rebuild would be rolled back for it for as long as a
+/// compaction went on. Were the guard's connection lost, the lock would go with it, and
+/// a compaction step writing the same rows would roll one of the two back.
 pub async fn rebuild(
     client: &Client,
+    guard: &Client,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> crate::Result<u64> {
     let (start, end) = days(from, until);
-    transaction(client, Isolation::SnapshotWrites, |client| async move {
-        client
+    transaction(guard, Isolation::ReadCommitted, |guard| async move {
+        // It waits in its transaction while the rebuild runs.
+        pin_long_transaction(guard).await?;
+        guard
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
             .await?;
-        if conversion_pending(client).await? {
-            return Err(conversion_pending_error());
-        }
-        fold_every_delta(client).await?;
-        let templater = RouteTemplater::default();
-        let days = days_with_data(client, start, end).await?;
-        for &day in &days {
-            let (from, until) = (to_datetime(day), to_datetime(day + DAY));
-            for grain in Grain::ALL {
-                delete_cells(client, grain, from, until).await?;
+        transaction(client, Isolation::SnapshotWrites, |client| async move {
+            if conversion_pending(client).await? {
+                return Err(conversion_pending_error());
             }
-            fold(client, &cells_from_rows(client, day, &templater).await?).await?;
-        }
-        Ok(days.len() as u64)
+            fold_every_delta(client).await?;
+            let templater = RouteTemplater::default();
+            let days = days_with_data(client, start, end).await?;
+            for &day in &days {
+                let (from, until) = (to_datetime(day), to_datetime(day + DAY));
+                for grain in Grain::ALL {
+                    delete_cells(client, grain, from, until).await?;
+                }
+                fold(client, &cells_from_rows(client, day, &templater).await?).await?;
+            }
+            Ok(days.len() as u64)
+        })
+        .await
     })
     .await
 }

@@ -60,12 +60,14 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         Action::Compact => None,
         Action::Rebuild(range) | Action::Verify(range) => Some(range.bounds()?),
     };
-    // Compaction folds its lanes on a connection each.
+    // Compaction folds its lanes on a connection each; a rebuild's lock is held on a
+    // connection of its own.
     let database = Database::open(database_url, compact::LANES as u32).await?;
     let client = database.get().await?;
     match (args.action, range) {
         (Action::Rebuild(_), Some((since, until))) => {
-            let days = rebuild::rebuild(&client, since, until).await?;
+            let guard = database.get().await?;
+            let days = rebuild::rebuild(&client, &guard, since, until).await?;
             eprintln!(
                 "logctl: rebuilt the rollups of {} from the raw rows",
                 days_text(days)
