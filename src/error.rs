@@ -159,10 +159,7 @@ pub enum Error {
     RowRefused(tokio_postgres::Error),
     /// The server rolled the transaction back because of a concurrent one (a
     /// serialization failure or a deadlock); doing it again from the start is safe.
-    #[error(
-        "{0}\nhint: concurrent transactions kept changing the same rows, and nothing of this \
-         one was kept; run the same command again"
-    )]
+    #[error(transparent)]
     Conflict(tokio_postgres::Error),
     /// Any other failed statement.
     #[error(transparent)]

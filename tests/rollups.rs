@@ -235,6 +235,79 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
     assert_sums_match(&db);
 }
 
+/// Loads `file` while the rollup lock is held, so that its deltas stay pending.
+fn load_leaving_deltas(db: &TestDb, file: &std::path::Path) {
+    let mut holder = db.hold_rollup_lock();
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    holder.batch_execute("ROLLBACK").unwrap();
+}
+
+/// Waits until a session of `db` holds the rollup lock in `mode` (`ShareLock`,
+/// `ExclusiveLock`); returns its process id.
+fn wait_for_rollup_lock(db: &TestDb, mode: &str) -> i32 {
+    let started = std::time::Instant::now();
+    loop {
+        let holders = db.query(&format!(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND mode = '{mode}' AND objid = x'726f6c6c'::bigint::oid \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ));
+        if let Some(holder) = holders.first() {
+            return holder.get(0);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no session took the rollup lock ({mode})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The connection that holds the rollup lock for a rebuild is lost while the rebuild
+/// runs: a compaction step could then read a cell before the rebuild commits and write
+/// it back after, so the rebuild is undone instead of committed without the lock.
+#[test]
+fn a_rebuild_whose_lock_holder_is_lost_is_undone() {
+    let db = TestDb::with_schema("rollup_rebuild_guard");
+    let dir = scratch_dir("rollup_rebuild_guard");
+    let file = generated_file(&dir, "logs.ndjson", 5_000, 6);
+    load_leaving_deltas(&db, &file);
+    let deltas = db.count("SELECT count(*) FROM logctl_rollup_deltas");
+    // The rebuild stops at the raw rows until the lock's holder is gone.
+    let mut rows = db.client();
+    rows.batch_execute("BEGIN; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let rebuild = db
+        .logctl(&["rollup", "rebuild", "--since", "2026-11-20T00:00:00Z"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard = wait_for_rollup_lock(&db, "ExclusiveLock");
+    assert!(
+        db.query(&format!("SELECT pg_terminate_backend({guard})"))[0].get::<_, bool>(0),
+        "the guard's session was ended"
+    );
+    rows.batch_execute("ROLLBACK").unwrap();
+    let rebuild = rebuild.wait_with_output().unwrap();
+    assert_exit(&rebuild, 1);
+    assert!(
+        stderr(&rebuild).contains("held the rollup lock for this rebuild was lost"),
+        "{}",
+        stderr(&rebuild)
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM logctl_rollup_deltas"),
+        deltas,
+        "nothing of the rebuild was kept"
+    );
+    assert_success(&verify(&db));
+}
+
 /// A rebuild beside a compaction that goes on, step after step: its snapshot is taken
 /// once it holds the rollup lock, so no step commits after it and it is not rolled back
 /// for one. (A snapshot taken while it waited missed the deltas the step before deleted,
@@ -245,13 +318,7 @@ fn a_rebuild_beside_a_compaction_that_goes_on_is_not_rolled_back_for_it() {
     let db = TestDb::with_schema("rollup_rebuild_wait");
     let dir = scratch_dir("rollup_rebuild_wait");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 5);
-    let holder = db.hold_rollup_lock();
-    assert_success(
-        &db.logctl(&["load", file.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    drop(holder);
+    load_leaving_deltas(&db, &file);
     let rebuilt = std::sync::atomic::AtomicBool::new(false);
     let steps = std::thread::scope(|scope| {
         let compaction = scope.spawn(|| {
@@ -280,13 +347,7 @@ fn a_rebuild_beside_a_compaction_that_goes_on_is_not_rolled_back_for_it() {
             steps
         });
         // The rebuild starts while a step holds the lock, and waits for it.
-        while db.count(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        ) == 0
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for_rollup_lock(&db, "ShareLock");
         let rebuild = db
             .logctl(&[
                 "rollup",

@@ -5,6 +5,8 @@
 //! one day's cells, never its rows, and both read rows and deltas from one snapshot, in
 //! which a row is visible exactly when its batch's delta is.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use rustc_hash::FxHashMap;
@@ -67,11 +69,10 @@ async fn days_with_data(client: &Client, start: i64, end: i64) -> crate::Result<
 /// Recomputes the rollups of the days that hold [from, until) from the raw rows, in one
 /// transaction that first folds every pending delta, so that nothing is counted twice;
 /// returns the number of days. That transaction reads and writes from one snapshot,
-/// which is taken once `guard` holds the rollup lock for it, in a transaction of its
-/// own: a snapshot taken while waiting for the lock would miss the deltas a compaction
-/// step deleted meanwhile, and the rebuild would be rolled back for it for as long as a
-/// compaction went on. Were the guard's connection lost, the lock would go with it, and
-/// a compaction step writing the same rows would roll one of the two back.
+/// which it takes only once `guard` holds the rollup lock for it: a snapshot taken
+/// while waiting for the lock would miss the deltas a compaction step deleted
+/// meanwhile, and the rebuild would be rolled back for it for as long as a compaction
+/// went on.
 pub async fn rebuild(
     client: &Client,
     guard: &Client,
@@ -79,31 +80,71 @@ pub async fn rebuild(
     until: DateTime<Utc>,
 ) -> crate::Result<u64> {
     let (start, end) = days(from, until);
-    transaction(guard, Isolation::ReadCommitted, |guard| async move {
-        // It waits in its transaction while the rebuild runs.
-        pin_long_transaction(guard).await?;
-        guard
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
-            .await?;
-        transaction(client, Isolation::SnapshotWrites, |client| async move {
-            if conversion_pending(client).await? {
-                return Err(conversion_pending_error());
+    let guarding = AtomicBool::new(false);
+    let guarding = &guarding;
+    let rebuilt = transaction(client, Isolation::SnapshotWrites, |client| async move {
+        // The rebuild's BEGIN comes first, and takes no snapshot: behind a transaction
+        // pooler it holds a server connection before the lock is taken, so that a
+        // full pool of compaction steps waiting for the lock cannot keep it from one.
+        // The guard keeps the lock over every try.
+        if !guarding.swap(true, Ordering::SeqCst) {
+            // This transaction idles while the guard waits; a SET takes no snapshot.
+            client
+                .batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                .await?;
+            hold_rollup_lock(guard).await?;
+        }
+        if conversion_pending(client).await? {
+            return Err(conversion_pending_error());
+        }
+        fold_every_delta(client).await?;
+        let templater = RouteTemplater::default();
+        let days = days_with_data(client, start, end).await?;
+        for &day in &days {
+            let (from, until) = (to_datetime(day), to_datetime(day + DAY));
+            for grain in Grain::ALL {
+                delete_cells(client, grain, from, until).await?;
             }
-            fold_every_delta(client).await?;
-            let templater = RouteTemplater::default();
-            let days = days_with_data(client, start, end).await?;
-            for &day in &days {
-                let (from, until) = (to_datetime(day), to_datetime(day + DAY));
-                for grain in Grain::ALL {
-                    delete_cells(client, grain, from, until).await?;
-                }
-                fold(client, &cells_from_rows(client, day, &templater).await?).await?;
-            }
-            Ok(days.len() as u64)
-        })
-        .await
+            fold(client, &cells_from_rows(client, day, &templater).await?).await?;
+        }
+        // A lost guard connection takes the lock with it, and a compaction step could
+        // then read a cell before this commits and write it back after.
+        let unguarded: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock_shared($1)",
+                &[&locks::ROLLUPS],
+            )
+            .await?
+            .get(0);
+        if unguarded {
+            return Err(crate::Error::Failed(
+                "the connection that held the rollup lock for this rebuild was lost, so the \
+                 rebuild was undone; run it again"
+                    .into(),
+            ));
+        }
+        Ok(days.len() as u64)
     })
-    .await
+    .await;
+    if guarding.load(Ordering::SeqCst) {
+        // After the rebuild's commit, which the lock covered. The guard wrote nothing,
+        // and the rebuild is done whether this reaches the server or not.
+        let _ = guard.batch_execute("ROLLBACK").await;
+    }
+    rebuilt
+}
+
+/// Takes the rollup lock exclusively on `guard`, in a transaction that it leaves open,
+/// freed from the server's timeouts, for as long as the rebuild runs.
+async fn hold_rollup_lock(guard: &Client) -> crate::Result<()> {
+    guard
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await?;
+    pin_long_transaction(guard).await?;
+    guard
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::ROLLUPS])
+        .await?;
+    Ok(())
 }
 
 /// Folds every pending delta, in the caller's transaction.

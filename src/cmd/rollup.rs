@@ -61,8 +61,8 @@ pub async fn run(args: Args, database_url: Option<&str>) -> anyhow::Result<Outco
         Action::Rebuild(range) | Action::Verify(range) => Some(range.bounds()?),
     };
     // Compaction folds its lanes on a connection each; a rebuild's lock is held on a
-    // connection of its own.
-    let database = Database::open(database_url, compact::LANES as u32).await?;
+    // second connection.
+    let database = Database::open(database_url, compact::LANES.max(2) as u32).await?;
     let client = database.get().await?;
     match (args.action, range) {
         (Action::Rebuild(_), Some((since, until))) => {

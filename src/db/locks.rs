@@ -24,9 +24,10 @@ pub const NEW_PARTITIONS: i64 = 0x6c6f_6763_7061_7274;
 
 /// Held by every writer of the rollup grains ("logcroll"), so that reading and then
 /// upserting a cell needs no row locks (which Citus refuses across shards): exclusively
-/// by a transaction that rebuilds a range of rollups, converts them or prunes old cells
-/// (`analytics::rebuild`, `analytics::compact`'s conversion, `db::retention`), shared by
-/// the compaction steps, which also hold their lane's lock of `ROLLUP_LANES`.
+/// by a transaction that converts rollups or prunes old cells (`analytics::compact`'s
+/// conversion, `db::retention`), or that holds it for a rebuild of a range on another
+/// connection (`analytics::rebuild`), shared by the compaction steps, which also hold
+/// their lane's lock of `ROLLUP_LANES`.
 pub const ROLLUPS: i64 = 0x6c6f_6763_726f_6c6c;
 
 /// Held by the one compaction step at a time of each lane of services ("logcrln0",
