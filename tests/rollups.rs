@@ -646,6 +646,64 @@ fn route_rules_apply_first_and_the_cap_sends_the_rest_to_other() {
     );
 }
 
+/// A rebuild while `prune` deletes raw rows batch by batch leaves the pruned days alone:
+/// prune records how far raw rows go before it deletes any, so that no rebuild
+/// recomputes a day's rollups from the part of its rows that is left.
+#[test]
+fn a_rebuild_while_prune_deletes_leaves_the_days_it_prunes_alone() {
+    let db = TestDb::with_schema("rollup_prune_race");
+    let dir = scratch_dir("rollup_prune_race");
+    let file = generated_file(&dir, "logs.ndjson", 5_000, 7);
+    assert_success(
+        &db.logctl(&["load", file.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let events = db.count("SELECT sum(events)::bigint FROM logctl_rollup_route_hour");
+    assert_eq!(events, 5_000);
+    // The newest row, which prune reaches in its last batch, holds it up there.
+    let mut newest = db.client();
+    newest
+        .batch_execute(
+            "BEGIN; SELECT 1 FROM log_events \
+             WHERE created_at = (SELECT max(created_at) FROM log_events) FOR UPDATE",
+        )
+        .unwrap();
+    let prune = db
+        .logctl(&[
+            "prune",
+            "--older-than",
+            "2026-11-25T00:00:00Z",
+            "--batch-rows",
+            "500",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while db.count("SELECT count(*) FROM log_events") > 4_000 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "prune deleted no batch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_success(
+        &db.logctl(&["rollup", "rebuild", "--since", "2026-11-20T00:00:00Z"])
+            .output()
+            .unwrap(),
+    );
+    newest.batch_execute("ROLLBACK").unwrap();
+    assert_success(&prune.wait_with_output().unwrap());
+    assert_eq!(db.count("SELECT count(*) FROM log_events"), 0);
+    assert_eq!(
+        db.count("SELECT sum(events)::bigint FROM logctl_rollup_route_hour"),
+        events,
+        "the rollups outlive the pruned rows"
+    );
+}
+
 #[test]
 fn rollups_outlive_the_raw_rows_each_width_for_its_own_period() {
     let db = TestDb::with_schema("rollup_retention");

@@ -214,10 +214,9 @@ pub async fn prune(
     dry_run: bool,
     batch_rows: i64,
 ) -> crate::Result<Pruned> {
-    let removed = match variant.partition {
-        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await?,
-        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await?,
-    };
+    // Recorded before any row goes: a rebuild or a check that runs meanwhile leaves the
+    // days before it alone, and never recomputes a day's rollups from the part of its
+    // rows that is left. Rows that stay after a failed prune keep their rollups too.
     if !dry_run {
         transaction(client, Isolation::ReadCommitted, |client| async move {
             client
@@ -233,6 +232,10 @@ pub async fn prune(
         })
         .await?;
     }
+    let removed = match variant.partition {
+        Some(_) => drop_partitions(client, variant, cutoff, dry_run).await?,
+        None => delete_rows(client, variant, cutoff, dry_run, batch_rows).await?,
+    };
     Ok(Pruned {
         cutoff,
         dry_run,
