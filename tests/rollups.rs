@@ -78,6 +78,37 @@ fn verify(db: &TestDb) -> std::process::Output {
     .unwrap()
 }
 
+/// Runs `logctl load ARGS...` while the rollup lock is held (as a rebuild holds it), so
+/// that the load leaves its deltas pending.
+fn load_leaving_deltas(db: &TestDb, args: &[&str]) {
+    let mut holder = db.hold_rollup_lock();
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    assert_success(&db.logctl(&all).output().unwrap());
+    holder.batch_execute("ROLLBACK").unwrap();
+}
+
+/// Waits until a session of `db` holds the rollup lock in `mode` (`ShareLock`,
+/// `ExclusiveLock`); returns its process id.
+fn wait_for_rollup_lock(db: &TestDb, mode: &str) -> i32 {
+    let started = std::time::Instant::now();
+    loop {
+        let holders = db.query(&format!(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND mode = '{mode}' AND objid = x'726f6c6c'::bigint::oid \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ));
+        if let Some(holder) = holders.first() {
+            return holder.get(0);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no session took the rollup lock ({mode})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn each_loads_rollups_count_exactly_its_rows_on_both_strategies() {
     let db = TestDb::with_schema("rollup_counts");
@@ -150,14 +181,7 @@ fn compaction_in_steps_folds_every_delta_once() {
     let db = TestDb::with_schema("rollup_steps");
     let dir = scratch_dir("rollup_steps");
     let file = generated_file(&dir, "logs.ndjson", 20_000, 4);
-    // A rebuild holds the rollup lock, so that the load leaves its deltas.
-    let mut holder = db.hold_rollup_lock();
-    assert_success(
-        &db.logctl(&["load", "--batch-bytes", "256KiB", file.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    holder.batch_execute("ROLLBACK").unwrap();
+    load_leaving_deltas(&db, &["--batch-bytes", "256KiB", file.to_str().unwrap()]);
     db.client()
         .batch_execute(
             "INSERT INTO logctl_rollup_deltas (service_id, first_minute, last_minute, cells, spread) \
@@ -235,38 +259,6 @@ fn verify_names_a_cell_that_differs_and_rebuild_mends_it() {
     assert_sums_match(&db);
 }
 
-/// Loads `file` while the rollup lock is held, so that its deltas stay pending.
-fn load_leaving_deltas(db: &TestDb, file: &std::path::Path) {
-    let mut holder = db.hold_rollup_lock();
-    assert_success(
-        &db.logctl(&["load", file.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    holder.batch_execute("ROLLBACK").unwrap();
-}
-
-/// Waits until a session of `db` holds the rollup lock in `mode` (`ShareLock`,
-/// `ExclusiveLock`); returns its process id.
-fn wait_for_rollup_lock(db: &TestDb, mode: &str) -> i32 {
-    let started = std::time::Instant::now();
-    loop {
-        let holders = db.query(&format!(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND mode = '{mode}' AND objid = x'726f6c6c'::bigint::oid \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        ));
-        if let Some(holder) = holders.first() {
-            return holder.get(0);
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "no session took the rollup lock ({mode})"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
 /// The connection that holds the rollup lock for a rebuild is lost while the rebuild
 /// runs: a compaction step could then read a cell before the rebuild commits and write
 /// it back after, so the rebuild is undone instead of committed without the lock.
@@ -275,18 +267,16 @@ fn a_rebuild_whose_lock_holder_is_lost_is_undone() {
     let db = TestDb::with_schema("rollup_rebuild_guard");
     let dir = scratch_dir("rollup_rebuild_guard");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 6);
-    load_leaving_deltas(&db, &file);
+    load_leaving_deltas(&db, &[file.to_str().unwrap()]);
     let deltas = db.count("SELECT count(*) FROM logctl_rollup_deltas");
     // The rebuild stops at the raw rows until the lock's holder is gone.
     let mut rows = db.client();
     rows.batch_execute("BEGIN; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE")
         .unwrap();
-    let rebuild = db
-        .logctl(&["rollup", "rebuild", "--since", "2026-11-20T00:00:00Z"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rebuild = spawn_logctl(
+        &db,
+        &["rollup", "rebuild", "--since", "2026-11-20T00:00:00Z"],
+    );
     let guard = wait_for_rollup_lock(&db, "ExclusiveLock");
     assert!(
         db.query(&format!("SELECT pg_terminate_backend({guard})"))[0].get::<_, bool>(0),
@@ -318,7 +308,7 @@ fn a_rebuild_beside_a_compaction_that_goes_on_is_not_rolled_back_for_it() {
     let db = TestDb::with_schema("rollup_rebuild_wait");
     let dir = scratch_dir("rollup_rebuild_wait");
     let file = generated_file(&dir, "logs.ndjson", 5_000, 5);
-    load_leaving_deltas(&db, &file);
+    load_leaving_deltas(&db, &[file.to_str().unwrap()]);
     let rebuilt = std::sync::atomic::AtomicBool::new(false);
     let steps = std::thread::scope(|scope| {
         let compaction = scope.spawn(|| {
@@ -669,18 +659,16 @@ fn a_rebuild_while_prune_deletes_leaves_the_days_it_prunes_alone() {
              WHERE created_at = (SELECT max(created_at) FROM log_events) FOR UPDATE",
         )
         .unwrap();
-    let prune = db
-        .logctl(&[
+    let prune = spawn_logctl(
+        &db,
+        &[
             "prune",
             "--older-than",
             "2026-11-25T00:00:00Z",
             "--batch-rows",
             "500",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let started = std::time::Instant::now();
     while db.count("SELECT count(*) FROM log_events") > 4_000 {
         assert!(

@@ -421,15 +421,20 @@ pub fn wait_until_copying(db: &TestDb, child: &mut Child, table_prefix: &str) {
     std::thread::sleep(std::time::Duration::from_millis(150));
 }
 
-/// Starts `logctl load ARGS...` on `db`, its output captured.
-pub fn spawn_load(db: &TestDb, args: &[&str]) -> Child {
-    let mut all = vec!["load"];
-    all.extend_from_slice(args);
-    db.logctl(&all)
+/// Starts `logctl ARGS...` on `db`, its output captured.
+pub fn spawn_logctl(db: &TestDb, args: &[&str]) -> Child {
+    db.logctl(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Starts `logctl load ARGS...` on `db`, its output captured.
+pub fn spawn_load(db: &TestDb, args: &[&str]) -> Child {
+    let mut all = vec!["load"];
+    all.extend_from_slice(args);
+    spawn_logctl(db, &all)
 }
 
 /// Starts the loads all at once, then asserts that each one succeeds.
