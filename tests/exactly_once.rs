@@ -278,6 +278,8 @@ fn stop_with_signal(signal: i32, tag: &str) {
     let output = child.wait_with_output().unwrap();
     assert_exit(&output, 130);
     let err = stderr(&output);
+    // Shown if a check below fails.
+    eprintln!("the stopped load said: {err}");
     assert!(err.contains("interrupted"), "{err}");
     let committed = db.count("SELECT count(*) FROM log_events");
     assert!(committed < 40_000, "stopped early");
@@ -289,7 +291,9 @@ fn stop_with_signal(signal: i32, tag: &str) {
         db.count("SELECT coalesce(sum(loaded_rows), 0)::bigint FROM logctl_ranges"),
         committed
     );
-    assert_success(&load(&db, &args));
+    let again = load(&db, &args);
+    assert_success(&again);
+    eprintln!("the load run again said: {}", stderr(&again));
     assert_loaded_exactly(&db, &[&file]);
 }
 

@@ -389,7 +389,13 @@ pub fn assert_loaded_exactly(db: &TestDb, files: &[&Path]) {
     assert_eq!(
         db.count("SELECT count(*) FROM log_events"),
         expected.len() as i64,
-        "row count"
+        "row count; the ledger (bytes, lines: rows + rejected): {}",
+        db.query(
+            "SELECT coalesce(string_agg(format('%s-%s, %s-%s: %s + %s', start_offset, \
+             end_offset, start_line, end_line, loaded_rows, rejected_lines), '; ' \
+             ORDER BY source_key, start_offset), '') FROM logctl_ranges"
+        )[0]
+        .get::<_, String>(0)
     );
     assert_eq!(
         db.count("SELECT count(DISTINCT event_id) FROM log_events"),
